@@ -1,0 +1,18 @@
+//! The `mandala` operator command.
+//!
+//! One binary for everything an operator or developer does by hand: render
+//! images, run the whole bot on one machine, talk to it, queue manual jobs,
+//! register the slash command and load-test an endpoint.
+//!
+//! Layout: [`cli`] holds the command tree and dispatch; each subcommand lives
+//! in its own module under [`commands`], with its flags (`Args`) beside its
+//! `run` function.
+
+pub mod cli;
+pub mod commands;
+
+/// An error in what the user typed: reported without a backtrace and with
+/// exit code 2, like clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

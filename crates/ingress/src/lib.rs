@@ -1,0 +1,3 @@
+//! The ingress service: Discord's interactions endpoint (skeleton).
+
+pub mod config;

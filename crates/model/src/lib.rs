@@ -1,0 +1,37 @@
+//! Wire types shared by every Mandala Bot process.
+//!
+//! Everything that crosses a process boundary is defined here, once: the
+//! Discord interaction subset the ingress receives and the responses it
+//! sends, the [`RenderSpec`] a user asks for and the [`ResolvedSpec`] the
+//! renderer draws, the [`Job`] that travels through Pub/Sub, the
+//! [`PushEnvelope`] a push subscription POSTs, and the button state stored in
+//! a component's `custom_id`. The crate does no I/O and has no async: it is
+//! serde types, validation and pure functions.
+//!
+//! Layout:
+//! - [`bounds`]: every limit a user input is checked against, in one place.
+//! - [`colour`], [`palette`]: colours and the named palettes.
+//! - [`spec`]: the user-facing [`RenderSpec`] and its validation errors.
+//! - [`resolve`]: [`ResolvedSpec`], the deterministic filling of a spec from its seed.
+//! - [`stream`]: the seeded random stream whose output is stable across versions and platforms.
+//! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it.
+//! - [`button`]: the compact `custom_id` encoding of re-roll / variation / upscale.
+//! - [`discord`]: interactions, responses, messages, the `/mandala` command definition.
+
+pub mod bounds;
+pub mod button;
+pub mod colour;
+pub mod discord;
+pub mod job;
+pub mod palette;
+pub mod push;
+pub mod resolve;
+pub mod spec;
+pub mod stream;
+
+pub use button::{ButtonAction, ButtonState};
+pub use colour::Rgb;
+pub use job::{InteractionReply, Job, JobError, Reply, Requester};
+pub use push::{DecodeError, PushEnvelope, PushMessage};
+pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};
+pub use spec::{Background, Format, PaletteChoice, RenderSpec, SpecError, Style, StyleChoice};

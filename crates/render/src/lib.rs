@@ -1,0 +1,3 @@
+//! The mandala renderer (skeleton).
+
+pub use mandala_model::RENDER_VERSION;

@@ -1,0 +1,13 @@
+//! Run-time plumbing shared by the ingress and the worker services.
+//!
+//! - [`logging`]: `tracing` set up as JSON in Cloud Logging's format on Cloud
+//!   Run (`K_SERVICE` set) and readable text everywhere else.
+//! - [`trace`]: the trace id of an incoming request, from `traceparent` or
+//!   `X-Cloud-Trace-Context`, so log lines group under the request in Cloud
+//!   Logging.
+//! - [`shutdown`]: the future that resolves on SIGTERM (what Cloud Run sends
+//!   before stopping an instance) or Ctrl-C.
+
+pub mod logging;
+pub mod shutdown;
+pub mod trace;

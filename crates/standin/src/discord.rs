@@ -1,0 +1,1 @@
+//! The Discord REST API stand-in (not built yet).

@@ -1,0 +1,1 @@
+//! Emulator harnesses for tests (not built yet).

@@ -1,0 +1,3 @@
+//! The worker service: renders pushed jobs (skeleton).
+
+pub mod config;
