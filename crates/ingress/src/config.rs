@@ -19,6 +19,10 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
 
+    /// The Google Cloud project, for trace correlation in Cloud Logging (set by Terraform).
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    pub google_cloud_project: Option<String>,
+
     /// The application's Ed25519 public key from the Developer Portal, as 64 hex digits.
     #[arg(long, env = "DISCORD_PUBLIC_KEY", value_parser = parse_public_key, hide_env_values = true)]
     pub discord_public_key: VerifyingKey,

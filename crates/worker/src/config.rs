@@ -18,6 +18,10 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
 
+    /// The Google Cloud project, for trace correlation in Cloud Logging (set by Terraform).
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    pub google_cloud_project: Option<String>,
+
     /// Store images in this Cloud Storage bucket.
     #[arg(long, env = "BUCKET")]
     pub bucket: Option<String>,
