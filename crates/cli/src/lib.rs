@@ -6,10 +6,13 @@
 //!
 //! Layout: [`cli`] holds the command tree and dispatch; each subcommand lives
 //! in its own module under [`commands`], with its flags (`Args`) beside its
-//! `run` function.
+//! `run` function. [`spec_args`] holds the render-option flags that several
+//! subcommands share.
 
 pub mod cli;
 pub mod commands;
+pub mod dev;
+pub mod spec_args;
 
 /// An error in what the user typed: reported without a backtrace and with
 /// exit code 2, like clap's own usage errors.

@@ -17,3 +17,12 @@ pub use response::{
     AllowedMentions, AttachmentRef, Choice, Component, Embed, EmbedField, EmbedFooter, EmbedImage,
     Emoji, InteractionResponse, MessagePayload, ResponseData, ResponseType, flags,
 };
+
+/// The `User-Agent` Discord requires on REST calls: `DiscordBot ($url, $version)`.
+pub fn user_agent() -> String {
+    format!(
+        "DiscordBot ({}, {})",
+        env!("CARGO_PKG_REPOSITORY"),
+        env!("CARGO_PKG_VERSION")
+    )
+}
