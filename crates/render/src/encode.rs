@@ -1,0 +1,162 @@
+//! Encoders: PNG (with the spec in a text chunk), lossless WebP, and
+//! reading the spec back out of a PNG.
+//!
+//! PNG choices, measured (see docs/BENCHMARKS.md): fdeflate's fast mode
+//! with the adaptive row filter. Mandalas are large flat areas with
+//! anti-aliased edges, which that combination compresses to about the
+//! reference's sizes at a fraction of zlib's time. An opaque background is
+//! written as RGB (a quarter less data to filter and deflate); a transparent
+//! one as straight (un-premultiplied) RGBA. Rows are converted and streamed
+//! one at a time, so encoding holds no second copy of the image.
+
+use std::io::Cursor;
+
+use mandala_model::{ResolvedSpec, SpecError};
+use tiny_skia::Pixmap;
+
+use crate::RenderError;
+
+/// The PNG text chunk keyword that carries `ResolvedSpec::canonical_json()`.
+pub const SPEC_KEYWORD: &str = "mandala:spec";
+
+/// True when every pixel is opaque, so the alpha channel carries nothing.
+fn is_opaque(pixmap: &Pixmap) -> bool {
+    pixmap.pixels().iter().all(|p| p.alpha() == 255)
+}
+
+/// Straight RGBA from premultiplied, rounding to nearest.
+fn demultiply(px: [u8; 4]) -> [u8; 4] {
+    let a = px[3];
+    match a {
+        255 => px,
+        0 => [0, 0, 0, 0],
+        _ => {
+            let a16 = u16::from(a);
+            let f = |c: u8| ((u16::from(c) * 255 + a16 / 2) / a16).min(255) as u8;
+            [f(px[0]), f(px[1]), f(px[2]), a]
+        }
+    }
+}
+
+/// Encodes `pixmap` as PNG with `spec_json` in a `mandala:spec` chunk.
+pub fn png(pixmap: &Pixmap, spec_json: &str) -> Result<Vec<u8>, RenderError> {
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let opaque = is_opaque(pixmap);
+    let mut out = Vec::with_capacity((w * h / 3) as usize);
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(if opaque {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Rgba
+        });
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        enc.set_filter(png::Filter::Adaptive);
+        if spec_json.is_ascii() {
+            enc.add_text_chunk(SPEC_KEYWORD.into(), spec_json.into())
+        } else {
+            enc.add_itxt_chunk(SPEC_KEYWORD.into(), spec_json.into())
+        }
+        .map_err(png_err)?;
+        let mut writer = enc.write_header().map_err(png_err)?;
+        let data = pixmap.data();
+        let row_bytes = (w * 4) as usize;
+        let mut image = Vec::with_capacity((w * h * if opaque { 3 } else { 4 }) as usize);
+        for row in data.chunks_exact(row_bytes) {
+            for px in row.chunks_exact(4) {
+                let px = [px[0], px[1], px[2], px[3]];
+                if opaque {
+                    image.extend_from_slice(&px[..3]);
+                } else {
+                    image.extend_from_slice(&demultiply(px));
+                }
+            }
+        }
+        writer.write_image_data(&image).map_err(png_err)?;
+        writer.finish().map_err(png_err)?;
+    }
+    Ok(out)
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(png_err)`
+fn png_err(e: png::EncodingError) -> RenderError {
+    RenderError::Encode(format!("png: {e}"))
+}
+
+/// Encodes `pixmap` as lossless WebP.
+pub fn webp(pixmap: &Pixmap) -> Result<Vec<u8>, RenderError> {
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let opaque = is_opaque(pixmap);
+    let mut data = Vec::with_capacity((w * h * 4) as usize);
+    for px in pixmap.data().chunks_exact(4) {
+        let px = [px[0], px[1], px[2], px[3]];
+        if opaque {
+            data.extend_from_slice(&px[..3]);
+        } else {
+            data.extend_from_slice(&demultiply(px));
+        }
+    }
+    let colour = if opaque {
+        image::ExtendedColorType::Rgb8
+    } else {
+        image::ExtendedColorType::Rgba8
+    };
+    let mut out = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+        .encode(&data, w, h, colour)
+        .map_err(|e| RenderError::Encode(format!("webp: {e}")))?;
+    Ok(out)
+}
+
+/// Why a file's spec could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecFromPngError {
+    #[error("not a readable PNG: {0}")]
+    NotPng(String),
+    #[error("the PNG has no `{SPEC_KEYWORD}` text chunk (it was not made by this renderer)")]
+    NoSpec,
+    #[error("the PNG's `{SPEC_KEYWORD}` chunk is not a resolved spec: {0}")]
+    BadJson(String),
+    #[error("the PNG's spec is not renderable: {0}")]
+    Invalid(#[from] SpecError),
+}
+
+/// Reads the [`ResolvedSpec`] from a PNG's `mandala:spec` chunk (only the
+/// chunks before the image data are parsed; the pixels are not decoded).
+pub fn spec_from_png(bytes: &[u8]) -> Result<ResolvedSpec, SpecFromPngError> {
+    let decoder = png::Decoder::new(Cursor::new(bytes));
+    let reader = decoder
+        .read_info()
+        .map_err(|e| SpecFromPngError::NotPng(e.to_string()))?;
+    let info = reader.info();
+    let text = info
+        .uncompressed_latin1_text
+        .iter()
+        .find(|c| c.keyword == SPEC_KEYWORD)
+        .map(|c| c.text.clone())
+        .or_else(|| {
+            info.utf8_text
+                .iter()
+                .find(|c| c.keyword == SPEC_KEYWORD)
+                .and_then(|c| c.get_text().ok())
+        })
+        .ok_or(SpecFromPngError::NoSpec)?;
+    let spec: ResolvedSpec =
+        serde_json::from_str(&text).map_err(|e| SpecFromPngError::BadJson(e.to_string()))?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demultiply_inverts_premultiplication() {
+        assert_eq!(demultiply([0, 0, 0, 0]), [0, 0, 0, 0]);
+        assert_eq!(demultiply([10, 20, 30, 255]), [10, 20, 30, 255]);
+        // 200 at alpha 128 premultiplies to 100.
+        assert_eq!(demultiply([100, 50, 0, 128]), [199, 100, 0, 128]);
+    }
+}
