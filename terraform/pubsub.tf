@@ -1,0 +1,80 @@
+# The job queue: the jobs topic, the push subscription that delivers every
+# job to the worker, and the dead-letter topic where jobs that failed
+# max_delivery_attempts times wait for an operator.
+
+resource "google_pubsub_topic" "jobs" {
+  name = "${var.name_prefix}-jobs"
+
+  # A job nobody could deliver within a day is stale (Discord's interaction
+  # tokens live 15 minutes).
+  message_retention_duration = "86400s"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  name = "${var.name_prefix}-jobs-dead-letter"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Pull subscription on the dead-letter topic, so failed jobs can be looked
+# at (`gcloud pubsub subscriptions pull ... --auto-ack`) and republished.
+resource "google_pubsub_subscription" "dead_letter" {
+  name  = "${var.name_prefix}-jobs-dead-letter-inspect"
+  topic = google_pubsub_topic.dead_letter.id
+
+  message_retention_duration = "604800s"
+  retain_acked_messages      = false
+  ack_deadline_seconds       = 60
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "worker_push" {
+  name  = "${var.name_prefix}-jobs-worker-push"
+  topic = google_pubsub_topic.jobs.id
+
+  # Above the worker's job deadline, so Pub/Sub never redelivers a job the
+  # worker is still working on.
+  ack_deadline_seconds = local.ack_deadline_seconds
+
+  push_config {
+    push_endpoint = "${google_cloud_run_v2_service.worker.uri}/pubsub/push"
+
+    # Pub/Sub signs every push with an ID token for the push service
+    # account; Cloud Run lets it through only because that account has
+    # run.invoker on the worker, and the worker checks the same audience
+    # and account itself (PUSH_AUDIENCE, PUSH_SERVICE_ACCOUNT).
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = local.worker_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_secs}s"
+    maximum_backoff = "${var.retry_maximum_backoff_secs}s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  # A push subscription with no traffic for 31 days would otherwise be
+  # deleted, silently stopping the bot.
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    # Without these, undeliverable jobs cannot be dead-lettered and the push
+    # cannot be authorised.
+    google_pubsub_topic_iam_member.dead_letter_publisher,
+    google_cloud_run_v2_service_iam_member.worker_push_invoker,
+    google_service_account_iam_member.pubsub_mints_push_tokens,
+  ]
+}

@@ -1,0 +1,30 @@
+# Optional: a "mandala of the day" posted to a channel webhook by Cloud
+# Scheduler (daily_mandala_enabled). It publishes an ordinary job to the jobs
+# topic; options missing from daily_mandala_spec are chosen at random, so
+# every day brings a different mandala.
+
+resource "google_cloud_scheduler_job" "daily_mandala" {
+  count = var.daily_mandala_enabled ? 1 : 0
+
+  name        = "${var.name_prefix}-of-the-day"
+  description = "Publishes the mandala of the day to ${google_pubsub_topic.jobs.name}"
+  region      = var.region
+  schedule    = var.daily_mandala_schedule
+  time_zone   = var.daily_mandala_time_zone
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.jobs.id
+    data = base64encode(jsonencode({
+      v     = 1
+      kind  = "schedule"
+      spec  = jsondecode(var.daily_mandala_spec)
+      reply = { webhook_url = var.daily_mandala_webhook_url }
+    }))
+    attributes = {
+      kind   = "schedule"
+      source = "scheduler"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}

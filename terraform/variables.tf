@@ -1,0 +1,354 @@
+# Inputs. Every variable is typed, described and validated; the README's
+# "Deployment" section lists them, and terraform.tfvars.example fills the
+# required ones.
+
+# ---------------------------------------------------------------- project
+
+variable "project_id" {
+  type        = string
+  description = "The Google Cloud project to deploy into (its id, not its name or number)."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project id: 6-30 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region for Cloud Run, Artifact Registry, the bucket (unless bucket_location is set) and Cloud Scheduler."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (services, service accounts, topic, secrets). Keep it short: Cloud Run's deterministic URL needs <service>-<project number> to fit one DNS label."
+  default     = "mandala"
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "image_tag" {
+  type        = string
+  description = "Tag of the mandala-ingress and mandala-worker images in the Artifact Registry repository (deploy/deploy.sh passes the git commit)."
+  default     = "latest"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "image_tag must be a Docker tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
+  }
+}
+
+variable "image_keep_count" {
+  type        = number
+  description = "Artifact Registry keeps this many most recent versions of each image and deletes older ones (storage costs money)."
+  default     = 10
+
+  validation {
+    condition     = var.image_keep_count >= 1 && var.image_keep_count <= 100 && floor(var.image_keep_count) == var.image_keep_count
+    error_message = "image_keep_count must be a whole number from 1 to 100."
+  }
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the two Cloud Run services from `terraform destroy`. They hold no data, so it is off by default."
+  default     = false
+}
+
+# ---------------------------------------------------------------- Discord
+
+variable "discord_application_id" {
+  type        = string
+  description = "The Discord application id (Developer Portal, General Information). The ingress rejects interactions for any other application."
+
+  validation {
+    condition     = can(regex("^[0-9]{17,20}$", var.discord_application_id))
+    error_message = "discord_application_id must be a Discord snowflake: 17-20 digits."
+  }
+}
+
+variable "discord_public_key" {
+  type        = string
+  description = "The application's Ed25519 public key, 64 hex digits (Developer Portal, General Information). Stored in Secret Manager."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[0-9a-fA-F]{64}$", var.discord_public_key))
+    error_message = "discord_public_key must be 64 hex digits."
+  }
+}
+
+variable "discord_bot_token" {
+  type        = string
+  description = "The bot token (Developer Portal, Bot), used only by `mandala register-commands`. When set it is stored in Secret Manager so deploy.sh can read it back; leave null to keep it out of Terraform state."
+  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.discord_bot_token == null ? true : can(regex("^[A-Za-z0-9_.-]{50,120}$", var.discord_bot_token))
+    error_message = "discord_bot_token must be a bot token (three dot-separated base64url parts), or null."
+  }
+}
+
+# ---------------------------------------------------------------- Pub/Sub
+
+variable "job_deadline_secs" {
+  type        = number
+  description = "Everything one push to the worker may take, in seconds (the worker's JOB_DEADLINE_SECS). The push subscription's ack deadline is 10 s above it and the worker's request timeout 5 s above it."
+  default     = 50
+
+  validation {
+    condition     = var.job_deadline_secs >= 10 && var.job_deadline_secs <= 590 && floor(var.job_deadline_secs) == var.job_deadline_secs
+    error_message = "job_deadline_secs must be a whole number from 10 to 590 (Pub/Sub's ack deadline, 10 s above it, is at most 600 s)."
+  }
+}
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Deliveries of one job before Pub/Sub moves it to the dead-letter topic."
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
+    error_message = "max_delivery_attempts must be a whole number from 5 to 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "retry_minimum_backoff_secs" {
+  type        = number
+  description = "Shortest wait before Pub/Sub redelivers a job the worker did not acknowledge (exponential backoff starts here)."
+  default     = 10
+
+  validation {
+    condition     = var.retry_minimum_backoff_secs >= 0 && var.retry_minimum_backoff_secs <= 600
+    error_message = "retry_minimum_backoff_secs must be from 0 to 600."
+  }
+}
+
+variable "retry_maximum_backoff_secs" {
+  type        = number
+  description = "Longest wait between redeliveries of one job."
+  default     = 300
+
+  validation {
+    condition     = var.retry_maximum_backoff_secs >= var.retry_minimum_backoff_secs && var.retry_maximum_backoff_secs <= 600
+    error_message = "retry_maximum_backoff_secs must be at least retry_minimum_backoff_secs and at most 600."
+  }
+}
+
+# ---------------------------------------------------------------- bucket
+
+variable "bucket_name" {
+  type        = string
+  description = "Name of the bucket for rendered images; null means \"<project_id>-<name_prefix>-renders\"."
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit."
+  }
+}
+
+variable "bucket_location" {
+  type        = string
+  description = "Location of the bucket; null means the region. A multi-region (US, EU) costs more and is slower to write from one region."
+  default     = null
+
+  validation {
+    condition     = var.bucket_location == null ? true : can(regex("^[A-Za-z0-9-]+$", var.bucket_location))
+    error_message = "bucket_location must be a location such as us-central1, US or EU."
+  }
+}
+
+variable "render_retention_days" {
+  type        = number
+  description = "Rendered images older than this are deleted by a lifecycle rule (Discord keeps its own copy of every posted image)."
+  default     = 30
+
+  validation {
+    condition     = var.render_retention_days >= 1 && var.render_retention_days <= 3650 && floor(var.render_retention_days) == var.render_retention_days
+    error_message = "render_retention_days must be a whole number from 1 to 3650."
+  }
+}
+
+variable "bucket_public_read" {
+  type        = bool
+  description = "Let anyone read the rendered images (for a public gallery). Off by default: the worker attaches the image to the Discord message, so nothing needs the bucket to be public."
+  default     = false
+}
+
+variable "bucket_force_destroy" {
+  type        = bool
+  description = "Let `terraform destroy` delete the bucket with the images still in it."
+  default     = false
+}
+
+# ---------------------------------------------------------------- ingress
+
+variable "ingress_cpu" {
+  type        = number
+  description = "vCPUs of one ingress instance. It only verifies a signature and publishes, so one is plenty."
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2], var.ingress_cpu)
+    error_message = "ingress_cpu must be 1 or 2."
+  }
+}
+
+variable "ingress_memory" {
+  type        = string
+  description = "Memory of one ingress instance (Cloud Run syntax, e.g. 256Mi)."
+  default     = "256Mi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.ingress_memory))
+    error_message = "ingress_memory must be a size such as 256Mi or 1Gi."
+  }
+}
+
+variable "ingress_concurrency" {
+  type        = number
+  description = "Requests one ingress instance serves at once. Each costs microseconds of CPU and then waits on Pub/Sub, so this can be high."
+  default     = 200
+
+  validation {
+    condition     = var.ingress_concurrency >= 1 && var.ingress_concurrency <= 1000 && floor(var.ingress_concurrency) == var.ingress_concurrency
+    error_message = "ingress_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "ingress_min_instances" {
+  type        = number
+  description = "Ingress instances kept warm. 0 scales to zero (no cost at idle, a cold start of tens of milliseconds on the first request); 1 removes cold starts for about the price of a small always-on VM."
+  default     = 0
+
+  validation {
+    condition     = var.ingress_min_instances >= 0 && var.ingress_min_instances <= 100 && floor(var.ingress_min_instances) == var.ingress_min_instances
+    error_message = "ingress_min_instances must be a whole number from 0 to 100."
+  }
+}
+
+variable "ingress_max_instances" {
+  type        = number
+  description = "Upper bound of ingress instances. High, so a burst of Discord traffic is never turned away."
+  default     = 100
+
+  validation {
+    condition     = var.ingress_max_instances >= 1 && var.ingress_max_instances <= 1000 && var.ingress_max_instances >= var.ingress_min_instances && floor(var.ingress_max_instances) == var.ingress_max_instances
+    error_message = "ingress_max_instances must be a whole number from 1 to 1000 and at least ingress_min_instances."
+  }
+}
+
+# ---------------------------------------------------------------- worker
+
+variable "worker_cpu" {
+  type        = number
+  description = "vCPUs of one worker instance. The worker renders this many images at once (RENDER_CONCURRENCY and the request concurrency both equal it)."
+  default     = 2
+
+  validation {
+    condition     = contains([1, 2, 4, 6, 8], var.worker_cpu)
+    error_message = "worker_cpu must be 1, 2, 4, 6 or 8."
+  }
+}
+
+variable "worker_memory" {
+  type        = string
+  description = "Memory of one worker instance (Cloud Run syntax). A 4096-pixel render needs about 64 MiB per render in flight; 4 or more vCPUs need at least 2Gi."
+  default     = "1Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.worker_memory))
+    error_message = "worker_memory must be a size such as 512Mi or 2Gi."
+  }
+
+  validation {
+    condition     = try(tonumber(regex("^[0-9]+", var.worker_memory)) * (endswith(var.worker_memory, "Gi") ? 1024 : 1), 0) >= lookup({ "4" = 2048, "6" = 4096, "8" = 4096 }, tostring(var.worker_cpu), 512)
+    error_message = "worker_memory is too small for worker_cpu: Cloud Run needs at least 512Mi, 2Gi with 4 vCPUs and 4Gi with 6 or 8."
+  }
+}
+
+variable "worker_min_instances" {
+  type        = number
+  description = "Worker instances kept warm. 0 scales to zero."
+  default     = 0
+
+  validation {
+    condition     = var.worker_min_instances >= 0 && var.worker_min_instances <= 100 && floor(var.worker_min_instances) == var.worker_min_instances
+    error_message = "worker_min_instances must be a whole number from 0 to 100."
+  }
+}
+
+variable "worker_max_instances" {
+  type        = number
+  description = "Upper bound of worker instances: the cost cap. Jobs beyond worker_max_instances x worker_cpu renders at once wait in Pub/Sub and are retried with backoff."
+  default     = 5
+
+  validation {
+    condition     = var.worker_max_instances >= 1 && var.worker_max_instances <= 1000 && var.worker_max_instances >= var.worker_min_instances && floor(var.worker_max_instances) == var.worker_max_instances
+    error_message = "worker_max_instances must be a whole number from 1 to 1000 and at least worker_min_instances."
+  }
+}
+
+# ---------------------------------------------------------------- mandala of the day
+
+variable "daily_mandala_enabled" {
+  type        = bool
+  description = "Create a Cloud Scheduler job that publishes a \"mandala of the day\" job posting to daily_mandala_webhook_url."
+  default     = false
+}
+
+variable "daily_mandala_webhook_url" {
+  type        = string
+  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled."
+  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.daily_mandala_webhook_url == null ? !var.daily_mandala_enabled : can(regex("^https://(discord\\.com|discordapp\\.com|ptb\\.discord\\.com|canary\\.discord\\.com)/api/webhooks/[0-9]+/[A-Za-z0-9_-]+$", var.daily_mandala_webhook_url))
+    error_message = "daily_mandala_webhook_url must be a Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN), and is required when daily_mandala_enabled is true."
+  }
+}
+
+variable "daily_mandala_schedule" {
+  type        = string
+  description = "When the mandala of the day is posted, as a cron expression (five fields) in daily_mandala_time_zone."
+  default     = "0 9 * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.daily_mandala_schedule))) == 5
+    error_message = "daily_mandala_schedule must be a five-field cron expression such as \"0 9 * * *\"."
+  }
+}
+
+variable "daily_mandala_time_zone" {
+  type        = string
+  description = "IANA time zone of daily_mandala_schedule."
+  default     = "Etc/UTC"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", var.daily_mandala_time_zone))
+    error_message = "daily_mandala_time_zone must be an IANA time zone such as Etc/UTC or Europe/Berlin."
+  }
+}
+
+variable "daily_mandala_spec" {
+  type        = string
+  description = "Render spec of the mandala of the day, as JSON (the job's \"spec\"); options left out are chosen at random every day."
+  default     = "{\"size\":1024}"
+
+  validation {
+    condition     = can(keys(jsondecode(var.daily_mandala_spec)))
+    error_message = "daily_mandala_spec must be a JSON object, e.g. {\"size\":1024,\"palette\":\"ocean\"}."
+  }
+}

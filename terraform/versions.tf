@@ -1,0 +1,26 @@
+# Terraform and provider versions, and the provider's defaults.
+#
+# Only hashicorp/google is needed: every resource used here is GA.
+
+terraform {
+  # 1.9 lets a variable's validation refer to other variables.
+  required_version = ">= 1.9"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 7.40"
+    }
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+# The project number names the Pub/Sub service agent and is part of every
+# Cloud Run service's deterministic URL.
+data "google_project" "this" {
+  project_id = var.project_id
+}
