@@ -55,6 +55,25 @@ pub struct Config {
     #[arg(long, env = "LOCAL_PUSH_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub local_push_max_attempts: u32,
 
+    /// Local push delivery: where queued and unacknowledged messages are kept across a
+    /// restart (written on shutdown, delivered and removed on start).
+    #[arg(
+        long,
+        env = "LOCAL_SPOOL_FILE",
+        default_value = ".mandala/pending.jsonl"
+    )]
+    pub local_spool_file: std::path::PathBuf,
+
+    /// Local push delivery: how many unacknowledged messages may be held; beyond this,
+    /// publishing fails and the user is asked to try again.
+    #[arg(long, env = "LOCAL_PUSH_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub local_push_queue_capacity: u32,
+
+    /// Local push delivery: how long one POST may take before it counts as a failed attempt
+    /// (a push subscription's ack deadline), in seconds.
+    #[arg(long, env = "LOCAL_PUSH_ACK_DEADLINE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub local_push_ack_deadline_secs: u64,
+
     /// Reject signed requests whose timestamp is further than this from now; 0 turns the check off.
     #[arg(long, env = "SIGNATURE_MAX_AGE_SECS", default_value_t = 60)]
     pub signature_max_age_secs: u64,
@@ -67,6 +86,83 @@ pub struct Config {
     /// Discord allows 3 s for the whole answer; keep well below.
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
+}
+
+/// Where jobs go, decided from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishTarget {
+    /// Google Cloud Pub/Sub; `emulator_host` is `host:port` of an emulator.
+    Pubsub {
+        topic: String,
+        emulator_host: Option<String>,
+    },
+    /// The in-process stand-in for a push subscription.
+    LocalPush { url: String },
+}
+
+/// A contradiction between settings, naming the variables involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "set exactly one of PUBSUB_TOPIC (publish to Google Cloud Pub/Sub) and LOCAL_PUSH_URL (deliver locally); neither is set"
+    )]
+    NoPublisher,
+    #[error(
+        "set exactly one of PUBSUB_TOPIC and LOCAL_PUSH_URL, not both (PUBSUB_TOPIC={topic}, LOCAL_PUSH_URL={url})"
+    )]
+    BothPublishers { topic: String, url: String },
+    #[error("LOCAL_PUSH_URL={0:?} is not an http:// or https:// URL")]
+    BadPushUrl(String),
+    #[error("PUBSUB_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
+    BadEmulatorHost(String),
+    #[error(
+        "PUBSUB_EMULATOR_HOST is set but PUBSUB_TOPIC is not: the emulator is only used for Pub/Sub publishing"
+    )]
+    EmulatorWithoutTopic,
+}
+
+impl Config {
+    /// Checks the settings that clap cannot check one by one.
+    pub fn publish_target(&self) -> Result<PublishTarget, ConfigError> {
+        let topic = self.pubsub_topic.as_deref().filter(|t| !t.is_empty());
+        let url = self.local_push_url.as_deref().filter(|u| !u.is_empty());
+        let emulator = self
+            .pubsub_emulator_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        if let Some(host) = emulator {
+            let ok = !host.contains("://")
+                && host
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if !ok {
+                return Err(ConfigError::BadEmulatorHost(host.to_owned()));
+            }
+        }
+        match (topic, url) {
+            (None, None) => Err(ConfigError::NoPublisher),
+            (Some(topic), Some(url)) => Err(ConfigError::BothPublishers {
+                topic: topic.to_owned(),
+                url: url.to_owned(),
+            }),
+            (Some(topic), None) => Ok(PublishTarget::Pubsub {
+                topic: topic.to_owned(),
+                emulator_host: emulator.map(str::to_owned),
+            }),
+            (None, Some(url)) => {
+                if emulator.is_some() {
+                    return Err(ConfigError::EmulatorWithoutTopic);
+                }
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::BadPushUrl(url.to_owned()));
+                }
+                Ok(PublishTarget::LocalPush {
+                    url: url.to_owned(),
+                })
+            }
+        }
+    }
 }
 
 fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
@@ -82,5 +178,90 @@ fn parse_topic(topic: &str) -> Result<String, String> {
     match parts.as_slice() {
         ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty() => Ok(topic.to_owned()),
         _ => Err("expected projects/PROJECT/topics/TOPIC".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "b853dd9f496723daf64bf2f5a886086f790df66e61d7b6f7f98a50c9e5ede8f3";
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let mut all = vec!["mandala-ingress", "--discord-public-key", KEY];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all)
+    }
+
+    #[test]
+    fn exactly_one_publisher_is_required_and_named() {
+        let e = parse(&[]).unwrap().publish_target().unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("PUBSUB_TOPIC") && msg.contains("LOCAL_PUSH_URL"),
+            "{msg}"
+        );
+        let e = parse(&[
+            "--pubsub-topic",
+            "projects/p/topics/t",
+            "--local-push-url",
+            "http://127.0.0.1:1/push",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::BothPublishers { .. }), "{e}");
+        assert!(e.to_string().contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn targets_are_read() {
+        let t = parse(&[
+            "--pubsub-topic",
+            "projects/p/topics/t",
+            "--pubsub-emulator-host",
+            "127.0.0.1:8085",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap();
+        assert_eq!(
+            t,
+            PublishTarget::Pubsub {
+                topic: "projects/p/topics/t".into(),
+                emulator_host: Some("127.0.0.1:8085".into())
+            }
+        );
+        let e = parse(&["--local-push-url", "ftp://x"])
+            .unwrap()
+            .publish_target()
+            .unwrap_err();
+        assert!(e.to_string().contains("LOCAL_PUSH_URL"), "{e}");
+        let e = parse(&[
+            "--pubsub-topic",
+            "projects/p/topics/t",
+            "--pubsub-emulator-host",
+            "http://h:1",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap_err();
+        assert!(e.to_string().contains("PUBSUB_EMULATOR_HOST"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e =
+            Config::try_parse_from(["mandala-ingress", "--discord-public-key", "zz"]).unwrap_err();
+        assert!(
+            e.to_string().contains("DISCORD_PUBLIC_KEY")
+                || e.to_string().contains("discord-public-key"),
+            "{e}"
+        );
+        let e = parse(&["--pubsub-topic", "topics/t"]).unwrap_err();
+        assert!(
+            e.to_string().contains("projects/PROJECT/topics/TOPIC"),
+            "{e}"
+        );
     }
 }

@@ -1,3 +1,151 @@
-//! The ingress service: Discord's interactions endpoint (skeleton).
+//! The ingress service: Discord's interactions endpoint.
+//!
+//! Discord POSTs every interaction here and allows 3 seconds for the answer.
+//! The ingress never renders: it verifies the request, answers at once, and
+//! hands a [`mandala_model::Job`] to the worker through Pub/Sub (or, on one
+//! machine, through a local push delivery).
+//!
+//! Layout:
+//! - [`config`]: the settings, one definition each (env vars and flags).
+//! - [`signing`]: Ed25519 request signatures, checked and (for clients) made.
+//! - [`replay`]: per-instance memory of recent interaction ids.
+//! - [`interactions`]: the HTTP endpoint: verification, then one handler per
+//!   interaction type, and the per-request log line.
+//! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub and local
+//!   push back ends.
+//!
+//! [`Ingress`] ties these together; [`serve`] runs it on a listener until a
+//! shutdown signal, then drains and flushes.
 
 pub mod config;
+pub mod interactions;
+pub mod publish;
+pub mod replay;
+pub mod signing;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::{Config, ConfigError, PublishTarget};
+use publish::JobPublisher;
+use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
+use publish::pubsub::PubsubPublisher;
+
+/// POSTs the local delivery keeps in flight (the worker renders in parallel).
+const LOCAL_PUSH_CONCURRENCY: usize = 8;
+
+/// How many recent interaction ids an instance remembers.
+const SEEN_IDS_CAPACITY: usize = 65_536;
+
+/// How long draining in-flight requests may take after the shutdown signal
+/// (Cloud Run allows 10 s in all; the publisher flush needs the rest).
+const DRAIN_BUDGET: Duration = Duration::from_secs(5);
+
+/// Why the ingress could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("local push delivery: {0}")]
+    LocalPush(#[from] LocalPushError),
+    #[error("serving HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A running ingress: its state and publisher.
+#[derive(Debug)]
+pub struct Ingress {
+    state: Arc<interactions::AppState>,
+}
+
+impl Ingress {
+    /// Validates the configuration and builds the publisher (Google Pub/Sub
+    /// or local push delivery). Never waits on the network: the Pub/Sub
+    /// client is built in the background.
+    pub async fn start(config: Config) -> Result<Ingress, StartError> {
+        let publisher = match config.publish_target()? {
+            PublishTarget::Pubsub {
+                topic,
+                emulator_host,
+            } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
+            PublishTarget::LocalPush { url } => {
+                JobPublisher::Local(LocalPush::start(LocalPushConfig {
+                    url,
+                    max_attempts: config.local_push_max_attempts,
+                    dead_letter_file: config.local_dead_letter_file.clone(),
+                    spool_file: config.local_spool_file.clone(),
+                    capacity: config.local_push_queue_capacity as usize,
+                    ack_deadline: Duration::from_secs(config.local_push_ack_deadline_secs),
+                    concurrency: LOCAL_PUSH_CONCURRENCY,
+                })?)
+            }
+        };
+        // A replay can arrive at most 2×window after the original (the window
+        // is symmetric); without a window, remember ids as long as their
+        // token lives.
+        let seen_ttl = if config.signature_max_age_secs == 0 {
+            Duration::from_millis(mandala_model::job::TOKEN_LIFETIME_MS)
+        } else {
+            Duration::from_secs(config.signature_max_age_secs.saturating_mul(2))
+        };
+        let state = interactions::AppState {
+            key: config.discord_public_key,
+            application_id: config.discord_application_id.filter(|a| !a.is_empty()),
+            max_age_secs: config.signature_max_age_secs,
+            max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+            publish_timeout: Duration::from_millis(config.publish_timeout_ms),
+            seen: replay::SeenIds::new(seen_ttl, SEEN_IDS_CAPACITY),
+            publisher,
+        };
+        Ok(Ingress {
+            state: Arc::new(state),
+        })
+    }
+
+    /// `POST /interactions` and `GET /healthz`, with the state inside.
+    pub fn router(&self) -> axum::Router {
+        interactions::router(Arc::clone(&self.state))
+    }
+
+    /// The publisher, for callers that queue jobs themselves.
+    pub fn publisher(&self) -> &JobPublisher {
+        &self.state.publisher
+    }
+
+    /// Flushes the publisher; the local push delivery spools what it could
+    /// not deliver.
+    pub async fn shutdown(self) {
+        self.state.publisher.shutdown().await;
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting,
+/// finishes in-flight requests and flushes the publisher.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let ingress = Ingress::start(config).await?;
+    let app = ingress.router();
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let on_signal = Arc::clone(&signalled);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        on_signal.notify_one();
+    });
+    let drained = async {
+        signalled.notified().await;
+        tokio::time::sleep(DRAIN_BUDGET).await;
+    };
+    let result = tokio::select! {
+        r = server.into_future() => r,
+        () = drained => {
+            tracing::warn!("in-flight requests did not finish within the drain budget");
+            Ok(())
+        }
+    };
+    ingress.shutdown().await;
+    result.map_err(StartError::Serve)
+}

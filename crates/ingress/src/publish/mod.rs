@@ -1,0 +1,71 @@
+//! Getting a job to the worker: the [`JobPublisher`] and its two back ends.
+//!
+//! - [`pubsub`]: Google Cloud Pub/Sub through the official client (Cloud
+//!   Run, or the emulator).
+//! - [`local`]: an in-process stand-in for a push subscription that POSTs
+//!   push envelopes to a URL, with the same retry and dead-letter semantics
+//!   (for running the whole bot on one machine).
+//!
+//! Both take the job and its attributes and return once the job is safely
+//! handed over: accepted by Pub/Sub, or queued in memory (and spooled to disk
+//! on shutdown) by the local delivery.
+
+pub mod local;
+pub mod pubsub;
+
+use std::collections::BTreeMap;
+
+use mandala_model::Job;
+
+/// Where jobs go.
+#[derive(Debug)]
+pub enum JobPublisher {
+    Pubsub(pubsub::PubsubPublisher),
+    Local(local::LocalPush),
+}
+
+/// Why a job could not be handed over. The user is asked to try again.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("local delivery queue is full ({0} messages awaiting delivery)")]
+    QueueFull(usize),
+    #[error("the publisher is shutting down")]
+    ShuttingDown,
+    #[error("could not create the Pub/Sub publisher: {0}")]
+    Client(String),
+    #[error("Pub/Sub publish failed: {0}")]
+    Publish(String),
+}
+
+/// The attributes every job message carries, for filtering and tracing
+/// without decoding the body.
+pub fn attributes(job: &Job, interaction_id: &str, spec_hash: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("kind".to_owned(), job.kind.as_str().to_owned()),
+        ("interaction_id".to_owned(), interaction_id.to_owned()),
+        ("spec_hash".to_owned(), spec_hash.to_owned()),
+        ("source".to_owned(), "discord".to_owned()),
+    ])
+}
+
+impl JobPublisher {
+    /// Publishes one job; returns its message id.
+    pub async fn publish(
+        &self,
+        job: &Job,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String, PublishError> {
+        match self {
+            JobPublisher::Pubsub(p) => p.publish(job, attributes).await,
+            JobPublisher::Local(l) => l.publish(job, attributes),
+        }
+    }
+
+    /// Flushes what is buffered; the local delivery spools what it could not deliver.
+    pub async fn shutdown(&self) {
+        match self {
+            JobPublisher::Pubsub(p) => p.shutdown().await,
+            JobPublisher::Local(l) => l.shutdown().await,
+        }
+    }
+}

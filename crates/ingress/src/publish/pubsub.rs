@@ -1,0 +1,100 @@
+//! Publishing to Google Cloud Pub/Sub with the official `google-cloud-pubsub` client.
+//!
+//! The client is built in the background so that the instance answers its
+//! first request (and its startup probe) without waiting on credentials or
+//! a connection: Cloud Run cold starts are where bots miss Discord's 3 s.
+//! A publish that arrives before the client is ready waits for it inside
+//! the caller's publish budget; if building failed (no credentials, say),
+//! the next publish tries again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use google_cloud_pubsub::client::Publisher;
+use google_cloud_pubsub::model::Message;
+use mandala_model::Job;
+use tokio::sync::OnceCell;
+
+use super::PublishError;
+
+/// How long shutdown waits for buffered messages to reach Pub/Sub (Cloud Run
+/// allows 10 s after SIGTERM).
+const FLUSH_BUDGET: Duration = Duration::from_secs(8);
+
+/// A Pub/Sub publisher for one topic.
+#[derive(Debug, Clone)]
+pub struct PubsubPublisher {
+    topic: String,
+    emulator_host: Option<String>,
+    client: Arc<OnceCell<Publisher>>,
+}
+
+impl PubsubPublisher {
+    /// Starts building the client in the background. `emulator_host` is
+    /// `host:port` of an emulator (anonymous credentials); otherwise
+    /// Application Default Credentials are used.
+    pub fn start(topic: String, emulator_host: Option<String>) -> Self {
+        let p = PubsubPublisher {
+            topic,
+            emulator_host,
+            client: Arc::new(OnceCell::new()),
+        };
+        let warm = p.clone();
+        tokio::spawn(async move {
+            if let Err(e) = warm.client().await {
+                tracing::warn!(error = %e, "Pub/Sub publisher not ready yet; will retry on the first publish");
+            }
+        });
+        p
+    }
+
+    async fn client(&self) -> Result<&Publisher, PublishError> {
+        self.client
+            .get_or_try_init(|| async {
+                let mut builder = Publisher::builder(self.topic.clone())
+                    // Interactions trickle in one at a time: a short batching
+                    // delay keeps the acknowledgement quick while still
+                    // batching bursts.
+                    .set_delay_threshold(Duration::from_millis(2));
+                if let Some(host) = &self.emulator_host {
+                    builder = builder.with_endpoint(format!("http://{host}")).with_credentials(
+                        google_cloud_auth::credentials::anonymous::Builder::new().build(),
+                    );
+                }
+                let client = builder
+                    .build()
+                    .await
+                    .map_err(|e| PublishError::Client(e.to_string()))?;
+                tracing::info!(topic = %self.topic, emulator = ?self.emulator_host, "Pub/Sub publisher ready");
+                Ok(client)
+            })
+            .await
+    }
+
+    pub async fn publish(
+        &self,
+        job: &Job,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String, PublishError> {
+        let client = self.client().await?;
+        let message = Message::new()
+            .set_data(job.to_json())
+            .set_attributes(attributes);
+        client
+            .publish(message)
+            .await
+            .map_err(|e| PublishError::Publish(e.to_string()))
+    }
+
+    /// Sends what is still batched.
+    pub async fn shutdown(&self) {
+        if let Some(client) = self.client.get()
+            && tokio::time::timeout(FLUSH_BUDGET, client.flush())
+                .await
+                .is_err()
+        {
+            tracing::error!(topic = %self.topic, "Pub/Sub flush did not finish in time; buffered jobs may be lost");
+        }
+    }
+}
