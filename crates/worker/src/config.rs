@@ -5,6 +5,7 @@
 //! Terraform test derives the set of variables the binary reads from it.
 
 use clap::Parser;
+use reqwest::Url;
 
 /// Settings of `mandala-worker`.
 #[derive(Debug, Clone, Parser)]
@@ -54,7 +55,325 @@ pub struct Config {
     #[arg(long, env = "PUSH_SERVICE_ACCOUNT")]
     pub push_service_account: Option<String>,
 
+    /// For tests only: fetch the OIDC signing keys from this JWKS URL instead of Google's.
+    #[arg(long, env = "PUSH_JWKS_URL", hide = true)]
+    pub push_jwks_url: Option<String>,
+
     /// Everything one push may take, in seconds; keep below the subscription's ack deadline.
     #[arg(long, env = "JOB_DEADLINE_SECS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=590))]
     pub job_deadline_secs: u64,
+}
+
+/// A missing or contradictory setting, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Where images go, once the settings are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    Gcs {
+        bucket: String,
+        /// `http://host:port` of an emulator (anonymous credentials), or Google.
+        emulator: Option<String>,
+    },
+    Local(std::path::PathBuf),
+}
+
+impl Config {
+    /// A config with defaults for everything but the store, for tests and
+    /// the in-process dev stack.
+    pub fn local(dir: impl Into<std::path::PathBuf>, discord_api_base: impl Into<String>) -> Self {
+        Config {
+            port: 0,
+            google_cloud_project: None,
+            bucket: None,
+            local_store_dir: Some(dir.into()),
+            storage_emulator_host: None,
+            discord_api_base: discord_api_base.into(),
+            render_concurrency: None,
+            push_audience: None,
+            push_service_account: None,
+            push_jwks_url: None,
+            job_deadline_secs: 50,
+        }
+    }
+
+    /// The store the settings ask for; exactly one of BUCKET and LOCAL_STORE_DIR.
+    pub fn store(&self) -> Result<StoreChoice, ConfigError> {
+        let bucket = self
+            .bucket
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty());
+        let dir = self
+            .local_store_dir
+            .as_ref()
+            .filter(|d| !d.as_os_str().is_empty());
+        let emulator = self
+            .storage_emulator_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        match (bucket, dir) {
+            (Some(_), Some(_)) => Err(bad(
+                "BUCKET",
+                "set either BUCKET or LOCAL_STORE_DIR, not both",
+            )),
+            (None, None) => Err(bad(
+                "BUCKET",
+                "one of BUCKET (Cloud Storage) or LOCAL_STORE_DIR (a local directory) is required",
+            )),
+            (None, Some(dir)) => {
+                if emulator.is_some() {
+                    return Err(bad(
+                        "STORAGE_EMULATOR_HOST",
+                        "only applies with BUCKET, but LOCAL_STORE_DIR is set",
+                    ));
+                }
+                Ok(StoreChoice::Local(dir.clone()))
+            }
+            (Some(bucket), None) => {
+                check_bucket(bucket)?;
+                let emulator = emulator.map(parse_emulator).transpose()?;
+                Ok(StoreChoice::Gcs {
+                    bucket: bucket.to_owned(),
+                    emulator,
+                })
+            }
+        }
+    }
+
+    /// DISCORD_API_BASE as a URL without a trailing slash.
+    pub fn discord_base(&self) -> Result<Url, ConfigError> {
+        let raw = self.discord_api_base.trim().trim_end_matches('/');
+        let url = Url::parse(raw)
+            .map_err(|e| bad("DISCORD_API_BASE", format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(
+                "DISCORD_API_BASE",
+                format!("{raw:?} is not an http(s) URL"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("DISCORD_API_BASE", "must not have a query or fragment"));
+        }
+        Ok(url)
+    }
+
+    /// The OIDC check, if any: (audience, service account, JWKS override).
+    pub fn push_auth(&self) -> Result<Option<PushAuth>, ConfigError> {
+        let audience = self
+            .push_audience
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        let account = self
+            .push_service_account
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        let jwks = self
+            .push_jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        match audience {
+            None if account.is_some() => Err(bad(
+                "PUSH_SERVICE_ACCOUNT",
+                "needs PUSH_AUDIENCE (the token's audience) to be set too",
+            )),
+            None if jwks.is_some() => {
+                Err(bad("PUSH_JWKS_URL", "needs PUSH_AUDIENCE to be set too"))
+            }
+            None => Ok(None),
+            Some(audience) => {
+                if let Some(a) = account
+                    && !a.contains('@')
+                {
+                    return Err(bad(
+                        "PUSH_SERVICE_ACCOUNT",
+                        format!("{a:?} is not a service account email"),
+                    ));
+                }
+                if let Some(j) = jwks {
+                    Url::parse(j)
+                        .map_err(|e| bad("PUSH_JWKS_URL", format!("{j:?} is not a URL: {e}")))?;
+                }
+                Ok(Some(PushAuth {
+                    audience: audience.to_owned(),
+                    service_account: account.map(str::to_owned),
+                    jwks_url: jwks.map(str::to_owned),
+                }))
+            }
+        }
+    }
+
+    /// RENDER_CONCURRENCY, or the number of CPUs.
+    pub fn concurrency(&self) -> usize {
+        self.render_concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            |n| n as usize,
+        )
+    }
+
+    /// Every check at once, so a bad deployment fails at start.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.store()?;
+        self.discord_base()?;
+        self.push_auth()?;
+        Ok(())
+    }
+}
+
+/// The push OIDC check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAuth {
+    pub audience: String,
+    pub service_account: Option<String>,
+    pub jwks_url: Option<String>,
+}
+
+fn check_bucket(bucket: &str) -> Result<(), ConfigError> {
+    // Cloud Storage's naming rules, loosely: enough to catch a URL or a path.
+    let ok = (3..=222).contains(&bucket.len())
+        && bucket.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(
+            "BUCKET",
+            format!(
+                "{bucket:?} is not a bucket name (lowercase letters, digits, - _ .; no gs:// prefix)"
+            ),
+        ))
+    }
+}
+
+fn parse_emulator(raw: &str) -> Result<String, ConfigError> {
+    // The Go and Python clients accept a bare host:port here; so do we.
+    let with_scheme = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("http://{raw}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        bad(
+            "STORAGE_EMULATOR_HOST",
+            format!("{raw:?} is not host:port or a URL: {e}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(
+            "STORAGE_EMULATOR_HOST",
+            format!("{raw:?} is not an http(s) endpoint"),
+        ));
+    }
+    Ok(with_scheme.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["mandala-worker"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn exactly_one_store() {
+        let e = parse(&[]).check().unwrap_err();
+        assert_eq!(e.var, "BUCKET");
+        let e = parse(&["--bucket", "b1b", "--local-store-dir", "/tmp/x"])
+            .check()
+            .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        assert_eq!(
+            parse(&[
+                "--bucket",
+                "renders",
+                "--storage-emulator-host",
+                "127.0.0.1:9023"
+            ])
+            .store()
+            .unwrap(),
+            StoreChoice::Gcs {
+                bucket: "renders".into(),
+                emulator: Some("http://127.0.0.1:9023".into())
+            }
+        );
+        let e = parse(&["--bucket", "gs://renders"]).check().unwrap_err();
+        assert_eq!(e.var, "BUCKET");
+        let e = parse(&[
+            "--local-store-dir",
+            "/tmp/x",
+            "--storage-emulator-host",
+            "h:1",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "STORAGE_EMULATOR_HOST");
+    }
+
+    #[test]
+    fn push_auth_needs_an_audience() {
+        let e = parse(&[
+            "--local-store-dir",
+            "d",
+            "--push-service-account",
+            "a@b.iam",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "PUSH_SERVICE_ACCOUNT");
+        let ok = parse(&[
+            "--local-store-dir",
+            "d",
+            "--push-audience",
+            "https://w",
+            "--push-service-account",
+            "a@b",
+        ]);
+        assert_eq!(
+            ok.push_auth().unwrap().unwrap().service_account.as_deref(),
+            Some("a@b")
+        );
+    }
+
+    #[test]
+    fn discord_base_must_be_a_url() {
+        let e = parse(&[
+            "--local-store-dir",
+            "d",
+            "--discord-api-base",
+            "discord.com/api",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "DISCORD_API_BASE");
+        let ok = parse(&[
+            "--local-store-dir",
+            "d",
+            "--discord-api-base",
+            "http://127.0.0.1:9/api/v10/",
+        ]);
+        assert_eq!(
+            ok.discord_base().unwrap().as_str(),
+            "http://127.0.0.1:9/api/v10"
+        );
+    }
 }

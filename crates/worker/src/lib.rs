@@ -1,3 +1,126 @@
-//! The worker service: renders pushed jobs (skeleton).
+//! The worker service: renders jobs pushed by Pub/Sub, stores them and
+//! replies on Discord.
+//!
+//! Pub/Sub POSTs each job to `/pubsub/push` and redelivers until it gets a
+//! 2xx, so everything here is built for at-least-once delivery: images are
+//! stored under content-addressed names with create-only writes, the store
+//! is checked before rendering, and the Discord reply is an idempotent edit
+//! of the interaction's original response.
+//!
+//! Layout:
+//! - [`config`]: settings and their startup checks.
+//! - [`http`]: the routes; [`job`]: one push from decode to reply.
+//! - [`render`]: the bounded pool of blocking render threads.
+//! - [`store`]: Cloud Storage and local-directory stores.
+//! - [`reply`]: the Discord message, its destination and delivery schedule.
+//! - [`auth`]: the push request's OIDC token check.
+//! - [`state`]: what requests share; counters; in-flight tracking.
 
+pub mod auth;
 pub mod config;
+pub mod http;
+pub mod job;
+pub mod render;
+pub mod reply;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::Config;
+pub use state::Stats;
+
+use crate::config::StoreChoice;
+use crate::state::Shared;
+use crate::store::Store;
+
+/// Why the worker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("serving: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A running worker: build its router, serve it, then [`Worker::shutdown`].
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// Checks the configuration and connects the store.
+    pub async fn start(config: Config) -> Result<Worker, StartError> {
+        config.check()?;
+        let store: Arc<dyn Store> = match config.store()? {
+            StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
+            StoreChoice::Gcs { bucket, emulator } => {
+                Arc::new(store::gcs::GcsStore::connect(&bucket, emulator.as_deref()).await?)
+            }
+        };
+        let discord =
+            reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
+        let verifier = config.push_auth()?.as_ref().map(auth::PushVerifier::new);
+        let pool = render::RenderPool::new(config.concurrency());
+        tracing::info!(
+            store = %store.location(""),
+            render_concurrency = pool.size(),
+            push_auth = verifier.is_some(),
+            "worker ready"
+        );
+        let shared = Shared::new(
+            store,
+            pool,
+            discord,
+            config.discord_base()?,
+            Duration::from_secs(config.job_deadline_secs),
+            verifier,
+        );
+        Ok(Worker {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// POST /pubsub/push, GET /healthz.
+    pub fn router(&self) -> axum::Router {
+        http::router(Arc::clone(&self.shared))
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere) and waits
+    /// for in-flight jobs.
+    pub async fn shutdown(self) {
+        let running = self.shared.in_flight.running();
+        if running > 0 {
+            tracing::info!(running, "waiting for in-flight jobs");
+        }
+        self.shared.in_flight.close_and_drain().await;
+    }
+}
+
+/// Runs the worker on `listener` until `shutdown` resolves, then finishes
+/// in-flight jobs.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let worker = Worker::start(config).await?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    axum::serve(listener, worker.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    worker.shutdown().await;
+    Ok(())
+}

@@ -1,6 +1,17 @@
+//! `mandala-worker`: the render back end behind the Pub/Sub push subscription.
+
+use anyhow::Context as _;
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
-    let config = mandala_worker::config::Config::parse();
-    anyhow::bail!("mandala-worker is not built yet (port {})", config.port)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = mandala_worker::Config::parse();
+    mandala_service::logging::init();
+    // Fail on a bad setting before binding the port.
+    config.check()?;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+        .await
+        .with_context(|| format!("cannot listen on PORT {}", config.port))?;
+    mandala_worker::serve(config, listener, mandala_service::shutdown::signal()).await?;
+    Ok(())
 }

@@ -1,0 +1,106 @@
+//! The HTTP surface: `POST /pubsub/push` and `GET /healthz`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use tokio::time::Instant;
+
+use crate::job::{self, Verdict};
+use crate::state::{InFlight, Shared};
+
+/// Pub/Sub messages are at most 10 MB (13.4 MB as base64 in the envelope).
+/// Anything up to that is read and, if it is not a job, acknowledged: a 413
+/// would make Pub/Sub redeliver it forever.
+const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/pubsub/push", post(push))
+        .route("/healthz", get(healthz))
+        .with_state(shared)
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let body = serde_json::json!({
+        "status": if shared.in_flight.is_closing() { "closing" } else { "ok" },
+        "in_flight": shared.in_flight.running(),
+        "render_concurrency": shared.pool.size(),
+        "stats": shared.stats.snapshot(),
+    });
+    axum::Json(body).into_response()
+}
+
+async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    if let Some(verifier) = &shared.verifier {
+        match verifier.check(request.headers()).await {
+            Ok(_) => {}
+            Err(e) => {
+                shared.stats.count("unauthorized");
+                tracing::warn!("push refused: {e}");
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(http::header::WWW_AUTHENTICATE, "Bearer")],
+                    e.to_string(),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let started = Instant::now();
+    let deadline = started + shared.job_deadline;
+    let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            // Too large or cut off: a Pub/Sub push never is, so nothing to redeliver.
+            shared.stats.count("received");
+            shared.stats.count("rejected");
+            tracing::warn!("push body unreadable: {e}");
+            return (StatusCode::OK, format!("rejected: body unreadable: {e}")).into_response();
+        }
+    };
+    shared.stats.count("received");
+    let Some(guard) = InFlight::enter(&shared) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; redeliver later",
+        )
+            .into_response();
+    };
+    // The job runs in its own task: if Pub/Sub hangs up, it still finishes
+    // (and graceful shutdown waits for it through the guard).
+    let task_shared = Arc::clone(&shared);
+    let mut task = tokio::spawn(async move {
+        let _guard = guard;
+        job::process(&task_shared, body, deadline).await
+    });
+    let verdict = match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => Verdict::Redeliver {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            detail: format!("job task failed: {e}"),
+        },
+        Err(_) => {
+            task.abort();
+            shared.stats.count("redeliver");
+            tracing::warn!(
+                "job exceeded its {} s deadline",
+                shared.job_deadline.as_secs()
+            );
+            Verdict::Redeliver {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: "job deadline exceeded".into(),
+            }
+        }
+    };
+    match verdict {
+        Verdict::Ack { outcome, detail } => {
+            (StatusCode::OK, Body::from(format!("{outcome}: {detail}"))).into_response()
+        }
+        Verdict::Redeliver { status, detail } => (status, detail).into_response(),
+    }
+}

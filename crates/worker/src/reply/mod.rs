@@ -1,0 +1,10 @@
+//! Telling the user: the Discord message and how it is delivered.
+//!
+//! - [`message`]: the message body (caption, embed, buttons) and its file.
+//! - [`discord`]: the REST client, with the retry schedule that decides
+//!   whether a failed reply is waited out, redelivered or dropped.
+//! - [`target`]: where a job's reply goes, and which webhook URLs are allowed.
+
+pub mod discord;
+pub mod message;
+pub mod target;
