@@ -1,9 +1,95 @@
-//! `mandala publish` (not built yet).
+//! `mandala publish`: queue a render job by hand, like
+//! `gcloud pubsub topics publish`, for operators without gcloud.
+//!
+//! It publishes through the ingress's own Pub/Sub publisher, so the message
+//! is exactly what the worker receives from Discord-originated jobs, and
+//! prints where the image will be stored.
+
+use anyhow::Context as _;
+use mandala_ingress::publish::pubsub::PubsubPublisher;
+use mandala_model::job::JobKind;
+use mandala_model::{Job, Reply};
+
+use crate::UsageError;
+use crate::spec_args::{SpecArgs, parse_spec_json};
 
 /// Flags of `mandala publish`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The jobs topic, `projects/P/topics/T`.
+    #[arg(long, env = "PUBSUB_TOPIC")]
+    pub topic: Option<String>,
+    /// `host:port` of a Pub/Sub emulator (anonymous credentials); otherwise Application Default Credentials.
+    #[arg(long, env = "PUBSUB_EMULATOR_HOST")]
+    pub emulator_host: Option<String>,
+    /// The render spec as JSON, e.g. '{"seed":42,"palette":"ocean"}'; flags below override it.
+    #[arg(long)]
+    pub spec: Option<String>,
+    /// Post the image to this Discord channel webhook as well as storing it.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    #[command(flatten)]
+    pub options: SpecArgs,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`mandala publish` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let topic = args.topic.ok_or_else(|| {
+        UsageError(
+            "--topic (or PUBSUB_TOPIC) is required, e.g. projects/my-project/topics/mandala-jobs"
+                .into(),
+        )
+    })?;
+    let parts: Vec<&str> = topic.split('/').collect();
+    if !matches!(parts.as_slice(), ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty()) {
+        return Err(UsageError(format!(
+            "--topic: {topic:?} is not projects/PROJECT/topics/TOPIC"
+        ))
+        .into());
+    }
+    let base = args
+        .spec
+        .as_deref()
+        .map(parse_spec_json)
+        .transpose()?
+        .unwrap_or_default();
+    let mut spec = args.options.apply(base)?;
+    if spec.seed.is_none() {
+        // Choose the seed here so the object name can be printed now.
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+        spec.seed = Some(u64::from_le_bytes(bytes) >> 11);
+    }
+    let resolved = spec
+        .resolve()
+        .map_err(|e| UsageError(format!("--{}: {e}", e.field())))?;
+    let reply = match args.webhook_url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Reply::WebhookUrl(url)
+        }
+        Some(url) => {
+            return Err(UsageError(format!("--webhook-url: {url:?} is not an http(s) URL")).into());
+        }
+        None => Reply::None,
+    };
+    let mut job = Job::new(spec, reply, JobKind::Manual);
+    job.requested_at = Some(time::OffsetDateTime::now_utc());
+
+    let publisher = PubsubPublisher::start(topic.clone(), args.emulator_host);
+    let attributes = [
+        ("kind", JobKind::Manual.as_str()),
+        ("spec_hash", &resolved.hash().to_string()),
+        ("source", "cli"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let id = publisher
+        .publish(&job, attributes)
+        .await
+        .with_context(|| format!("publishing to {topic}"))?;
+    publisher.shutdown().await;
+    println!("published message {id} to {topic}");
+    println!("  {}", resolved.summary());
+    println!("  the worker stores it as {}", resolved.object_name());
+    Ok(())
 }

@@ -93,8 +93,14 @@ pub fn command_options(spec: &RenderSpec) -> Vec<Value> {
 
 /// A `/mandala` APPLICATION_COMMAND interaction.
 pub fn command(application_id: &str, spec: &RenderSpec) -> Outgoing {
+    command_with_options(application_id, &command_options(spec))
+}
+
+/// A `/mandala` interaction with options given as Discord's JSON.
+pub fn command_with_options(application_id: &str, options: &[Value]) -> Outgoing {
     let (id, token) = fresh_ids();
-    let data = json!({"id": "1000000000000000400", "name": "mandala", "type": 1, "options": command_options(spec)});
+    let data =
+        json!({"id": "1000000000000000400", "name": "mandala", "type": 1, "options": options});
     let body = envelope(2, application_id, &id, &token, &data)
         .to_string()
         .into_bytes();

@@ -1,4 +1,17 @@
-//! The whole bot on one machine (skeleton while the services land).
+//! The whole bot on one machine: the in-process stack behind `mandala dev`
+//! and the end-to-end tests, the playground page, the development key, and
+//! the client that signs interactions the way Discord does.
+//!
+//! - [`stack`]: starts ingress, worker, Discord stand-in and playground.
+//! - [`playground`]: the page at `/` and its JSON API.
+//! - [`client`]: builds, signs and sends interactions.
+//! - [`keys`]: the development key pair under `.mandala/`.
+//! - [`emulators`]: topic, subscription and bucket set-up in emulators.
 
 pub mod client;
+pub mod emulators;
 pub mod keys;
+// Parked until the Discord stand-in lands: pub mod playground; pub mod stack;
+
+/// Development application id used when no real application is configured.
+pub const DEV_APPLICATION_ID: &str = "1000000000000000001";
