@@ -1,0 +1,288 @@
+//! The container build: `deploy/Dockerfile` builds exactly the binaries the
+//! Cargo workspace defines and Cloud Run runs, one non-root image target
+//! per binary (named after it), and `deploy/cloudbuild.yaml` builds and
+//! pushes each of those targets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The workspace's binary targets (name to package), from `cargo metadata`.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    pub bins: BTreeMap<String, String>,
+    pub packages: BTreeSet<String>,
+}
+
+impl Workspace {
+    /// Reads `cargo metadata --no-deps` of the workspace at `root`.
+    pub fn load(root: &Path) -> Result<Workspace, String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--offline",
+            ])
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("cargo metadata: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo metadata failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let meta: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+        let mut ws = Workspace::default();
+        for p in meta["packages"].as_array().into_iter().flatten() {
+            let package = p["name"].as_str().unwrap_or_default().to_owned();
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let is_bin = t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bin"));
+                if is_bin && let Some(name) = t["name"].as_str() {
+                    ws.bins.insert(name.to_owned(), package.clone());
+                }
+            }
+            ws.packages.insert(package);
+        }
+        Ok(ws)
+    }
+}
+
+/// One `FROM` stage of a Dockerfile.
+#[derive(Debug, Default)]
+struct Stage {
+    name: Option<String>,
+    base: String,
+    runs: Vec<String>,
+    copies: Vec<String>,
+    entrypoint: Option<String>,
+    user: Option<String>,
+}
+
+/// Instructions with continuation lines joined and comments dropped.
+fn instructions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if cur.is_empty() && (t.is_empty() || t.starts_with('#')) {
+            continue;
+        }
+        if t.starts_with('#') {
+            continue;
+        }
+        if let Some(head) = t.strip_suffix('\\') {
+            cur.push_str(head);
+            cur.push(' ');
+        } else {
+            cur.push_str(t);
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn stages(text: &str) -> Vec<Stage> {
+    let mut out: Vec<Stage> = Vec::new();
+    for ins in instructions(text) {
+        let (word, rest) = ins.split_once(char::is_whitespace).unwrap_or((&ins, ""));
+        let rest = rest.trim();
+        match word.to_ascii_uppercase().as_str() {
+            "FROM" => {
+                let words: Vec<&str> = rest
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect();
+                let name = match words.as_slice() {
+                    [_, as_, n] if as_.eq_ignore_ascii_case("as") => Some((*n).to_owned()),
+                    _ => None,
+                };
+                out.push(Stage {
+                    name,
+                    base: words.first().copied().unwrap_or_default().to_owned(),
+                    ..Stage::default()
+                });
+            }
+            "RUN" => out
+                .last_mut()
+                .into_iter()
+                .for_each(|s| s.runs.push(rest.to_owned())),
+            "COPY" => out
+                .last_mut()
+                .into_iter()
+                .for_each(|s| s.copies.push(rest.to_owned())),
+            "USER" => out
+                .last_mut()
+                .into_iter()
+                .for_each(|s| s.user = Some(rest.to_owned())),
+            "ENTRYPOINT" => {
+                let first = serde_json::from_str::<Vec<String>>(rest)
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+                    .or_else(|| rest.split_whitespace().next().map(str::to_owned));
+                if let Some(s) = out.last_mut() {
+                    s.entrypoint = first;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Values of `--flag X` / `--flag=X` / `-f X` in a shell command.
+fn flag_values(cmd: &str, long: &str, short: Option<&str>) -> Vec<String> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(v) = w.strip_prefix(&format!("{long}=")) {
+            out.push(v.to_owned());
+        } else if (*w == long || Some(*w) == short)
+            && let Some(v) = words.get(i + 1)
+        {
+            out.push((*v).to_owned());
+        }
+    }
+    out
+}
+
+/// Problems with `deploy/Dockerfile` and `deploy/cloudbuild.yaml` under
+/// `root`, given the binaries Cloud Run runs.
+pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<String> {
+    let mut problems = Vec::new();
+    let dockerfile = root.join("deploy/Dockerfile");
+    let text = match std::fs::read_to_string(&dockerfile) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("cannot read {}: {e}", dockerfile.display())],
+    };
+    let stages = stages(&text);
+
+    // What `cargo build` builds.
+    let mut built = BTreeSet::new();
+    for cmd in stages
+        .iter()
+        .flat_map(|s| &s.runs)
+        .filter(|r| r.contains("cargo build"))
+    {
+        let bins = flag_values(cmd, "--bin", None);
+        let packages = flag_values(cmd, "--package", Some("-p"));
+        if bins.is_empty() {
+            problems.push(format!(
+                "Dockerfile: `{cmd}` must name its binaries with --bin (else it builds every binary of the workspace)"
+            ));
+        }
+        for p in &packages {
+            if !ws.packages.contains(p) {
+                problems.push(format!(
+                    "Dockerfile builds package {p}, which is not a workspace package"
+                ));
+            }
+        }
+        for b in bins {
+            match ws.bins.get(&b) {
+                None => problems.push(format!(
+                    "Dockerfile builds binary {b}, which no workspace package defines (binaries: {:?})",
+                    ws.bins.keys().collect::<Vec<_>>()
+                )),
+                Some(p) if !packages.is_empty() && !packages.contains(p) => problems.push(format!(
+                    "Dockerfile builds binary {b} but not its package {p} (-p {p})"
+                )),
+                Some(_) => {}
+            }
+            built.insert(b);
+        }
+    }
+
+    // One image target per binary, named after it.
+    let mut shipped = BTreeSet::new();
+    for s in stages.iter().filter(|s| s.entrypoint.is_some()) {
+        let entry = s.entrypoint.as_deref().unwrap_or_default();
+        let bin = entry.rsplit('/').next().unwrap_or(entry).to_owned();
+        let stage = s.name.clone().unwrap_or_default();
+        if stage != bin {
+            problems.push(format!(
+                "Dockerfile: the stage running {bin} is named {stage:?}; name it {bin} so `--target {bin}` builds image {bin}"
+            ));
+        }
+        if !built.contains(&bin) {
+            problems.push(format!(
+                "Dockerfile: stage {stage} runs {bin}, which no `cargo build --bin` builds"
+            ));
+        }
+        if !s
+            .copies
+            .iter()
+            .any(|c| c.contains("--from=") && c.contains(&format!("release/{bin} ")))
+        {
+            problems.push(format!(
+                "Dockerfile: stage {stage} does not copy target/release/{bin} from the build stage"
+            ));
+        }
+        let root_user = match &s.user {
+            Some(u) => matches!(u.split(':').next(), Some("root" | "0")),
+            None => !s.base.contains("nonroot"),
+        };
+        if root_user {
+            problems.push(format!(
+                "Dockerfile: stage {stage} runs as root; use a nonroot base or USER"
+            ));
+        }
+        shipped.insert(bin);
+    }
+    for b in built.difference(&shipped) {
+        problems.push(format!("Dockerfile builds {b} but no image stage runs it"));
+    }
+    for b in deployed {
+        if !shipped.contains(b) {
+            problems.push(format!(
+                "Cloud Run runs image {b}, but the Dockerfile has no target {b}"
+            ));
+        }
+        if !ws.bins.contains_key(b) {
+            problems.push(format!(
+                "Cloud Run runs {b}, which is not a binary of the workspace"
+            ));
+        }
+    }
+
+    // Cloud Build builds and pushes each target.
+    let cloudbuild = root.join("deploy/cloudbuild.yaml");
+    match std::fs::read_to_string(&cloudbuild) {
+        Err(e) => problems.push(format!("cannot read {}: {e}", cloudbuild.display())),
+        Ok(cb) => {
+            let targets: BTreeSet<String> = cb
+                .split(|c: char| {
+                    c.is_whitespace() || c == '\'' || c == '"' || c == ',' || c == '[' || c == ']'
+                })
+                .filter_map(|w| w.strip_prefix("--target="))
+                .map(str::to_owned)
+                .collect();
+            for t in &targets {
+                if !shipped.contains(t) {
+                    problems.push(format!(
+                        "cloudbuild.yaml builds --target={t}, which the Dockerfile does not define"
+                    ));
+                }
+            }
+            for b in &shipped {
+                if !targets.contains(b) {
+                    problems.push(format!("cloudbuild.yaml does not build --target={b}"));
+                }
+                if cb.matches(&format!("/{b}:")).count() < 2 {
+                    problems.push(format!(
+                        "cloudbuild.yaml must tag image .../{b}:TAG and list it under images"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
