@@ -1,9 +1,439 @@
-//! `mandala load` (not built yet).
+//! `mandala load`: load-test an interactions endpoint with signed requests.
+//!
+//! All N `/mandala` interactions (each with a fresh snowflake id, so none is
+//! a replay) are built and signed before the clock starts; then C workers
+//! send them over kept-alive connections and the command prints throughput,
+//! latency percentiles and the status-code histogram. Signing is done up
+//! front so the measurement is of the endpoint, not of the client's
+//! Ed25519; the timestamps are still fresh for any run shorter than the
+//! endpoint's signature window (60 s by default).
+//!
+//! `--sink-port P` also serves a push sink on 127.0.0.1:P that acknowledges
+//! every POST with 204 — somewhere cheap for an ingress's local push
+//! delivery (`LOCAL_PUSH_URL=http://127.0.0.1:P/push`) to send the jobs —
+//! and reports how many deliveries it received.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+
+use crate::UsageError;
+use crate::dev::{DEV_APPLICATION_ID, client, keys};
 
 /// Flags of `mandala load`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The interactions endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/interactions")]
+    pub url: String,
+    /// Sign with this Ed25519 seed (64 hex digits) instead of the key file.
+    #[arg(long, value_name = "HEX")]
+    pub key_seed: Option<String>,
+    /// A file holding the Ed25519 seed as 64 hex digits (`mandala dev` writes it).
+    #[arg(long, value_name = "PATH", default_value = ".mandala/dev-key.hex")]
+    pub key_file: PathBuf,
+    /// How many interactions to send (all distinct, all signed before the clock starts).
+    #[arg(long, short = 'n', default_value_t = 10_000)]
+    pub requests: usize,
+    /// How many requests are in flight at once (one connection each).
+    #[arg(long, short = 'c', default_value_t = 16)]
+    pub concurrency: usize,
+    /// The application id the interactions claim to be for.
+    #[arg(long, default_value = DEV_APPLICATION_ID)]
+    pub application_id: String,
+    /// Requests sent before the clock starts, to open the connections (not counted).
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Give up on one request after this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+    /// Also serve a push sink on 127.0.0.1:PORT that acknowledges every POST (204).
+    #[arg(long, value_name = "PORT")]
+    pub sink_port: Option<u16>,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`mandala load` is not built yet")
+/// What one request came back with.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    latency_us: u32,
+    /// HTTP status, or 0 for a transport error.
+    status: u16,
+    /// A 200 that acknowledged a queued job (🌀), as opposed to e.g. try-again.
+    queued: bool,
+}
+
+fn load_key(args: &Args) -> anyhow::Result<SigningKey> {
+    if let Some(seed) = &args.key_seed {
+        return Ok(keys::parse_seed(seed).map_err(|e| UsageError(format!("--key-seed: {e}")))?);
+    }
+    let text = std::fs::read_to_string(&args.key_file).map_err(|e| {
+        UsageError(format!(
+            "--key-file {}: {e} (start `mandala dev` once to create it, or pass --key-seed HEX)",
+            args.key_file.display()
+        ))
+    })?;
+    Ok(keys::parse_seed(&text)
+        .map_err(|e| UsageError(format!("--key-file {}: {e}", args.key_file.display())))?)
+}
+
+fn check(args: &Args) -> Result<(), UsageError> {
+    if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
+        return Err(UsageError(format!("--url {:?} is not an http:// or https:// URL", args.url)));
+    }
+    if args.requests == 0 {
+        return Err(UsageError("--requests must be at least 1".into()));
+    }
+    if !(1..=4096).contains(&args.concurrency) {
+        return Err(UsageError(format!("--concurrency must be in 1..=4096 (got {})", args.concurrency)));
+    }
+    if args.timeout_secs == 0 {
+        return Err(UsageError("--timeout-secs must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// One pre-signed request.
+struct Prepared {
+    body: reqwest::Body,
+    signature: reqwest::header::HeaderValue,
+    timestamp: reqwest::header::HeaderValue,
+}
+
+fn prepare(key: &SigningKey, application_id: &str, n: usize) -> anyhow::Result<Vec<Prepared>> {
+    (0..n)
+        .map(|_| {
+            let outgoing = client::command_with_options(application_id, &[]);
+            let (signature, timestamp) = client::sign(key, &outgoing.body);
+            Ok(Prepared {
+                body: reqwest::Body::from(outgoing.body),
+                signature: signature.parse().context("signature header")?,
+                timestamp: timestamp.parse().context("timestamp header")?,
+            })
+        })
+        .collect()
+}
+
+async fn send(http: &reqwest::Client, url: &str, p: Prepared) -> Sample {
+    let started = Instant::now();
+    let result = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", p.signature)
+        .header("x-signature-timestamp", p.timestamp)
+        .body(p.body)
+        .send()
+        .await;
+    let (status, queued) = match result {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            match r.bytes().await {
+                // The acknowledgement of a queued job starts with "🌀".
+                Ok(b) => (status, status == 200 && b.windows(4).any(|w| w == "🌀".as_bytes())),
+                Err(_) => (0, false),
+            }
+        }
+        Err(_) => (0, false),
+    };
+    Sample {
+        latency_us: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
+        status,
+        queued,
+    }
+}
+
+/// Sends every prepared request with `concurrency` workers.
+async fn run_batch(http: &reqwest::Client, url: &str, batch: Vec<Prepared>, concurrency: usize) -> Vec<Sample> {
+    let total = batch.len();
+    let queue = Arc::new(std::sync::Mutex::new(batch.into_iter()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(total) {
+        let queue = Arc::clone(&queue);
+        let http = http.clone();
+        let url = url.to_owned();
+        workers.spawn(async move {
+            let mut samples = Vec::with_capacity(total / concurrency + 1);
+            loop {
+                let item = queue.lock().ok().and_then(|mut q| q.next());
+                let Some(p) = item else { break };
+                samples.push(send(&http, &url, p).await);
+            }
+            samples
+        });
+    }
+    let mut all = Vec::with_capacity(total);
+    while let Some(r) = workers.join_next().await {
+        if let Ok(samples) = r {
+            all.extend(samples);
+        }
+    }
+    all
+}
+
+/// A push endpoint that acknowledges everything and counts.
+async fn start_sink(port: u16) -> anyhow::Result<Arc<AtomicU64>> {
+    let count = Arc::new(AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("--sink-port {port}: cannot listen"))?;
+    let counter = Arc::clone(&count);
+    let app = axum::Router::new().fallback(move |_body: axum::body::Bytes| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::Relaxed);
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(count)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct Report {
+    pub url: String,
+    pub concurrency: usize,
+    pub elapsed: Duration,
+    /// Sorted latencies in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// Status code (0 = transport error) → count.
+    pub statuses: BTreeMap<u16, usize>,
+    /// 200s that acknowledged a queued job.
+    pub queued: usize,
+    /// Push deliveries the sink received (warm-up excluded), when it ran.
+    pub sink_delivered: Option<u64>,
+}
+
+impl Report {
+    pub fn throughput(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Latency at percentile `p` (nearest rank), in milliseconds.
+    pub fn latency_ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies_us, p)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} requests to {}, {} concurrent",
+            self.latencies_us.len(),
+            self.url,
+            self.concurrency
+        )?;
+        writeln!(f, "  duration    {:.3} s", self.elapsed.as_secs_f64())?;
+        writeln!(f, "  throughput  {:.0} requests/s", self.throughput())?;
+        writeln!(
+            f,
+            "  latency     p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+            self.latency_ms(50.0),
+            self.latency_ms(90.0),
+            self.latency_ms(99.0),
+            self.latency_ms(100.0)
+        )?;
+        let histogram = self
+            .statuses
+            .iter()
+            .map(|(s, n)| {
+                if *s == 0 {
+                    format!("transport error × {n}")
+                } else {
+                    format!("{s} × {n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
+        writeln!(f, "  statuses    {histogram}")?;
+        write!(f, "  queued      {} acknowledged a queued job (🌀)", self.queued)?;
+        if let Some(n) = self.sink_delivered {
+            write!(f, "\n  sink        {n} push deliveries received (warm-up excluded)")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let report = measure(&args).await?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Signs, sends and measures.
+pub async fn measure(args: &Args) -> anyhow::Result<Report> {
+    check(args)?;
+    let key = load_key(args)?;
+    let sink = match args.sink_port {
+        Some(port) => Some(start_sink(port).await?),
+        None => None,
+    };
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(args.timeout_secs))
+        .build()
+        .context("building the HTTP client")?;
+
+    eprintln!(
+        "signing {} interactions (+{} warm-up) for application {}…",
+        args.requests, args.warmup, args.application_id
+    );
+    let warmup = prepare(&key, &args.application_id, args.warmup)?;
+    let batch = prepare(&key, &args.application_id, args.requests)?;
+
+    if !warmup.is_empty() {
+        let w = run_batch(&http, &args.url, warmup, args.concurrency).await;
+        if w.iter().all(|s| s.status == 0) {
+            anyhow::bail!("could not reach {} (every warm-up request failed)", args.url);
+        }
+    }
+    // Let warm-up deliveries land before counting.
+    if let Some(sink) = &sink {
+        settle(sink).await;
+    }
+    let sink_before = sink.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+
+    let started = Instant::now();
+    let samples = run_batch(&http, &args.url, batch, args.concurrency).await;
+    let elapsed = started.elapsed();
+
+    let mut latencies_us: Vec<u32> = samples.iter().map(|s| s.latency_us).collect();
+    latencies_us.sort_unstable();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in &samples {
+        *statuses.entry(s.status).or_default() += 1;
+    }
+    let sink_delivered = match &sink {
+        Some(sink) => Some(settle(sink).await - sink_before),
+        None => None,
+    };
+    Ok(Report {
+        url: args.url.clone(),
+        concurrency: args.concurrency,
+        elapsed,
+        latencies_us,
+        statuses,
+        queued: samples.iter().filter(|s| s.queued).count(),
+        sink_delivered,
+    })
+}
+
+/// Waits until the sink's count has been still for a second (30 s at most).
+async fn settle(sink: &AtomicU64) -> u64 {
+    let mut last = sink.load(Ordering::Relaxed);
+    let mut still_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = sink.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let mut all = vec!["t"];
+        all.extend_from_slice(extra);
+        <T as clap::Parser>::try_parse_from(all).unwrap().a
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        assert!(check(&args(&["--url", "localhost:8080"])).unwrap_err().0.contains("--url"));
+        assert!(check(&args(&["--requests", "0"])).unwrap_err().0.contains("--requests"));
+        assert!(check(&args(&["--concurrency", "0"])).unwrap_err().0.contains("--concurrency"));
+        let e = load_key(&args(&["--key-seed", "abc"])).unwrap_err();
+        assert!(e.is::<UsageError>() && e.to_string().contains("--key-seed"), "{e}");
+        let e = load_key(&args(&["--key-file", "/nonexistent/key.hex"])).unwrap_err();
+        assert!(e.is::<UsageError>() && e.to_string().contains("--key-file"), "{e}");
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        assert!((percentile(&v, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile(&v, 99.0) - 99.0).abs() < 1e-9);
+        assert!((percentile(&v, 100.0) - 100.0).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn loads_a_real_ingress_and_its_jobs_reach_the_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let sink_port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let config = <mandala_ingress::config::Config as clap::Parser>::try_parse_from([
+            "mandala-ingress",
+            "--discord-public-key",
+            &hex::encode(key.verifying_key().to_bytes()),
+            "--discord-application-id",
+            DEV_APPLICATION_ID,
+            "--local-push-url",
+            &format!("http://127.0.0.1:{sink_port}/push"),
+            "--local-spool-file",
+            dir.path().join("pending.jsonl").to_str().unwrap(),
+            "--local-dead-letter-file",
+            dir.path().join("dead.jsonl").to_str().unwrap(),
+        ])
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/interactions", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mandala_ingress::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let a = args(&[
+            "--url",
+            &url,
+            "--key-seed",
+            &hex::encode([5u8; 32]),
+            "--requests",
+            "50",
+            "--concurrency",
+            "4",
+            "--warmup",
+            "4",
+            "--sink-port",
+            &sink_port.to_string(),
+        ]);
+        let report = measure(&a).await.unwrap();
+        assert_eq!(report.statuses, BTreeMap::from([(200, 50)]), "{report}");
+        assert_eq!(report.queued, 50, "{report}");
+        assert_eq!(report.sink_delivered, Some(50), "{report}");
+        assert!(report.throughput() > 0.0 && report.latency_ms(99.0) >= report.latency_ms(50.0));
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(!dir.path().join("dead.jsonl").exists());
+        assert!(!dir.path().join("pending.jsonl").exists(), "every job reached the sink");
+    }
 }

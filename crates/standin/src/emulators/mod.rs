@@ -1,1 +1,2 @@
 //! Emulator harnesses for tests (not built yet).
+pub mod pubsub;
