@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--size" => base.size = Some(args.next().ok_or("--size PX")?.parse()?),
             "--style" => base.style = Some(args.next().ok_or("--style S")?.parse::<StyleChoice>()?),
             "--palette" => {
-                base.palette = Some(args.next().ok_or("--palette P")?.parse::<PaletteChoice>()?)
+                base.palette = Some(args.next().ok_or("--palette P")?.parse::<PaletteChoice>()?);
             }
             "--layers" => base.layers = Some(args.next().ok_or("--layers N")?.parse()?),
             "--symmetry" => base.symmetry = Some(args.next().ok_or("--symmetry K")?.parse()?),

@@ -1,13 +1,14 @@
 //! Encoders: PNG (with the spec in a text chunk), lossless WebP, and
 //! reading the spec back out of a PNG.
 //!
-//! PNG choices, measured (see docs/BENCHMARKS.md): fdeflate's fast mode
-//! with the adaptive row filter. Mandalas are large flat areas with
-//! anti-aliased edges, which that combination compresses to about the
-//! reference's sizes at a fraction of zlib's time. An opaque background is
+//! PNG choices, measured on the benchmark images (see docs/BENCHMARKS.md):
+//! fdeflate's fast mode with the Paeth row filter. zlib ("balanced") makes
+//! files ~25% smaller but takes 10-20x longer; the adaptive filter saves ~1%
+//! over Paeth at twice the filtering time. Mandalas are large flat areas with
+//! anti-aliased edges, which fdeflate's run-length-heavy matcher suits. An opaque background is
 //! written as RGB (a quarter less data to filter and deflate); a transparent
 //! one as straight (un-premultiplied) RGBA. Rows are converted and streamed
-//! one at a time, so encoding holds no second copy of the image.
+//! into one buffer that the encoder compresses in a single call.
 
 use std::io::Cursor;
 
@@ -20,29 +21,46 @@ use crate::RenderError;
 pub const SPEC_KEYWORD: &str = "mandala:spec";
 
 /// True when every pixel is opaque, so the alpha channel carries nothing.
-fn is_opaque(pixmap: &Pixmap) -> bool {
+pub fn is_opaque(pixmap: &Pixmap) -> bool {
     pixmap.pixels().iter().all(|p| p.alpha() == 255)
 }
 
 /// Straight RGBA from premultiplied, rounding to nearest.
-fn demultiply(px: [u8; 4]) -> [u8; 4] {
+fn demultiply(px: &[u8], out: &mut [u8]) {
     let a = px[3];
     match a {
-        255 => px,
-        0 => [0, 0, 0, 0],
+        255 => out.copy_from_slice(px),
+        0 => out.fill(0),
         _ => {
             let a16 = u16::from(a);
-            let f = |c: u8| ((u16::from(c) * 255 + a16 / 2) / a16).min(255) as u8;
-            [f(px[0]), f(px[1]), f(px[2]), a]
+            for (o, &c) in out[..3].iter_mut().zip(&px[..3]) {
+                *o = ((u16::from(c) * 255 + a16 / 2) / a16).min(255) as u8;
+            }
+            out[3] = a;
+        }
+    }
+}
+
+/// One row of the pixmap as RGB (when `opaque`) or straight RGBA.
+fn convert_row(row: &[u8], opaque: bool, out: &mut [u8]) {
+    if opaque {
+        for (o, px) in out.chunks_exact_mut(3).zip(row.chunks_exact(4)) {
+            o.copy_from_slice(&px[..3]);
+        }
+    } else {
+        for (o, px) in out.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
+            demultiply(px, o);
         }
     }
 }
 
 /// Encodes `pixmap` as PNG with `spec_json` in a `mandala:spec` chunk.
-pub fn png(pixmap: &Pixmap, spec_json: &str) -> Result<Vec<u8>, RenderError> {
+/// `opaque` says every pixel is opaque (an opaque background was painted
+/// first); it drops the alpha channel.
+pub fn png(pixmap: &Pixmap, spec_json: &str, opaque: bool) -> Result<Vec<u8>, RenderError> {
     let (w, h) = (pixmap.width(), pixmap.height());
-    let opaque = is_opaque(pixmap);
-    let mut out = Vec::with_capacity((w * h / 3) as usize);
+    let channels: usize = if opaque { 3 } else { 4 };
+    let mut out = Vec::with_capacity((w * h / 4) as usize);
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
         enc.set_color(if opaque {
@@ -52,7 +70,7 @@ pub fn png(pixmap: &Pixmap, spec_json: &str) -> Result<Vec<u8>, RenderError> {
         });
         enc.set_depth(png::BitDepth::Eight);
         enc.set_compression(png::Compression::Fast);
-        enc.set_filter(png::Filter::Adaptive);
+        enc.set_filter(png::Filter::Paeth);
         if spec_json.is_ascii() {
             enc.add_text_chunk(SPEC_KEYWORD.into(), spec_json.into())
         } else {
@@ -60,18 +78,13 @@ pub fn png(pixmap: &Pixmap, spec_json: &str) -> Result<Vec<u8>, RenderError> {
         }
         .map_err(png_err)?;
         let mut writer = enc.write_header().map_err(png_err)?;
-        let data = pixmap.data();
-        let row_bytes = (w * 4) as usize;
-        let mut image = Vec::with_capacity((w * h * if opaque { 3 } else { 4 }) as usize);
-        for row in data.chunks_exact(row_bytes) {
-            for px in row.chunks_exact(4) {
-                let px = [px[0], px[1], px[2], px[3]];
-                if opaque {
-                    image.extend_from_slice(&px[..3]);
-                } else {
-                    image.extend_from_slice(&demultiply(px));
-                }
-            }
+        let mut image = vec![0u8; w as usize * h as usize * channels];
+        for (src, dst) in pixmap
+            .data()
+            .chunks_exact(w as usize * 4)
+            .zip(image.chunks_exact_mut(w as usize * channels))
+        {
+            convert_row(src, opaque, dst);
         }
         writer.write_image_data(&image).map_err(png_err)?;
         writer.finish().map_err(png_err)?;
@@ -84,18 +97,17 @@ fn png_err(e: png::EncodingError) -> RenderError {
     RenderError::Encode(format!("png: {e}"))
 }
 
-/// Encodes `pixmap` as lossless WebP.
-pub fn webp(pixmap: &Pixmap) -> Result<Vec<u8>, RenderError> {
+/// Encodes `pixmap` as lossless WebP (`opaque` as for [`png`]).
+pub fn webp(pixmap: &Pixmap, opaque: bool) -> Result<Vec<u8>, RenderError> {
     let (w, h) = (pixmap.width(), pixmap.height());
-    let opaque = is_opaque(pixmap);
-    let mut data = Vec::with_capacity((w * h * 4) as usize);
-    for px in pixmap.data().chunks_exact(4) {
-        let px = [px[0], px[1], px[2], px[3]];
-        if opaque {
-            data.extend_from_slice(&px[..3]);
-        } else {
-            data.extend_from_slice(&demultiply(px));
-        }
+    let channels: usize = if opaque { 3 } else { 4 };
+    let mut data = vec![0u8; w as usize * h as usize * channels];
+    for (src, dst) in pixmap
+        .data()
+        .chunks_exact(w as usize * 4)
+        .zip(data.chunks_exact_mut(w as usize * channels))
+    {
+        convert_row(src, opaque, dst);
     }
     let colour = if opaque {
         image::ExtendedColorType::Rgb8
@@ -154,9 +166,14 @@ mod tests {
 
     #[test]
     fn demultiply_inverts_premultiplication() {
-        assert_eq!(demultiply([0, 0, 0, 0]), [0, 0, 0, 0]);
-        assert_eq!(demultiply([10, 20, 30, 255]), [10, 20, 30, 255]);
+        let d = |px: [u8; 4]| {
+            let mut o = [9u8; 4];
+            demultiply(&px, &mut o);
+            o
+        };
+        assert_eq!(d([0, 0, 0, 0]), [0, 0, 0, 0]);
+        assert_eq!(d([10, 20, 30, 255]), [10, 20, 30, 255]);
         // 200 at alpha 128 premultiplies to 100.
-        assert_eq!(demultiply([100, 50, 0, 128]), [199, 100, 0, 128]);
+        assert_eq!(d([100, 50, 0, 128]), [199, 100, 0, 128]);
     }
 }

@@ -70,10 +70,12 @@ pub fn encode(
     pixmap: Option<&Pixmap>,
     format: Format,
 ) -> Result<Vec<u8>, RenderError> {
+    // An opaque background makes every pixel opaque: no need to scan.
+    let opaque = |p: &Pixmap| scene.background.is_some() || encode::is_opaque(p);
     match (format, pixmap) {
         (Format::Svg, _) => Ok(svg::write(scene).into_bytes()),
-        (Format::Png, Some(p)) => encode::png(p, &scene.spec_json),
-        (Format::Webp, Some(p)) => encode::webp(p),
+        (Format::Png, Some(p)) => encode::png(p, &scene.spec_json, opaque(p)),
+        (Format::Webp, Some(p)) => encode::webp(p, opaque(p)),
         (Format::Png | Format::Webp, None) => {
             encode(scene, Some(&raster::rasterize(scene)?), format)
         }

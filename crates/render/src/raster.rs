@@ -8,7 +8,7 @@ use tiny_skia::{
 };
 
 use crate::RenderError;
-use crate::scene::{Item, Paint, PixSeg, Scene};
+use crate::scene::{HIDES_FILL_EDGES, Item, Paint, PixSeg, Scene};
 
 /// Paints `scene` onto a new pixmap of its size.
 pub fn rasterize(scene: &Scene) -> Result<Pixmap, RenderError> {
@@ -45,7 +45,12 @@ fn draw(pixmap: &mut Pixmap, item: &Item) {
         ..SkPaint::default()
     };
     match item.paint {
-        Paint::Fill { colour, alpha } => {
+        Paint::Fill {
+            colour,
+            alpha,
+            outline,
+        } => {
+            paint.anti_alias = outline < HIDES_FILL_EDGES;
             paint.set_color_rgba8(colour.r, colour.g, colour.b, alpha_u8(alpha));
             pixmap.fill_path(
                 &path,

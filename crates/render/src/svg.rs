@@ -29,7 +29,7 @@ pub fn write(scene: &Scene) -> String {
         path_data(&item.path, &mut out);
         out.push('"');
         match item.paint {
-            Paint::Fill { colour, alpha } => {
+            Paint::Fill { colour, alpha, .. } => {
                 let _ = write!(out, " fill=\"{colour}\"");
                 opacity(" fill-opacity", alpha, &mut out);
             }
