@@ -1,0 +1,317 @@
+//! Checks application command definitions the way Discord's bulk-overwrite
+//! endpoint does (`PUT /applications/{app}/commands`).
+
+use serde_json::Value;
+
+use super::checks::FormErrors;
+
+const OPTION_TYPES: std::ops::RangeInclusive<u64> = 1..=11;
+const SUB_COMMAND: u64 = 1;
+const SUB_COMMAND_GROUP: u64 = 2;
+const STRING: u64 = 3;
+const INTEGER: u64 = 4;
+const NUMBER: u64 = 10;
+
+/// Chat-input names: 1–32 lowercase letters, digits, `-` or `_`.
+fn valid_name(name: &str, chat_input: bool) -> bool {
+    let n = name.chars().count();
+    (1..=32).contains(&n)
+        && name.chars().all(|c| {
+            if chat_input {
+                (c.is_alphanumeric() && !c.is_uppercase()) || c == '-' || c == '_'
+            } else {
+                !c.is_control()
+            }
+        })
+}
+
+fn text(
+    errors: &mut FormErrors,
+    v: Option<&Value>,
+    path: &str,
+    range: std::ops::RangeInclusive<usize>,
+) {
+    match v.and_then(Value::as_str) {
+        None => errors.add(path, "BASE_TYPE_REQUIRED", "This field is required"),
+        Some(s) if !range.contains(&s.chars().count()) => errors.add(
+            path,
+            "BASE_TYPE_BAD_LENGTH",
+            format!(
+                "Must be between {} and {} in length.",
+                range.start(),
+                range.end()
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// Checks a bulk overwrite body: an array of at most 100 commands with unique names.
+pub fn check(body: &Value) -> FormErrors {
+    let mut errors = FormErrors::default();
+    let Some(list) = body.as_array() else {
+        errors.add("_root", "BASE_TYPE_ARRAY", "Must be an array.");
+        return errors;
+    };
+    if list.len() > 100 {
+        errors.add(
+            "_root",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 100 or fewer in length.",
+        );
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, cmd) in list.iter().enumerate() {
+        let path = i.to_string();
+        let kind = cmd.get("type").map_or(Some(1), Value::as_u64);
+        if !matches!(kind, Some(1..=4)) {
+            errors.add(
+                format!("{path}.type"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {1, 2, 3, 4}.",
+            );
+        }
+        let chat_input = kind == Some(1);
+        let name = cmd.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !valid_name(name, chat_input) {
+            errors.add(
+                format!("{path}.name"),
+                "APPLICATION_COMMAND_INVALID_NAME",
+                format!("Command name is invalid: {name:?}"),
+            );
+        }
+        if !names.insert((kind, name.to_owned())) {
+            errors.add(
+                format!("{path}.name"),
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                format!("Application command names must be unique: {name:?}"),
+            );
+        }
+        if chat_input {
+            text(
+                &mut errors,
+                cmd.get("description"),
+                &format!("{path}.description"),
+                1..=100,
+            );
+            if let Some(options) = cmd.get("options").filter(|o| !o.is_null()) {
+                check_options(options, &format!("{path}.options"), 0, &mut errors);
+            }
+        } else if cmd
+            .get("options")
+            .is_some_and(|o| o.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            errors.add(
+                format!("{path}.options"),
+                "APPLICATION_COMMAND_OPTIONS_NOT_ALLOWED",
+                "Only chat input commands have options.",
+            );
+        }
+        for list_field in ["contexts", "integration_types"] {
+            if let Some(v) = cmd.get(list_field).filter(|v| !v.is_null())
+                && !v.as_array().is_some_and(|a| a.iter().all(Value::is_u64))
+            {
+                errors.add(
+                    format!("{path}.{list_field}"),
+                    "BASE_TYPE_ARRAY",
+                    "Must be an array of integers.",
+                );
+            }
+        }
+    }
+    errors
+}
+
+fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors) {
+    let Some(list) = options.as_array() else {
+        errors.add(path, "BASE_TYPE_ARRAY", "Must be an array.");
+        return;
+    };
+    if list.len() > 25 {
+        errors.add(
+            path,
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.",
+        );
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut optional_seen = false;
+    for (i, o) in list.iter().enumerate() {
+        let p = format!("{path}.{i}");
+        let kind = o.get("type").and_then(Value::as_u64).unwrap_or(0);
+        if !OPTION_TYPES.contains(&kind) {
+            errors.add(
+                format!("{p}.type"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {1, 2, ..., 11}.",
+            );
+        }
+        let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !valid_name(name, true) {
+            errors.add(
+                format!("{p}.name"),
+                "APPLICATION_COMMAND_INVALID_NAME",
+                format!("Option name is invalid: {name:?}"),
+            );
+        }
+        if !names.insert(name.to_owned()) {
+            errors.add(
+                format!("{p}.name"),
+                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                "Option names must be unique",
+            );
+        }
+        text(
+            errors,
+            o.get("description"),
+            &format!("{p}.description"),
+            1..=100,
+        );
+        let required = o.get("required").and_then(Value::as_bool).unwrap_or(false);
+        if required && optional_seen {
+            errors.add(
+                format!("{p}.required"),
+                "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                "Required options must be placed before non-required options",
+            );
+        }
+        optional_seen |= !required;
+        match kind {
+            SUB_COMMAND | SUB_COMMAND_GROUP => {
+                if depth >= 2 || (depth == 1 && kind == SUB_COMMAND_GROUP) {
+                    errors.add(
+                        format!("{p}.type"),
+                        "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
+                        "Sub-commands nest at most two levels.",
+                    );
+                }
+                if let Some(sub) = o.get("options").filter(|v| !v.is_null()) {
+                    check_options(sub, &format!("{p}.options"), depth + 1, errors);
+                }
+            }
+            _ => {
+                let choices = o.get("choices").and_then(Value::as_array);
+                if let Some(choices) = choices {
+                    if choices.len() > 25 {
+                        errors.add(
+                            format!("{p}.choices"),
+                            "BASE_TYPE_MAX_LENGTH",
+                            "Must be 25 or fewer in length.",
+                        );
+                    }
+                    if !matches!(kind, STRING | INTEGER | NUMBER) {
+                        errors.add(
+                            format!("{p}.choices"),
+                            "APPLICATION_COMMAND_OPTION_CHOICES_INVALID",
+                            "Only string, integer and number options have choices.",
+                        );
+                    }
+                    for (c, choice) in choices.iter().enumerate() {
+                        text(
+                            errors,
+                            choice.get("name"),
+                            &format!("{p}.choices.{c}.name"),
+                            1..=100,
+                        );
+                        let value_ok = match (kind, choice.get("value")) {
+                            (STRING, Some(Value::String(s))) => {
+                                (1..=100).contains(&s.chars().count())
+                            }
+                            (INTEGER, Some(v)) => v.is_i64(),
+                            (NUMBER, Some(v)) => v.is_number(),
+                            _ => false,
+                        };
+                        if !value_ok {
+                            errors.add(
+                                format!("{p}.choices.{c}.value"),
+                                "BASE_TYPE_CHOICES",
+                                "Choice value does not match the option type.",
+                            );
+                        }
+                    }
+                }
+                if o.get("autocomplete").and_then(Value::as_bool) == Some(true)
+                    && choices.is_some_and(|c| !c.is_empty())
+                {
+                    errors.add(
+                        format!("{p}.autocomplete"),
+                        "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+                        "Autocomplete cannot be set with choices.",
+                    );
+                }
+                for bound in ["min_value", "max_value"] {
+                    if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
+                        let ok = match kind {
+                            INTEGER => v.is_i64(),
+                            NUMBER => v.is_number(),
+                            _ => false,
+                        };
+                        if !ok {
+                            errors.add(format!("{p}.{bound}"), "BASE_TYPE_NUMBER", "Only integer and number options take min_value/max_value of their type.");
+                        }
+                    }
+                }
+                if let (Some(lo), Some(hi)) = (
+                    o.get("min_value").and_then(Value::as_f64),
+                    o.get("max_value").and_then(Value::as_f64),
+                ) && lo > hi
+                {
+                    errors.add(
+                        format!("{p}.max_value"),
+                        "NUMBER_TYPE_MIN",
+                        "max_value must not be below min_value.",
+                    );
+                }
+                for bound in ["min_length", "max_length"] {
+                    if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
+                        let ok = kind == STRING && v.as_u64().is_some_and(|n| n <= 6000);
+                        if !ok {
+                            errors.add(
+                                format!("{p}.{bound}"),
+                                "BASE_TYPE_NUMBER",
+                                "Only string options take min_length/max_length in 0..=6000.",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_mandala_command_passes() {
+        let errors = check(&json!([mandala_model::discord::command::definition()]));
+        assert!(errors.is_empty(), "{}", errors.summary());
+    }
+
+    #[test]
+    fn discord_rules_are_checked() {
+        let bad = json!([
+            {"name": "Mandala", "description": "x"},
+            {"name": "ok", "description": "", "options": [
+                {"type": 3, "name": "a", "description": "a"},
+                {"type": 3, "name": "b", "description": "b", "required": true},
+                {"type": 12, "name": "c", "description": "c"},
+                {"type": 3, "name": "d", "description": "d", "autocomplete": true, "choices": [{"name": "x", "value": "x"}]},
+                {"type": 4, "name": "e", "description": "e", "choices": [{"name": "x", "value": "x"}]}
+            ]}
+        ]);
+        let s = check(&bad).summary();
+        for expected in [
+            "0.name",
+            "1.description",
+            "1.options.1.required",
+            "1.options.2.type",
+            "1.options.3.autocomplete",
+            "1.options.4.choices.0.value",
+        ] {
+            assert!(s.contains(expected), "{expected} missing from {s}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Shared test harness: a real worker and a real Discord stand-in, both on
+//! 127.0.0.1 listeners, and helpers to build push envelopes.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mandala_model::discord::snowflake;
+use mandala_model::job::{JobKind, Requester};
+use mandala_model::{InteractionReply, Job, PushEnvelope, RenderSpec, Reply};
+use mandala_standin::discord::DiscordStandin;
+use mandala_worker::{Config, Worker};
+
+pub const APP_ID: &str = "1100000000000000001";
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Serves `router` on a fresh 127.0.0.1 port.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A stand-in mounted under `/api/v10`, as `mandala dev` mounts it.
+pub struct Discord {
+    pub standin: DiscordStandin,
+    pub api_base: String,
+}
+
+pub async fn discord() -> Discord {
+    let standin = DiscordStandin::new();
+    let addr = serve(axum::Router::new().nest("/api/v10", standin.router())).await;
+    Discord {
+        standin,
+        api_base: format!("http://{addr}/api/v10"),
+    }
+}
+
+/// A worker serving on its own listener.
+pub struct Running {
+    pub worker: Worker,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl Running {
+    pub async fn push(&self, body: Vec<u8>) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}/pubsub/push", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+pub async fn start(config: Config) -> Running {
+    let worker = Worker::start(config).await.unwrap();
+    let addr = serve(worker.router()).await;
+    Running {
+        worker,
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A worker on a local store in `dir`, replying to `api_base`.
+pub fn config(dir: &std::path::Path, api_base: &str) -> Config {
+    let mut c = Config::local(dir, api_base);
+    c.render_concurrency = Some(2);
+    c
+}
+
+pub fn spec(seed: u64) -> RenderSpec {
+    RenderSpec {
+        seed: Some(seed),
+        size: Some(256),
+        ..Default::default()
+    }
+}
+
+/// An interaction reply created `age_ms` ago.
+pub fn interaction(token: &str, age_ms: u64) -> Reply {
+    Reply::Interaction(InteractionReply {
+        application_id: APP_ID.into(),
+        interaction_id: snowflake::from_timestamp_ms(now_ms() - age_ms, 7),
+        token: token.into(),
+    })
+}
+
+pub fn job(spec: RenderSpec, reply: Reply) -> Job {
+    let mut j = Job::new(spec, reply, JobKind::Command);
+    j.requested_by = Some(Requester {
+        user_id: Some("80351110224678912".into()),
+        ..Default::default()
+    });
+    j
+}
+
+/// The push envelope Pub/Sub would POST for `job`.
+pub fn envelope(job: &Job, message_id: &str, attempt: Option<u32>) -> Vec<u8> {
+    serde_json::to_vec(&PushEnvelope::wrap(
+        job,
+        message_id,
+        "projects/p/subscriptions/mandala-jobs-push",
+        "2026-11-24T10:00:00.000Z",
+        BTreeMap::new(),
+        attempt,
+    ))
+    .unwrap()
+}
+
+/// Files under the local store (relative paths), sorted.
+pub fn stored_files(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Stored images (no sidecars), relative paths.
+pub fn stored_images(dir: &std::path::Path) -> Vec<String> {
+    stored_files(dir)
+        .into_iter()
+        .filter(|f| {
+            std::path::Path::new(f)
+                .extension()
+                .is_some_and(|e| e == "png" || e == "svg" || e == "webp")
+        })
+        .collect()
+}
+
+/// Decodes a PNG and returns its size.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).unwrap();
+    (img.width(), img.height())
+}
+
+pub const SHORT: Duration = Duration::from_secs(5);
