@@ -46,7 +46,9 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match LogFormat::from_env() {
-        LogFormat::CloudRun { .. } => registry.with(tracing_stackdriver::layer()).try_init(),
+        LogFormat::CloudRun { .. } => registry
+            .with(tracing_stackdriver::layer().with_writer(|| CloudKeys(std::io::stdout())))
+            .try_init(),
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -57,4 +59,59 @@ pub fn init() {
     };
     // Already initialised: keep the first subscriber.
     drop(result);
+}
+
+/// The camel-cased spelling tracing-stackdriver 0.10 gives an event field
+/// named `logging.googleapis.com/trace` (it camel-cases every field name).
+const MANGLED_TRACE_KEY: &[u8] = b"\"loggingGoogleapisComTrace\":";
+const TRACE_KEY: &[u8] = b"\"logging.googleapis.com/trace\":";
+
+/// Stdout that restores Cloud Logging's special trace key in each JSON
+/// line, so that log lines group under their request in Cloud Logging.
+/// The fmt layer hands each event over in one `write` call.
+struct CloudKeys<W>(W);
+
+impl<W: std::io::Write> std::io::Write for CloudKeys<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match buf
+            .windows(MANGLED_TRACE_KEY.len())
+            .position(|w| w == MANGLED_TRACE_KEY)
+        {
+            Some(at) => {
+                let mut fixed = Vec::with_capacity(buf.len() + 8);
+                fixed.extend_from_slice(&buf[..at]);
+                fixed.extend_from_slice(TRACE_KEY);
+                fixed.extend_from_slice(&buf[at + MANGLED_TRACE_KEY.len()..]);
+                self.0.write_all(&fixed)
+            }
+            None => self.0.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn the_trace_key_is_restored() {
+        let mut out = CloudKeys(Vec::new());
+        out.write_all(b"{\"a\":1,\"loggingGoogleapisComTrace\":\"projects/p/traces/t\"}\n")
+            .unwrap();
+        out.write_all(b"{\"b\":2}\n").unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "{\"a\":1,\"logging.googleapis.com/trace\":\"projects/p/traces/t\"}\n{\"b\":2}\n"
+        );
+    }
 }
