@@ -50,8 +50,8 @@ need() {
 }
 need gcloud "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
 need terraform "install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)"
-if [ "$skip_register" = false ]; then
-  need cargo "install Rust (https://rustup.rs) to run \`mandala register-commands\`, or pass --skip-register"
+if [ "$skip_register" = false ] && ! command -v mandala >/dev/null 2>&1; then
+  need cargo "install Rust (https://rustup.rs) or put \`mandala\` on PATH to run register-commands, or pass --skip-register"
 fi
 
 gcloud auth print-access-token >/dev/null 2>&1 \

@@ -20,6 +20,8 @@
 //! Each rule is shown to fire: the `catches_*` tests break a copy of the
 //! configuration and expect the specific problem.
 
+#[path = "terraform/deploy_script.rs"]
+mod deploy_script;
 #[path = "terraform/eval.rs"]
 mod eval;
 #[path = "terraform/hclx.rs"]
@@ -702,5 +704,178 @@ locals {
         refs::check(&config)
             .iter()
             .any(|p| p.contains("undeclared resource containers.value")),
+    );
+}
+
+// ------------------------------------------------------------------ deploy/deploy.sh
+
+#[test]
+fn deploy_script_names_each_missing_prerequisite() {
+    let copy = Copy::new();
+    let root = copy.path("");
+
+    let none = deploy_script::Tools::new(&[]);
+    let o = none.run(&root, &[], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        deploy_script::stderr(&o).contains("gcloud is not installed"),
+        "{}",
+        deploy_script::stderr(&o)
+    );
+
+    let no_tf = deploy_script::Tools::new(&["gcloud"]);
+    let o = no_tf.run(&root, &[], &[]);
+    assert!(
+        deploy_script::stderr(&o).contains("terraform is not installed"),
+        "{}",
+        deploy_script::stderr(&o)
+    );
+
+    let tools = deploy_script::Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(&root, &["--skip-register"], &[]);
+    assert!(
+        deploy_script::stderr(&o).contains("gcloud is not logged in"),
+        "{}",
+        deploy_script::stderr(&o)
+    );
+
+    let o = tools.run(&root, &["--skip-register"], &[("GCLOUD_LOGGED_IN", "1")]);
+    assert!(
+        deploy_script::stderr(&o)
+            .contains("copy terraform/terraform.tfvars.example to terraform/terraform.tfvars"),
+        "{}",
+        deploy_script::stderr(&o)
+    );
+    let o = tools.run(
+        &root,
+        &["--skip-register"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("TF_VAR_project_id", "p")],
+    );
+    assert!(
+        deploy_script::stderr(&o).contains("discord_application_id is not set"),
+        "{}",
+        deploy_script::stderr(&o)
+    );
+    // Nothing was applied or built on the way.
+    assert!(
+        !tools.calls().iter().any(|c| c.starts_with("terraform")),
+        "{:?}",
+        tools.calls()
+    );
+
+    let o = tools.run(&root, &["--frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn deploy_script_chains_build_apply_and_register() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    deploy_script::write_tfvars(&root);
+    let tools = deploy_script::Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(
+        &root,
+        &["--tag", "abc123", "--yes"],
+        &[
+            ("GCLOUD_LOGGED_IN", "1"),
+            ("DISCORD_BOT_TOKEN", "bot-token-value"),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", deploy_script::stderr(&o));
+    assert!(
+        out.contains(
+            "Interactions Endpoint URL = https://mandala-ingress-1.us-central1.run.app/interactions"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("bot-token-value") && !deploy_script::stderr(&o).contains("bot-token-value")
+    );
+
+    let calls = tools.calls();
+    let pos = |needle: &str| {
+        calls
+            .iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no call containing {needle:?} in {calls:#?}"))
+    };
+    let init = pos(" init -input=false");
+    let bootstrap = pos("apply -input=false -auto-approve -target=google_project_service.apis");
+    let build = pos("gcloud builds submit");
+    let apply = calls
+        .iter()
+        .rposition(|c| c.starts_with("terraform") && c.contains("apply") && !c.contains("-target"))
+        .unwrap();
+    let register = pos("mandala register-commands --application-id 123456789012345678");
+    assert!(
+        init < bootstrap && bootstrap < build && build < apply && apply < register,
+        "{calls:#?}"
+    );
+
+    let build_call = &calls[build];
+    for part in [
+        "--config=",
+        "deploy/cloudbuild.yaml",
+        "--substitutions=_REPOSITORY=us-central1-docker.pkg.dev/p/mandala,_TAG=abc123",
+        "--service-account=projects/p/serviceAccounts/mandala-build@p.iam.gserviceaccount.com",
+        "--gcs-source-staging-dir=gs://p-mandala-builds/source",
+        "--project=my-mandala-project",
+    ] {
+        assert!(
+            build_call.contains(part),
+            "{part} missing from {build_call}"
+        );
+    }
+    // The token reaches register-commands through its environment, not its arguments.
+    assert!(
+        calls[register].ends_with("token=bot-token-value"),
+        "{}",
+        calls[register]
+    );
+    assert!(!calls[register].contains("--token"));
+}
+
+#[test]
+fn deploy_script_reads_the_stored_bot_token_or_says_how_to_provide_one() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    deploy_script::write_tfvars(&root);
+    let tools = deploy_script::Tools::new(&["gcloud", "terraform", "mandala"]);
+
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = deploy_script::stderr(&o);
+    assert!(
+        err.contains("no bot token, so /mandala was not registered"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gcloud secrets versions add mandala-discord-bot-token"),
+        "{err}"
+    );
+    assert!(
+        !tools
+            .calls()
+            .iter()
+            .any(|c| c.contains("gcloud builds submit"))
+    );
+
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("STORED_TOKEN", "stored-token")],
+    );
+    assert!(o.status.success(), "{}", deploy_script::stderr(&o));
+    assert!(
+        tools.calls().iter().any(
+            |c| c.starts_with("mandala register-commands") && c.ends_with("token=stored-token")
+        ),
+        "{:?}",
+        tools.calls()
     );
 }
