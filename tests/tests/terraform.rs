@@ -18,7 +18,9 @@
 //!   binaries the workspace defines.
 //!
 //! Each rule is shown to fire: the `catches_*` tests break a copy of the
-//! configuration and expect the specific problem.
+//! configuration and expect the specific problem. The `deploy_script_*`
+//! tests run `deploy/deploy.sh` against recording stand-ins for gcloud,
+//! terraform and mandala (`terraform/deploy_script.rs`).
 
 #[path = "terraform/deploy_script.rs"]
 mod deploy_script;
