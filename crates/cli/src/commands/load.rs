@@ -83,13 +83,19 @@ fn load_key(args: &Args) -> anyhow::Result<SigningKey> {
 
 fn check(args: &Args) -> Result<(), UsageError> {
     if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
-        return Err(UsageError(format!("--url {:?} is not an http:// or https:// URL", args.url)));
+        return Err(UsageError(format!(
+            "--url {:?} is not an http:// or https:// URL",
+            args.url
+        )));
     }
     if args.requests == 0 {
         return Err(UsageError("--requests must be at least 1".into()));
     }
     if !(1..=4096).contains(&args.concurrency) {
-        return Err(UsageError(format!("--concurrency must be in 1..=4096 (got {})", args.concurrency)));
+        return Err(UsageError(format!(
+            "--concurrency must be in 1..=4096 (got {})",
+            args.concurrency
+        )));
     }
     if args.timeout_secs == 0 {
         return Err(UsageError("--timeout-secs must be at least 1".into()));
@@ -133,7 +139,10 @@ async fn send(http: &reqwest::Client, url: &str, p: Prepared) -> Sample {
             let status = r.status().as_u16();
             match r.bytes().await {
                 // The acknowledgement of a queued job starts with "🌀".
-                Ok(b) => (status, status == 200 && b.windows(4).any(|w| w == "🌀".as_bytes())),
+                Ok(b) => (
+                    status,
+                    status == 200 && b.windows(4).any(|w| w == "🌀".as_bytes()),
+                ),
                 Err(_) => (0, false),
             }
         }
@@ -147,7 +156,12 @@ async fn send(http: &reqwest::Client, url: &str, p: Prepared) -> Sample {
 }
 
 /// Sends every prepared request with `concurrency` workers.
-async fn run_batch(http: &reqwest::Client, url: &str, batch: Vec<Prepared>, concurrency: usize) -> Vec<Sample> {
+async fn run_batch(
+    http: &reqwest::Client,
+    url: &str,
+    batch: Vec<Prepared>,
+    concurrency: usize,
+) -> Vec<Sample> {
     let total = batch.len();
     let queue = Arc::new(std::sync::Mutex::new(batch.into_iter()));
     let mut workers = tokio::task::JoinSet::new();
@@ -261,9 +275,16 @@ impl std::fmt::Display for Report {
             .collect::<Vec<_>>()
             .join(" · ");
         writeln!(f, "  statuses    {histogram}")?;
-        write!(f, "  queued      {} acknowledged a queued job (🌀)", self.queued)?;
+        write!(
+            f,
+            "  queued      {} acknowledged a queued job (🌀)",
+            self.queued
+        )?;
         if let Some(n) = self.sink_delivered {
-            write!(f, "\n  sink        {n} push deliveries received (warm-up excluded)")?;
+            write!(
+                f,
+                "\n  sink        {n} push deliveries received (warm-up excluded)"
+            )?;
         }
         Ok(())
     }
@@ -300,7 +321,10 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
     if !warmup.is_empty() {
         let w = run_batch(&http, &args.url, warmup, args.concurrency).await;
         if w.iter().all(|s| s.status == 0) {
-            anyhow::bail!("could not reach {} (every warm-up request failed)", args.url);
+            anyhow::bail!(
+                "could not reach {} (every warm-up request failed)",
+                args.url
+            );
         }
     }
     // Let warm-up deliveries land before counting.
@@ -367,13 +391,34 @@ mod tests {
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        assert!(check(&args(&["--url", "localhost:8080"])).unwrap_err().0.contains("--url"));
-        assert!(check(&args(&["--requests", "0"])).unwrap_err().0.contains("--requests"));
-        assert!(check(&args(&["--concurrency", "0"])).unwrap_err().0.contains("--concurrency"));
+        assert!(
+            check(&args(&["--url", "localhost:8080"]))
+                .unwrap_err()
+                .0
+                .contains("--url")
+        );
+        assert!(
+            check(&args(&["--requests", "0"]))
+                .unwrap_err()
+                .0
+                .contains("--requests")
+        );
+        assert!(
+            check(&args(&["--concurrency", "0"]))
+                .unwrap_err()
+                .0
+                .contains("--concurrency")
+        );
         let e = load_key(&args(&["--key-seed", "abc"])).unwrap_err();
-        assert!(e.is::<UsageError>() && e.to_string().contains("--key-seed"), "{e}");
+        assert!(
+            e.is::<UsageError>() && e.to_string().contains("--key-seed"),
+            "{e}"
+        );
         let e = load_key(&args(&["--key-file", "/nonexistent/key.hex"])).unwrap_err();
-        assert!(e.is::<UsageError>() && e.to_string().contains("--key-file"), "{e}");
+        assert!(
+            e.is::<UsageError>() && e.to_string().contains("--key-file"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -434,6 +479,9 @@ mod tests {
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
         assert!(!dir.path().join("dead.jsonl").exists());
-        assert!(!dir.path().join("pending.jsonl").exists(), "every job reached the sink");
+        assert!(
+            !dir.path().join("pending.jsonl").exists(),
+            "every job reached the sink"
+        );
     }
 }

@@ -11,7 +11,10 @@
 pub mod client;
 pub mod emulators;
 pub mod keys;
-// Parked until the Discord stand-in lands: pub mod playground; pub mod stack;
+pub mod playground;
+pub mod stack;
+
+pub use stack::{DevOptions, DevStack, StoreLocation};
 
 /// Development application id used when no real application is configured.
 pub const DEV_APPLICATION_ID: &str = "1000000000000000001";
