@@ -29,6 +29,9 @@ pub struct Scene {
     /// `None` is a transparent canvas.
     pub background: Option<Rgb>,
     pub items: Vec<Item>,
+    /// Where the mandala's centre of rotation landed, in pixels (the fit
+    /// centres the drawing's extent, which for odd orders is not the centre).
+    pub centre: [f32; 2],
     /// `ResolvedSpec::canonical_json()`, embedded in the encoded file.
     pub spec_json: String,
 }
@@ -149,6 +152,7 @@ pub fn build(spec: &ResolvedSpec) -> Scene {
     Scene {
         size,
         background,
+        centre: fit.point(Pt::new(0.0, 0.0)),
         items,
         spec_json: spec.canonical_json(),
     }
