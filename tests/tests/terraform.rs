@@ -82,6 +82,7 @@ fn check(root: &Path) -> Vec<String> {
             return problems;
         }
     };
+    problems.extend(eval::undeclared_example_values(&config, &tf));
     let settings = settings();
     problems.extend(rules::Checker::new(&config, &scenarios).run(&settings));
 
@@ -607,6 +608,21 @@ fn catches_an_image_without_a_dockerfile_target_or_build() {
     assert_reports(
         &p,
         &["cloudbuild.yaml does not build --target=mandala-worker"],
+    );
+}
+
+#[test]
+fn catches_an_example_value_for_no_variable() {
+    let p = Copy::new()
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_max_instances  = 5",
+            "worker_max_instance   = 5",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["terraform.tfvars.example sets worker_max_instance, which is not a variable"],
     );
 }
 

@@ -78,6 +78,19 @@ pub fn scenarios(config: &Config, dir: &Path) -> Result<Vec<Scenario>, String> {
     Ok(out)
 }
 
+/// Names the example sets that no variable declares (Terraform only warns).
+pub fn undeclared_example_values(config: &Config, dir: &Path) -> Vec<String> {
+    let declared = config.variables();
+    match example_values(dir) {
+        Ok(values) => values
+            .keys()
+            .filter(|k| !declared.contains_key(k.as_str()))
+            .map(|k| format!("terraform.tfvars.example sets {k}, which is not a variable"))
+            .collect(),
+        Err(e) => vec![e],
+    }
+}
+
 fn example_values(dir: &Path) -> Result<hcl::Map<String, Value>, String> {
     let path = dir.join("terraform.tfvars.example");
     let text = std::fs::read_to_string(&path)
