@@ -127,3 +127,57 @@ async fn nothing_is_lost_and_nothing_is_doubled() {
     assert!(dead.trim().is_empty(), "nothing was dead-lettered: {dead}");
     stack.shutdown().await;
 }
+
+/// `mandala dev`'s promise: stopping it (Ctrl-C) while jobs are still
+/// undelivered loses none; the next start on the same directory delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_jobs_survive_a_restart_of_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".mandala");
+    let mut first = DevStack::start(DevOptions::ephemeral(state.clone()))
+        .await
+        .unwrap();
+    let key = first.signing_key.clone().unwrap();
+    // No worker: the jobs can only queue.
+    first.stop_worker().await;
+    let specs: Vec<RenderSpec> = (0..5)
+        .map(|i| RenderSpec {
+            seed: Some(9100 + i),
+            size: Some(128),
+            ..RenderSpec::default()
+        })
+        .collect();
+    let sent = send_commands(
+        &first.interactions_url(),
+        &key,
+        &first.application_id,
+        specs,
+        5,
+    )
+    .await
+    .unwrap();
+    first.shutdown().await;
+    let spool = std::fs::read_to_string(state.join("pending.jsonl")).unwrap_or_default();
+    assert_eq!(
+        spool.lines().count(),
+        5,
+        "the undelivered jobs were kept on disk:\n{spool}"
+    );
+
+    let second = DevStack::start(DevOptions::ephemeral(state.clone()))
+        .await
+        .unwrap();
+    let standin = second.standin.clone().unwrap();
+    let messages = standin.wait_for_messages(5, Duration::from_secs(60)).await;
+    assert_eq!(
+        messages.len(),
+        5,
+        "every queued job was delivered after the restart"
+    );
+    let sent = by_token(&sent);
+    for m in &messages {
+        let spec = check_image(&m.attachments[0].bytes).unwrap();
+        assert_eq!(Some(spec.seed), sent[m.token.as_deref().unwrap()].spec.seed);
+    }
+    second.shutdown().await;
+}
