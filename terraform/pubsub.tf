@@ -5,10 +5,6 @@
 resource "google_pubsub_topic" "jobs" {
   name = "${var.name_prefix}-jobs"
 
-  # A job nobody could deliver within a day is stale (Discord's interaction
-  # tokens live 15 minutes).
-  message_retention_duration = "86400s"
-
   depends_on = [google_project_service.apis]
 }
 
@@ -40,6 +36,11 @@ resource "google_pubsub_subscription" "worker_push" {
   # Above the worker's job deadline, so Pub/Sub never redelivers a job the
   # worker is still working on.
   ack_deadline_seconds = local.ack_deadline_seconds
+
+  # A job still undelivered after a day is stale (Discord's interaction
+  # tokens live 15 minutes); normally the dead-letter policy moves it on
+  # long before.
+  message_retention_duration = "86400s"
 
   push_config {
     push_endpoint = "${google_cloud_run_v2_service.worker.uri}/pubsub/push"
