@@ -165,33 +165,18 @@ impl DevStack {
             .unwrap_or_else(|| format!("{base_url}/api/v10"));
 
         // Worker: local directory store, or the Cloud Storage emulator.
-        let mut worker_args = vec![
-            ("port", worker_addr.port().to_string()),
-            ("discord-api-base", api_base),
-        ];
         let store = match &options.gcs_emulator {
             Some(endpoint) => {
                 let bucket = "mandala-dev".to_owned();
                 emulators::ensure_bucket(endpoint, &bucket).await?;
-                worker_args.push(("bucket", bucket.clone()));
-                worker_args.push(("storage-emulator-host", endpoint.clone()));
                 StoreLocation::Bucket {
                     endpoint: endpoint.clone(),
                     bucket,
                 }
             }
-            None => {
-                let dir = options.dir.join("store");
-                worker_args.push(("local-store-dir", dir.display().to_string()));
-                StoreLocation::Directory(dir)
-            }
+            None => StoreLocation::Directory(options.dir.join("store")),
         };
-        if let Some(n) = options.render_concurrency {
-            worker_args.push(("render-concurrency", n.to_string()));
-        }
-        let worker_config =
-            mandala_worker::config::Config::try_parse_from(to_args(&worker_args, "mandala-worker"))
-                .map_err(|e| anyhow::anyhow!("worker configuration: {e}"))?;
+        let worker_config = worker_config(&options, worker_addr.port(), &api_base, &store)?;
         let worker = start_worker(worker_config, worker_listener).await?;
 
         // Ingress: local push delivery into the worker, or the Pub/Sub emulator.
@@ -295,25 +280,12 @@ impl DevStack {
         let listener = TcpListener::bind(self.worker_addr)
             .await
             .context("re-binding the worker port")?;
-        let mut args = vec![
-            ("port", self.worker_addr.port().to_string()),
-            ("discord-api-base", self.api_base()),
-        ];
-        match &self.store {
-            StoreLocation::Directory(dir) => {
-                args.push(("local-store-dir", dir.display().to_string()))
-            }
-            StoreLocation::Bucket { endpoint, bucket } => {
-                args.push(("bucket", bucket.clone()));
-                args.push(("storage-emulator-host", endpoint.clone()));
-            }
-        }
-        if let Some(n) = self.options.render_concurrency {
-            args.push(("render-concurrency", n.to_string()));
-        }
-        let config =
-            mandala_worker::config::Config::try_parse_from(to_args(&args, "mandala-worker"))
-                .map_err(|e| anyhow::anyhow!("worker configuration: {e}"))?;
+        let config = worker_config(
+            &self.options,
+            self.worker_addr.port(),
+            &self.api_base(),
+            &self.store,
+        )?;
         self.worker = Some(start_worker(config, listener).await?);
         Ok(())
     }
@@ -339,6 +311,31 @@ impl DevStack {
             w.worker.shutdown().await;
         }
     }
+}
+
+/// The worker's configuration, parsed from flags like its binary's.
+fn worker_config(
+    options: &DevOptions,
+    port: u16,
+    api_base: &str,
+    store: &StoreLocation,
+) -> anyhow::Result<mandala_worker::config::Config> {
+    let mut args = vec![
+        ("port", port.to_string()),
+        ("discord-api-base", api_base.to_owned()),
+    ];
+    match store {
+        StoreLocation::Directory(dir) => args.push(("local-store-dir", dir.display().to_string())),
+        StoreLocation::Bucket { endpoint, bucket } => {
+            args.push(("bucket", bucket.clone()));
+            args.push(("storage-emulator-host", endpoint.clone()));
+        }
+    }
+    if let Some(n) = options.render_concurrency {
+        args.push(("render-concurrency", n.to_string()));
+    }
+    mandala_worker::config::Config::try_parse_from(to_args(&args, "mandala-worker"))
+        .map_err(|e| anyhow::anyhow!("worker configuration: {e}"))
 }
 
 async fn start_worker(
