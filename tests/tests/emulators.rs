@@ -261,3 +261,59 @@ async fn binaries_through_real_emulators() {
         "the click's reply arrived"
     );
 }
+
+/// `mandala dev --pubsub-emulator --gcs-emulator`: the same in-process stack,
+/// but publishing through the emulator's push subscription and storing in
+/// the emulated bucket, both created by the stack itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dev_stack_through_emulators() {
+    let Some(pubsub) = suites::require("pubsub-emulator dev stack", PubsubEmulator::start()) else {
+        return;
+    };
+    let Some(gcs) = suites::require(
+        "gcs-emulator dev stack",
+        GcsEmulator::start("unused-default").await,
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = mandala_cli::dev::DevOptions::ephemeral(dir.path().join(".mandala"));
+    options.pubsub_emulator = Some(pubsub.host_port());
+    options.gcs_emulator = Some(gcs.endpoint());
+    let stack = mandala_cli::dev::DevStack::start(options).await.unwrap();
+    let mandala_cli::dev::StoreLocation::Bucket { bucket, .. } = stack.store.clone() else {
+        panic!("bucket store expected")
+    };
+    let key = stack.signing_key.clone().unwrap();
+    let specs: Vec<RenderSpec> = (0..3)
+        .map(|i| RenderSpec {
+            seed: Some(60 + i),
+            size: Some(128),
+            ..RenderSpec::default()
+        })
+        .collect();
+    let sent = send_commands(
+        &stack.interactions_url(),
+        &key,
+        &stack.application_id,
+        specs.clone(),
+        3,
+    )
+    .await
+    .unwrap();
+    let messages = stack
+        .standin
+        .clone()
+        .unwrap()
+        .wait_for_messages(sent.len(), Duration::from_secs(60))
+        .await;
+    assert_eq!(messages.len(), 3);
+    for spec in specs {
+        let name = spec.resolve().unwrap().object_name();
+        assert!(
+            gcs.get_object(&bucket, &name).await.is_some(),
+            "{name} in gs://{bucket}"
+        );
+    }
+    stack.shutdown().await;
+}
