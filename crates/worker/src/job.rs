@@ -39,8 +39,8 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
+fn us(d: Duration) -> u64 {
+    d.as_micros() as u64
 }
 
 /// The fields of the one log line.
@@ -51,12 +51,12 @@ struct JobLog {
     kind: &'static str,
     spec_hash: String,
     cache_hit: Option<bool>,
-    decode_ms: u64,
-    queue_ms: u64,
-    render_ms: Option<u64>,
-    encode_ms: Option<u64>,
-    store_ms: u64,
-    reply_ms: Option<u64>,
+    decode_us: u64,
+    queue_us: u64,
+    render_us: Option<u64>,
+    encode_us: Option<u64>,
+    store_us: Option<u64>,
+    reply_us: Option<u64>,
     reply_attempts: u32,
     location: String,
 }
@@ -66,6 +66,15 @@ pub async fn process(shared: &Shared, body: Bytes, deadline: Instant) -> Verdict
     let mut log = JobLog::default();
     let verdict = run(shared, &body, deadline, &mut log).await;
     let counters = &shared.stats;
+    counters.add_timings(&crate::state::JobTimings {
+        decode_us: log.decode_us,
+        queue_us: log.queue_us,
+        render_us: log.render_us,
+        encode_us: log.encode_us,
+        store_us: log.store_us,
+        reply_us: log.reply_us,
+    });
+    let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
     let (outcome, detail) = match &verdict {
         Verdict::Ack { outcome, detail } => {
             counters.count(outcome);
@@ -85,12 +94,12 @@ pub async fn process(shared: &Shared, body: Bytes, deadline: Instant) -> Verdict
                 kind = log.kind,
                 spec_hash = %log.spec_hash,
                 cache_hit = log.cache_hit,
-                decode_ms = log.decode_ms,
-                queue_ms = log.queue_ms,
-                render_ms = log.render_ms,
-                encode_ms = log.encode_ms,
-                store_ms = log.store_ms,
-                reply_ms = log.reply_ms,
+                decode_ms = log.decode_us as f64 / 1000.0,
+                queue_ms = log.queue_us as f64 / 1000.0,
+                render_ms = ms(log.render_us),
+                encode_ms = ms(log.encode_us),
+                store_ms = ms(log.store_us),
+                reply_ms = ms(log.reply_us),
                 reply_attempts = log.reply_attempts,
                 object = %log.location,
                 outcome,
@@ -153,7 +162,7 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
         Ok(p) => p,
         Err(e) => return ack("rejected", e.to_string()),
     };
-    log.decode_ms = ms(started.elapsed());
+    log.decode_us = (started.elapsed().as_micros() as u64).max(1);
     let target = match plan {
         Plan::Expired { seconds_ago } => {
             return ack(
@@ -188,8 +197,9 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
         Ok(e) => e,
         Err(e) => return redeliver(format!("storage check failed: {e}")),
     };
-    log.store_ms = ms(store_started.elapsed());
+    let mut store_us = us(store_started.elapsed());
     log.cache_hit = Some(existing.is_some());
+    log.store_us = Some(store_us);
 
     let (bytes, content_type) = match existing {
         Some(found) => found,
@@ -201,9 +211,9 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
                 }
             };
             shared.stats.count("render");
-            log.queue_ms = image.queue_ms;
-            log.render_ms = Some(image.render_ms);
-            log.encode_ms = image.encode_ms;
+            log.queue_us = image.queue_us;
+            log.render_us = Some(image.render_us);
+            log.encode_us = Some(image.encode_us);
             let put_started = Instant::now();
             let metadata = BTreeMap::from([
                 ("spec".to_owned(), resolved.canonical_json()),
@@ -220,7 +230,8 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
                     metadata,
                 })
                 .await;
-            log.store_ms += ms(put_started.elapsed());
+            store_us += us(put_started.elapsed());
+            log.store_us = Some(store_us);
             match put {
                 Ok(PutOutcome::Created | PutOutcome::AlreadyExisted) => {}
                 Err(e) => return redeliver(format!("storing the image failed: {e}")),
@@ -243,7 +254,7 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
         .discord
         .send(&target, &message, now_ms, deadline)
         .await;
-    log.reply_ms = Some(ms(reply_started.elapsed()));
+    log.reply_us = Some(us(reply_started.elapsed()));
     match sent {
         Ok(report) => {
             log.reply_attempts = report.attempts;

@@ -17,12 +17,12 @@ use tokio::sync::Semaphore;
 pub struct Image {
     pub bytes: bytes::Bytes,
     pub content_type: String,
-    /// Building the scene and painting it, in milliseconds.
-    pub render_ms: u64,
-    /// Encoding to PNG / WebP / SVG.
-    pub encode_ms: Option<u64>,
-    /// Time spent waiting for a render slot.
-    pub queue_ms: u64,
+    /// Building the scene and painting it, in microseconds.
+    pub render_us: u64,
+    /// Encoding to PNG / WebP / SVG, in microseconds.
+    pub encode_us: u64,
+    /// Time spent waiting for a render slot, in microseconds.
+    pub queue_us: u64,
 }
 
 /// Why a spec produced no image. Rendering is deterministic, so trying the
@@ -60,7 +60,7 @@ impl RenderPool {
             .acquire_owned()
             .await
             .map_err(|e| RenderFailure::Crashed(format!("render pool closed: {e}")))?;
-        let queue_ms = queued.elapsed().as_millis() as u64;
+        let queue_us = queued.elapsed().as_micros() as u64;
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             render_now(&spec)
@@ -68,7 +68,7 @@ impl RenderPool {
         .await;
         match joined {
             Ok(Ok(mut image)) => {
-                image.queue_ms = queue_ms;
+                image.queue_us = queue_us;
                 Ok(image)
             }
             Ok(Err(e)) => Err(e),
@@ -82,10 +82,10 @@ fn render_now(spec: &ResolvedSpec) -> Result<Image, RenderFailure> {
     let rendered =
         mandala_render::render_to_bytes(spec).map_err(|e| RenderFailure::Refused(e.to_string()))?;
     Ok(Image {
-        render_ms: (rendered.geometry + rendered.raster).as_millis() as u64,
-        encode_ms: Some(rendered.encode.as_millis() as u64),
+        render_us: (rendered.geometry + rendered.raster).as_micros() as u64,
+        encode_us: rendered.encode.as_micros() as u64,
         bytes: rendered.bytes.into(),
         content_type: rendered.content_type.to_owned(),
-        queue_ms: 0,
+        queue_us: 0,
     })
 }

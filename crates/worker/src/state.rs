@@ -79,6 +79,37 @@ pub struct Counters {
     reply_dropped: AtomicU64,
     redeliver: AtomicU64,
     unauthorized: AtomicU64,
+    timings: [AtomicU64; 9],
+}
+
+/// One job's stage times, as logged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobTimings {
+    pub decode_us: u64,
+    pub queue_us: u64,
+    pub render_us: Option<u64>,
+    pub encode_us: Option<u64>,
+    pub store_us: Option<u64>,
+    pub reply_us: Option<u64>,
+}
+
+/// Stage times in microseconds, summed over all jobs; divide by the
+/// matching count for averages (renders for queue/render/encode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageTotals {
+    /// Envelope, job and spec decoding.
+    pub decode_us: u64,
+    pub decoded: u64,
+    /// Waiting for a render slot.
+    pub queue_us: u64,
+    pub render_us: u64,
+    pub encode_us: u64,
+    /// The existence check plus, on a miss, the upload.
+    pub store_us: u64,
+    pub stored: u64,
+    /// Sending to Discord, retries included.
+    pub reply_us: u64,
+    pub replies: u64,
 }
 
 /// A snapshot of [`Counters`].
@@ -102,6 +133,7 @@ pub struct Stats {
     pub redeliver: u64,
     /// Pushes refused for a missing or invalid OIDC token.
     pub unauthorized: u64,
+    pub stages: StageTotals,
 }
 
 impl Counters {
@@ -122,8 +154,26 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn add_timings(&self, t: &JobTimings) {
+        let values = [
+            t.decode_us,
+            u64::from(t.decode_us > 0),
+            t.queue_us,
+            t.render_us.unwrap_or(0),
+            t.encode_us.unwrap_or(0),
+            t.store_us.unwrap_or(0),
+            u64::from(t.store_us.is_some()),
+            t.reply_us.unwrap_or(0),
+            u64::from(t.reply_us.is_some()),
+        ];
+        for (sum, v) in self.timings.iter().zip(values) {
+            sum.fetch_add(v, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let t = |i: usize| get(&self.timings[i]);
         Stats {
             received: get(&self.received),
             rejected: get(&self.rejected),
@@ -135,6 +185,17 @@ impl Counters {
             reply_dropped: get(&self.reply_dropped),
             redeliver: get(&self.redeliver),
             unauthorized: get(&self.unauthorized),
+            stages: StageTotals {
+                decode_us: t(0),
+                decoded: t(1),
+                queue_us: t(2),
+                render_us: t(3),
+                encode_us: t(4),
+                store_us: t(5),
+                stored: t(6),
+                reply_us: t(7),
+                replies: t(8),
+            },
         }
     }
 }

@@ -97,6 +97,12 @@ async fn a_redelivered_job_renders_once_and_edits_twice() {
     }
     let stats = w.worker.stats();
     assert_eq!((stats.renders, stats.replied), (1, 2));
+    let stages = stats.stages;
+    assert_eq!((stages.decoded, stages.stored, stages.replies), (2, 2, 2));
+    assert!(
+        stages.render_us > 0 && stages.encode_us > 0 && stages.reply_us > 0,
+        "{stages:?}"
+    );
     let m = d.standin.message_for_token("tok-again").unwrap();
     assert_eq!(
         m.edits, 2,
