@@ -596,6 +596,33 @@ fn catches_a_dockerfile_binary_the_workspace_does_not_define() {
 }
 
 #[test]
+fn catches_a_builder_older_than_the_msrv_or_a_mismatched_runtime() {
+    let p = Copy::new()
+        .replace(
+            "deploy/Dockerfile",
+            "ARG RUST_VERSION=1.95",
+            "ARG RUST_VERSION=1.80",
+        )
+        .replace(
+            "deploy/Dockerfile",
+            "ARG DEBIAN_RELEASE=bookworm",
+            "ARG DEBIAN_RELEASE=trixie",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["Dockerfile builds with Rust 1.80 but mandala-ingress needs rust-version 1.91"],
+    );
+    assert_reports(
+        &p,
+        &[
+            "the builder's Debian (Some(\"trixie\"))",
+            "must be the same release",
+        ],
+    );
+}
+
+#[test]
 fn catches_an_image_without_a_dockerfile_target_or_build() {
     let p = Copy::new()
         .replace(

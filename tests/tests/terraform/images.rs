@@ -11,6 +11,8 @@ use std::path::Path;
 pub struct Workspace {
     pub bins: BTreeMap<String, String>,
     pub packages: BTreeSet<String>,
+    /// Each package's `rust-version` (minimum supported Rust).
+    pub rust_versions: BTreeMap<String, String>,
 }
 
 impl Workspace {
@@ -46,6 +48,9 @@ impl Workspace {
                 if is_bin && let Some(name) = t["name"].as_str() {
                     ws.bins.insert(name.to_owned(), package.clone());
                 }
+            }
+            if let Some(v) = p["rust_version"].as_str() {
+                ws.rust_versions.insert(package.clone(), v.to_owned());
             }
             ws.packages.insert(package);
         }
@@ -138,6 +143,64 @@ fn stages(text: &str) -> Vec<Stage> {
     out
 }
 
+/// `ARG NAME=default` values before and between stages.
+fn arg_defaults(text: &str) -> BTreeMap<String, String> {
+    instructions(text)
+        .iter()
+        .filter_map(|i| i.strip_prefix("ARG "))
+        .filter_map(|a| a.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect()
+}
+
+/// `1.95` as (1, 95), for comparing Rust versions.
+fn version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The builder's Rust is new enough for every package it builds, and its
+/// Debian release is the one the runtime image is built on (glibc).
+fn toolchain(text: &str, built_packages: &BTreeSet<String>, ws: &Workspace) -> Vec<String> {
+    let mut problems = Vec::new();
+    let args = arg_defaults(text);
+    match args.get("RUST_VERSION").and_then(|v| version(v)) {
+        None => {
+            problems
+                .push("Dockerfile: ARG RUST_VERSION=X.Y must pin the builder's Rust".to_owned());
+        }
+        Some(have) => {
+            for p in built_packages {
+                if let Some(need) = ws.rust_versions.get(p).and_then(|v| version(v))
+                    && have < need
+                {
+                    problems.push(format!(
+                        "Dockerfile builds with Rust {}.{} but {p} needs rust-version {}.{}",
+                        have.0, have.1, need.0, need.1
+                    ));
+                }
+            }
+        }
+    }
+    let debian = args.get("DEBIAN_RELEASE").map(String::as_str);
+    let runtime = args
+        .get("RUNTIME_IMAGE")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let expected = match debian {
+        Some("bookworm") => Some("debian12"),
+        Some("trixie") => Some("debian13"),
+        _ => None,
+    };
+    match expected {
+        Some(e) if runtime.contains(e) => {}
+        _ => problems.push(format!(
+            "Dockerfile: the builder's Debian ({debian:?}) and the runtime image ({runtime:?}) must be the same release"
+        )),
+    }
+    problems
+}
+
 /// Values of `--flag X` / `--flag=X` / `-f X` in a shell command.
 fn flag_values(cmd: &str, long: &str, short: Option<&str>) -> Vec<String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -167,6 +230,7 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
 
     // What `cargo build` builds.
     let mut built = BTreeSet::new();
+    let mut built_packages = BTreeSet::new();
     for cmd in stages
         .iter()
         .flat_map(|s| &s.runs)
@@ -179,6 +243,7 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
                 "Dockerfile: `{cmd}` must name its binaries with --bin (else it builds every binary of the workspace)"
             ));
         }
+        built_packages.extend(packages.iter().cloned());
         for p in &packages {
             if !ws.packages.contains(p) {
                 problems.push(format!(
@@ -200,6 +265,8 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
             built.insert(b);
         }
     }
+
+    problems.extend(toolchain(&text, &built_packages, ws));
 
     // One image target per binary, named after it.
     let mut shipped = BTreeSet::new();
