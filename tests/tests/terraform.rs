@@ -508,6 +508,30 @@ fn catches_an_ack_deadline_at_or_below_the_job_deadline() {
 }
 
 #[test]
+fn catches_pubsub_limits_broken_with_the_operators_inputs() {
+    let p = Copy::new()
+        .replace(
+            "terraform/locals.tf",
+            "ack_deadline_seconds = var.job_deadline_secs + 10",
+            "ack_deadline_seconds = var.job_deadline_secs + 600",
+        )
+        .replace(
+            "terraform/pubsub.tf",
+            "max_delivery_attempts = var.max_delivery_attempts",
+            "max_delivery_attempts = 3",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["ack_deadline_seconds 650 is above Pub/Sub's limit of 600 (defaults)"],
+    );
+    assert_reports(
+        &p,
+        &["max_delivery_attempts must be 5..=100, is Some(3.0) (defaults)"],
+    );
+}
+
+#[test]
 fn catches_render_concurrency_that_differs_from_the_request_concurrency() {
     let p = Copy::new()
         .replace(

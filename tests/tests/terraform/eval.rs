@@ -18,6 +18,9 @@ use crate::hclx::{Config, attr};
 /// One set of input values, and the local values they determine.
 pub struct Scenario {
     pub name: String,
+    /// Inputs no operator chose (moved to expose hard-coded values): good
+    /// for relations between values, not for absolute limits.
+    pub synthetic: bool,
     vars: hcl::Map<String, Value>,
     locals: hcl::Map<String, Value>,
 }
@@ -63,14 +66,15 @@ pub fn scenarios(config: &Config, dir: &Path) -> Result<Vec<Scenario>, String> {
     }
 
     let mut out = Vec::new();
-    for (name, vars) in [
-        ("defaults + terraform.tfvars.example", with_example),
-        ("defaults", defaults_only),
-        ("every number input × 3 + 1", moved),
+    for (name, vars, synthetic) in [
+        ("defaults + terraform.tfvars.example", with_example, false),
+        ("defaults", defaults_only, false),
+        ("every number input × 3 + 1", moved, true),
     ] {
         let locals = evaluate_locals(config, &vars);
         out.push(Scenario {
             name: name.to_owned(),
+            synthetic,
             vars,
             locals,
         });

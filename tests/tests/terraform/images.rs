@@ -1,7 +1,8 @@
 //! The container build: `deploy/Dockerfile` builds exactly the binaries the
 //! Cargo workspace defines and Cloud Run runs, one non-root image target
-//! per binary (named after it), and `deploy/cloudbuild.yaml` builds and
-//! pushes each of those targets.
+//! per binary (named after it), on a Rust at least the packages'
+//! `rust-version` and the same Debian release as the runtime image, and
+//! `deploy/cloudbuild.yaml` builds and pushes each of those targets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
