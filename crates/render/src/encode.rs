@@ -58,6 +58,21 @@ fn convert_row(row: &[u8], opaque: bool, out: &mut [u8]) {
 /// `opaque` says every pixel is opaque (an opaque background was painted
 /// first); it drops the alpha channel.
 pub fn png(pixmap: &Pixmap, spec_json: &str, opaque: bool) -> Result<Vec<u8>, RenderError> {
+    png_with(pixmap, spec_json, opaque, false)
+}
+
+/// Like [`png`] but slow and small (zlib, adaptive filter): for files that
+/// are made once and kept, like the README's contact sheet.
+pub fn png_compact(pixmap: &Pixmap, text: &str, opaque: bool) -> Result<Vec<u8>, RenderError> {
+    png_with(pixmap, text, opaque, true)
+}
+
+fn png_with(
+    pixmap: &Pixmap,
+    spec_json: &str,
+    opaque: bool,
+    compact: bool,
+) -> Result<Vec<u8>, RenderError> {
     let (w, h) = (pixmap.width(), pixmap.height());
     let channels: usize = if opaque { 3 } else { 4 };
     let mut out = Vec::with_capacity((w * h / 4) as usize);
@@ -69,8 +84,13 @@ pub fn png(pixmap: &Pixmap, spec_json: &str, opaque: bool) -> Result<Vec<u8>, Re
             png::ColorType::Rgba
         });
         enc.set_depth(png::BitDepth::Eight);
-        enc.set_compression(png::Compression::Fast);
-        enc.set_filter(png::Filter::Paeth);
+        if compact {
+            enc.set_compression(png::Compression::High);
+            enc.set_filter(png::Filter::Adaptive);
+        } else {
+            enc.set_compression(png::Compression::Fast);
+            enc.set_filter(png::Filter::Paeth);
+        }
         if spec_json.is_ascii() {
             enc.add_text_chunk(SPEC_KEYWORD.into(), spec_json.into())
         } else {

@@ -28,6 +28,9 @@ pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Format, ResolvedSpec, SpecError};
 pub use scene::Scene;
 pub use tiny_skia::Pixmap;
+/// The rasterizer and codec crates, re-exported so callers compose and
+/// decode images with exactly the versions the renderer uses.
+pub use {image, tiny_skia};
 
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,252 @@
+//! `mandala render`, `palettes` and `gallery`, run as the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mandala_model::{Format, ResolvedSpec};
+
+fn mandala(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mandala"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn renders_a_png_and_prints_its_resolved_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &[
+            "render",
+            "--seed",
+            "42",
+            "--symmetry",
+            "9",
+            "--size",
+            "256",
+            "-o",
+            "m.png",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let spec: ResolvedSpec = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((spec.seed, spec.symmetry, spec.size), (42, 9, 256));
+    assert_eq!(spec.format, Format::Png);
+
+    let bytes = std::fs::read(dir.path().join("m.png")).unwrap();
+    let image = mandala_render::image::load_from_memory(&bytes).unwrap();
+    assert_eq!((image.width(), image.height()), (256, 256));
+    assert_eq!(mandala_render::spec_from_png(&bytes).unwrap(), spec);
+    // Nothing but the image is left in the directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_missing_seed_is_chosen_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let o = mandala(&["render", "--size", "64", "-o", "a.png"], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<ResolvedSpec>(stdout(&o).trim())
+            .unwrap()
+            .seed
+    };
+    assert_ne!(run(), run());
+}
+
+#[test]
+fn from_regenerates_a_byte_identical_file_and_converts_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &[
+            "render",
+            "--spec",
+            r#"{"seed":7,"palette":"sakura","layers":4}"#,
+            "--style",
+            "spline",
+            "--size",
+            "300",
+            "-o",
+            "first.png",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first: ResolvedSpec = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(first.palette, "sakura");
+    assert_eq!(first.layers.len(), 4);
+
+    let o = mandala(
+        &["render", "--from", "first.png", "-o", "again.png"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.path().join("first.png")).unwrap(),
+        std::fs::read(dir.path().join("again.png")).unwrap()
+    );
+
+    let o = mandala(
+        &["render", "--from", "first.png", "-o", "same.svg"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("same.svg")).unwrap();
+    assert!(svg.starts_with("<svg"));
+    let as_svg: ResolvedSpec = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        as_svg,
+        ResolvedSpec {
+            format: Format::Svg,
+            ..first
+        }
+    );
+}
+
+#[test]
+fn webp_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &["render", "--seed", "3", "--size", "128", "-o", "m.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(dir.path().join("m.webp")).unwrap();
+    let image = mandala_render::image::load_from_memory_with_format(
+        &bytes,
+        mandala_render::image::ImageFormat::WebP,
+    )
+    .unwrap();
+    assert_eq!(image.width(), 128);
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_flag_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag, allowed) in [
+        (vec!["--symmetry", "99"], "--symmetry", "2..=64"),
+        (vec!["--palette", "mauve"], "--palette", "ocean"),
+        (vec!["--palette", "#zz"], "--palette", "#ff8800"),
+        (vec!["--size", "10"], "--size", "64..=4096"),
+        (vec!["--style", "zigzag"], "--style", "bezier-fill"),
+        (
+            vec!["--background", "blue-ish"],
+            "--background",
+            "transparent",
+        ),
+        (vec!["--format", "gif"], "--format", "png, webp, svg"),
+        (vec!["--spec", "{\"sed\":1}"], "--spec", "`seed`"),
+    ] {
+        let mut all = vec!["render", "-o", "out.png"];
+        all.extend(&args);
+        let o = mandala(&all, dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(allowed),
+            "{args:?}: {err}"
+        );
+        let value = if flag == "--spec" { "`sed`" } else { args[1] };
+        assert!(
+            err.contains(value),
+            "{args:?}: the value is not named: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let o = mandala(&["render", "-o", "/nonexistent/x.png"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent/x.png"), "{}", stderr(&o));
+    assert!(!Path::new("/nonexistent/x.png").exists());
+
+    let o = mandala(&["render", "-o", "picture.jpg"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(".png, .webp, .svg"), "{}", stderr(&o));
+
+    std::fs::write(dir.path().join("plain.txt"), "hello").unwrap();
+    let o = mandala(
+        &["render", "--from", "plain.txt", "-o", "x.png"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--from"), "{}", stderr(&o));
+    let o = mandala(
+        &[
+            "render",
+            "--from",
+            "plain.txt",
+            "--seed",
+            "1",
+            "-o",
+            "x.png",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn palettes_lists_every_palette() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(&["palettes"], dir.path());
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for p in mandala_model::palette::PALETTES {
+        let line = out.lines().find(|l| l.starts_with(p.name)).unwrap();
+        assert!(line.contains(&p.background.to_string()) && line.contains(p.description));
+    }
+    assert!(out.contains("harmony"));
+    // Not a terminal: no escape codes unless asked.
+    assert!(!out.contains('\x1b'));
+    let o = mandala(&["palettes", "--color", "always"], dir.path());
+    assert!(stdout(&o).contains("\x1b[48;2;"));
+}
+
+#[test]
+fn gallery_writes_a_contact_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &[
+            "gallery",
+            "-o",
+            "g.png",
+            "--seeds",
+            "1,2",
+            "--styles",
+            "line,spline",
+            "--size",
+            "96",
+            "--columns",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(dir.path().join("g.png")).unwrap();
+    let image = mandala_render::image::load_from_memory(&bytes).unwrap();
+    // 2x2 cells of 96 px with 4 px gutters.
+    assert_eq!(
+        (image.width(), image.height()),
+        (2 * 96 + 3 * 4, 2 * 96 + 3 * 4)
+    );
+    let o = mandala(
+        &["gallery", "-o", "g2.png", "--styles", "zigzag"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--styles"));
+}
