@@ -111,9 +111,9 @@ impl Widths {
         let unit = size as f32 / 1024.0;
         let w = |px: f32| (px * unit).max(0.6);
         Self {
-            line: w(2.6),
-            outline: w(2.2),
-            ring: w(2.2),
+            line: w(2.8),
+            outline: w(2.3),
+            ring: w(2.3),
         }
     }
 }
