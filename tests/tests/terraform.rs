@@ -111,6 +111,11 @@ struct Copy {
 impl Copy {
     fn new() -> Copy {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            workspace_root().join(".dockerignore"),
+            dir.path().join(".dockerignore"),
+        )
+        .unwrap();
         for sub in ["terraform", "deploy"] {
             let from = workspace_root().join(sub);
             let to = dir.path().join(sub);
@@ -760,6 +765,21 @@ fn catches_a_builder_older_than_the_msrv_or_a_mismatched_runtime() {
             "must be the same release",
         ],
     );
+}
+
+#[test]
+fn catches_a_build_context_without_a_workspace_manifest() {
+    let p = Copy::new()
+        .append(".dockerignore", "tests\ncrates/*/Cargo.toml\n")
+        .replace(".dockerignore", "\ntarget\n", "\n")
+        .replace(".dockerignore", "**/target\n", "")
+        .problems();
+    assert_reports(
+        &p,
+        &[".dockerignore pattern \"tests\" excludes tests/Cargo.toml"],
+    );
+    assert_reports(&p, &["excludes crates/worker/Cargo.toml"]);
+    assert_reports(&p, &[".dockerignore must exclude target/"]);
 }
 
 #[test]

@@ -14,6 +14,8 @@ pub struct Workspace {
     pub packages: BTreeSet<String>,
     /// Each package's `rust-version` (minimum supported Rust).
     pub rust_versions: BTreeMap<String, String>,
+    /// Every member's `Cargo.toml`, relative to the workspace root.
+    pub manifests: Vec<String>,
 }
 
 impl Workspace {
@@ -40,6 +42,7 @@ impl Workspace {
         let meta: serde_json::Value =
             serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
         let mut ws = Workspace::default();
+        let root = std::fs::canonicalize(root).map_err(|e| e.to_string())?;
         for p in meta["packages"].as_array().into_iter().flatten() {
             let package = p["name"].as_str().unwrap_or_default().to_owned();
             for t in p["targets"].as_array().into_iter().flatten() {
@@ -52,6 +55,11 @@ impl Workspace {
             }
             if let Some(v) = p["rust_version"].as_str() {
                 ws.rust_versions.insert(package.clone(), v.to_owned());
+            }
+            if let Some(m) = p["manifest_path"].as_str()
+                && let Ok(rel) = Path::new(m).strip_prefix(&root)
+            {
+                ws.manifests.push(rel.to_string_lossy().into_owned());
             }
             ws.packages.insert(package);
         }
@@ -202,6 +210,65 @@ fn toolchain(text: &str, built_packages: &BTreeSet<String>, ws: &Workspace) -> V
     problems
 }
 
+/// Whether a `.dockerignore` pattern excludes `path` (a `/`-separated path
+/// relative to the context): literal prefixes, `*` within one segment and a
+/// leading `**/` for any depth, which is all this repository uses.
+fn ignored(pattern: &str, path: &str) -> bool {
+    fn seg(p: &str, s: &str) -> bool {
+        match p.split_once('*') {
+            None => p == s,
+            Some((head, tail)) => {
+                s.starts_with(head)
+                    && (0..=s.len() - head.len()).any(|i| seg(tail, &s[head.len() + i..]))
+            }
+        }
+    }
+    fn from(p: &[&str], s: &[&str]) -> bool {
+        match (p.first(), s.first()) {
+            (None, _) => true, // a directory pattern excludes what is under it
+            (Some(&"**"), _) => (0..=s.len()).any(|i| from(&p[1..], &s[i..])),
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => seg(a, b) && from(&p[1..], &s[1..]),
+        }
+    }
+    let pattern = pattern.trim().trim_start_matches('/').trim_end_matches('/');
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    from(&p, &s)
+}
+
+/// `.dockerignore` keeps every file cargo needs to load the workspace.
+fn context(root: &Path, ws: &Workspace) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(root.join(".dockerignore")) else {
+        return vec![
+            "no .dockerignore: the build context would include target/ and .git".to_owned(),
+        ];
+    };
+    let patterns: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .collect();
+    let mut needed = vec![
+        "Cargo.toml".to_owned(),
+        "Cargo.lock".to_owned(),
+        "deploy/Dockerfile".to_owned(),
+    ];
+    needed.extend(ws.manifests.iter().cloned());
+    let mut problems = Vec::new();
+    for path in needed {
+        if let Some(p) = patterns.iter().find(|p| ignored(p, &path)) {
+            problems.push(format!(
+                ".dockerignore pattern {p:?} excludes {path}, which cargo needs to load the workspace"
+            ));
+        }
+    }
+    if !patterns.iter().any(|p| ignored(p, "target/release")) {
+        problems.push(".dockerignore must exclude target/ (gigabytes of build output)".to_owned());
+    }
+    problems
+}
+
 /// Values of `--flag X` / `--flag=X` / `-f X` in a shell command.
 fn flag_values(cmd: &str, long: &str, short: Option<&str>) -> Vec<String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -268,6 +335,7 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
     }
 
     problems.extend(toolchain(&text, &built_packages, ws));
+    problems.extend(context(root, ws));
 
     // One image target per binary, named after it.
     let mut shipped = BTreeSet::new();
