@@ -107,3 +107,176 @@ pub fn write_tfvars(root: &Path) -> PathBuf {
     .unwrap();
     p
 }
+
+// ------------------------------------------------------------------ the tests
+
+use crate::Copy;
+
+#[test]
+fn deploy_script_names_each_missing_prerequisite() {
+    let copy = Copy::new();
+    let root = copy.path("");
+
+    let none = Tools::new(&[]);
+    let o = none.run(&root, &[], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("gcloud is not installed"),
+        "{}",
+        stderr(&o)
+    );
+
+    let no_tf = Tools::new(&["gcloud"]);
+    let o = no_tf.run(&root, &[], &[]);
+    assert!(
+        stderr(&o).contains("terraform is not installed"),
+        "{}",
+        stderr(&o)
+    );
+
+    let tools = Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(&root, &["--skip-register"], &[]);
+    assert!(
+        stderr(&o).contains("gcloud is not logged in"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = tools.run(&root, &["--skip-register"], &[("GCLOUD_LOGGED_IN", "1")]);
+    assert!(
+        stderr(&o)
+            .contains("copy terraform/terraform.tfvars.example to terraform/terraform.tfvars"),
+        "{}",
+        stderr(&o)
+    );
+    let o = tools.run(
+        &root,
+        &["--skip-register"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("TF_VAR_project_id", "p")],
+    );
+    assert!(
+        stderr(&o).contains("discord_application_id is not set"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was applied or built on the way.
+    assert!(
+        !tools.calls().iter().any(|c| c.starts_with("terraform")),
+        "{:?}",
+        tools.calls()
+    );
+
+    let o = tools.run(&root, &["--frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn deploy_script_chains_build_apply_and_register() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    write_tfvars(&root);
+    let tools = Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(
+        &root,
+        &["--tag", "abc123", "--yes"],
+        &[
+            ("GCLOUD_LOGGED_IN", "1"),
+            ("DISCORD_BOT_TOKEN", "bot-token-value"),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        out.contains(
+            "Interactions Endpoint URL = https://mandala-ingress-1.us-central1.run.app/interactions"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("bot-token-value") && !stderr(&o).contains("bot-token-value"));
+
+    let calls = tools.calls();
+    let pos = |needle: &str| {
+        calls
+            .iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no call containing {needle:?} in {calls:#?}"))
+    };
+    let init = pos(" init -input=false");
+    let bootstrap = pos("apply -input=false -auto-approve -target=google_project_service.apis");
+    let build = pos("gcloud builds submit");
+    let apply = calls
+        .iter()
+        .rposition(|c| c.starts_with("terraform") && c.contains("apply") && !c.contains("-target"))
+        .unwrap();
+    let register = pos("mandala register-commands --application-id 123456789012345678");
+    assert!(
+        init < bootstrap && bootstrap < build && build < apply && apply < register,
+        "{calls:#?}"
+    );
+
+    let build_call = &calls[build];
+    for part in [
+        "--config=",
+        "deploy/cloudbuild.yaml",
+        "--substitutions=_REPOSITORY=us-central1-docker.pkg.dev/p/mandala,_TAG=abc123",
+        "--service-account=projects/p/serviceAccounts/mandala-build@p.iam.gserviceaccount.com",
+        "--gcs-source-staging-dir=gs://p-mandala-builds/source",
+        "--project=my-mandala-project",
+    ] {
+        assert!(
+            build_call.contains(part),
+            "{part} missing from {build_call}"
+        );
+    }
+    // The token reaches register-commands through its environment, not its arguments.
+    assert!(
+        calls[register].ends_with("token=bot-token-value"),
+        "{}",
+        calls[register]
+    );
+    assert!(!calls[register].contains("--token"));
+}
+
+#[test]
+fn deploy_script_reads_the_stored_bot_token_or_says_how_to_provide_one() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    write_tfvars(&root);
+    let tools = Tools::new(&["gcloud", "terraform", "mandala"]);
+
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no bot token, so /mandala was not registered"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gcloud secrets versions add mandala-discord-bot-token"),
+        "{err}"
+    );
+    assert!(
+        !tools
+            .calls()
+            .iter()
+            .any(|c| c.contains("gcloud builds submit"))
+    );
+
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("STORED_TOKEN", "stored-token")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        tools.calls().iter().any(
+            |c| c.starts_with("mandala register-commands") && c.ends_with("token=stored-token")
+        ),
+        "{:?}",
+        tools.calls()
+    );
+}

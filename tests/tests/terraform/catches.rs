@@ -1,0 +1,392 @@
+//! Each rule of the checker fires: every test breaks a copy of
+//! `terraform/` or `deploy/` the way a careless edit would and expects the
+//! specific problem.
+
+use crate::{Copy, assert_reports};
+
+#[test]
+fn catches_an_undeclared_variable() {
+    let p = Copy::new()
+        .replace(
+            "terraform/run.tf",
+            "var.ingress_concurrency",
+            "var.ingress_concurrence",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["undeclared variable var.ingress_concurrence", "run.tf"],
+    );
+    // ...and the one it replaced is now unused.
+    assert_reports(&p, &["var.ingress_concurrency is declared but never used"]);
+}
+
+#[test]
+fn catches_an_undeclared_resource_inside_a_string_template() {
+    let p = Copy::new()
+        .replace(
+            "terraform/pubsub.tf",
+            "\"${google_cloud_run_v2_service.worker.uri}/pubsub/push\"",
+            "\"${google_cloud_run_v2_service.renderer.uri}/pubsub/push\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "undeclared resource google_cloud_run_v2_service.renderer",
+            "pubsub.tf",
+        ],
+    );
+}
+
+#[test]
+fn catches_an_undeclared_local_and_data_source() {
+    let p = Copy::new()
+        .replace(
+            "terraform/locals.tf",
+            "data.google_project.this.number",
+            "data.google_project.that.number",
+        )
+        .replace(
+            "terraform/outputs.tf",
+            "value       = local.worker_url",
+            "value       = local.worker_uri",
+        )
+        .problems();
+    assert_reports(&p, &["undeclared data source data.google_project.that"]);
+    assert_reports(
+        &p,
+        &["undeclared local value local.worker_uri", "outputs.tf"],
+    );
+}
+
+#[test]
+fn catches_a_public_worker() {
+    let p = Copy::new()
+        .append(
+            "terraform/iam.tf",
+            r#"
+resource "google_cloud_run_v2_service_iam_member" "worker_public" {
+  name     = google_cloud_run_v2_service.worker.name
+  location = google_cloud_run_v2_service.worker.location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+"#,
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_run_v2_service_iam_member.worker_public",
+            "invocable by allUsers",
+        ],
+    );
+}
+
+#[test]
+fn catches_another_invoker_of_the_worker_and_a_project_wide_invoker() {
+    let p = Copy::new()
+        .replace(
+            "terraform/iam.tf",
+            "  role     = \"roles/run.invoker\"\n  member   = google_service_account.push.member",
+            "  role     = \"roles/run.invoker\"\n  member   = google_service_account.ingress.member",
+        )
+        .append(
+            "terraform/iam.tf",
+            r#"
+resource "google_project_iam_member" "everyone_invokes" {
+  project = var.project_id
+  role    = "roles/run.invoker"
+  member  = "allAuthenticatedUsers"
+}
+"#,
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["google_service_account.push (the push account) has no roles/run.invoker"],
+    );
+    assert_reports(
+        &p,
+        &[
+            "lets ${google_service_account.ingress.member} invoke google_cloud_run_v2_service.worker",
+        ],
+    );
+    assert_reports(
+        &p,
+        &["google_project_iam_member.everyone_invokes", "project-wide"],
+    );
+}
+
+#[test]
+fn catches_a_private_ingress() {
+    let p = Copy::new()
+        .replace(
+            "terraform/iam.tf",
+            "  member   = \"allUsers\"",
+            "  member   = google_service_account.push.member",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["google_cloud_run_v2_service.ingress is not invocable by allUsers"],
+    );
+}
+
+#[test]
+fn catches_a_push_without_oidc_or_dead_letter_policy() {
+    let p = Copy::new()
+        .replace(
+            "terraform/pubsub.tf",
+            "    oidc_token {\n      service_account_email = google_service_account.push.email\n      audience              = local.worker_url\n    }\n",
+            "",
+        )
+        .replace("terraform/pubsub.tf", "  dead_letter_policy {", "  dead_letter_policy_disabled {")
+        .problems();
+    assert_reports(&p, &["push_config has no oidc_token"]);
+    assert_reports(&p, &["has no dead_letter_policy"]);
+}
+
+#[test]
+fn catches_an_audience_that_is_not_the_worker_url() {
+    let p = Copy::new()
+        .replace(
+            "terraform/pubsub.tf",
+            "      audience              = local.worker_url",
+            "      audience              = google_cloud_run_v2_service.ingress.uri",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "oidc_token.audience",
+            "is not google_cloud_run_v2_service.worker's URL",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "sets PUSH_AUDIENCE",
+            "push subscription's oidc_token.audience",
+        ],
+    );
+}
+
+#[test]
+fn catches_an_ack_deadline_at_or_below_the_job_deadline() {
+    let p = Copy::new()
+        .replace(
+            "terraform/locals.tf",
+            "ack_deadline_seconds = var.job_deadline_secs + 10",
+            "ack_deadline_seconds = 60",
+        )
+        .problems();
+    // 60 > 50 with the defaults, but not once the deadline moves.
+    assert_reports(
+        &p,
+        &[
+            "ack_deadline_seconds 60 is not above",
+            "JOB_DEADLINE_SECS 151",
+            "every number input × 3 + 1",
+        ],
+    );
+}
+
+#[test]
+fn catches_pubsub_limits_broken_with_the_operators_inputs() {
+    let p = Copy::new()
+        .replace(
+            "terraform/locals.tf",
+            "ack_deadline_seconds = var.job_deadline_secs + 10",
+            "ack_deadline_seconds = var.job_deadline_secs + 600",
+        )
+        .replace(
+            "terraform/pubsub.tf",
+            "max_delivery_attempts = var.max_delivery_attempts",
+            "max_delivery_attempts = 3",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["ack_deadline_seconds 650 is above Pub/Sub's limit of 600 (defaults)"],
+    );
+    assert_reports(
+        &p,
+        &["max_delivery_attempts must be 5..=100, is Some(3.0) (defaults)"],
+    );
+}
+
+#[test]
+fn catches_render_concurrency_that_differs_from_the_request_concurrency() {
+    let p = Copy::new()
+        .replace(
+            "terraform/run.tf",
+            "value = tostring(local.worker_concurrency)",
+            "value = \"2\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "RENDER_CONCURRENCY (Some(\"2\")) differs from max_instance_request_concurrency (Some(\"7\"))",
+        ],
+    );
+}
+
+#[test]
+fn catches_env_vars_the_binary_does_not_read_port_and_local_settings() {
+    let p = Copy::new()
+        .replace(
+            "terraform/run.tf",
+            "      env {\n        name  = \"BUCKET\"",
+            "      env {\n        name  = \"RENDER_THREADS\"\n        value = \"4\"\n      }\n      env {\n        name  = \"PORT\"\n        value = \"8080\"\n      }\n      env {\n        name  = \"LOCAL_STORE_DIR\"\n        value = \"/tmp\"\n      }\n      env {\n        name  = \"BUCKET\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_run_v2_service.worker sets RENDER_THREADS, but mandala-worker does not read it",
+        ],
+    );
+    assert_reports(&p, &["sets PORT, which Cloud Run sets itself"]);
+    assert_reports(&p, &["sets LOCAL_STORE_DIR, a setting for local runs"]);
+}
+
+#[test]
+fn catches_a_missing_required_setting_and_a_missing_cloud_backend() {
+    let p = Copy::new()
+        .replace(
+            "terraform/run.tf",
+            "name = \"DISCORD_PUBLIC_KEY\"",
+            "name = \"DISCORD_PUBLIC_KEYS\"",
+        )
+        .replace(
+            "terraform/run.tf",
+            "name  = \"PUBSUB_TOPIC\"",
+            "name  = \"LOCAL_PUSH_URL\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["ingress does not set DISCORD_PUBLIC_KEY, which mandala-ingress requires"],
+    );
+    assert_reports(&p, &["ingress does not set PUBSUB_TOPIC"]);
+    assert_reports(&p, &["sets LOCAL_PUSH_URL, a setting for local runs"]);
+}
+
+#[test]
+fn catches_a_secret_the_service_may_not_read() {
+    let p = Copy::new()
+        .replace("terraform/iam.tf", "  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.ingress.member", "  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.worker.member")
+        .problems();
+    assert_reports(
+        &p,
+        &["google_service_account.ingress has no roles/secretmanager.secretAccessor"],
+    );
+}
+
+#[test]
+fn catches_a_dockerfile_binary_the_workspace_does_not_define() {
+    let p = Copy::new()
+        .replace(
+            "deploy/Dockerfile",
+            "--bin mandala-worker",
+            "--bin mandala-renderer",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["Dockerfile builds binary mandala-renderer, which no workspace package defines"],
+    );
+    assert_reports(
+        &p,
+        &["stage mandala-worker runs mandala-worker, which no `cargo build --bin` builds"],
+    );
+}
+
+#[test]
+fn catches_a_builder_older_than_the_msrv_or_a_mismatched_runtime() {
+    let p = Copy::new()
+        .replace(
+            "deploy/Dockerfile",
+            "ARG RUST_VERSION=1.95",
+            "ARG RUST_VERSION=1.80",
+        )
+        .replace(
+            "deploy/Dockerfile",
+            "ARG DEBIAN_RELEASE=bookworm",
+            "ARG DEBIAN_RELEASE=trixie",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["Dockerfile builds with Rust 1.80 but mandala-ingress needs rust-version 1.91"],
+    );
+    assert_reports(
+        &p,
+        &[
+            "the builder's Debian (Some(\"trixie\"))",
+            "must be the same release",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_build_context_without_a_workspace_manifest() {
+    let p = Copy::new()
+        .append(".dockerignore", "tests\ncrates/*/Cargo.toml\n")
+        .replace(".dockerignore", "\ntarget\n", "\n")
+        .replace(".dockerignore", "**/target\n", "")
+        .problems();
+    assert_reports(
+        &p,
+        &[".dockerignore pattern \"tests\" excludes tests/Cargo.toml"],
+    );
+    assert_reports(&p, &["excludes crates/worker/Cargo.toml"]);
+    assert_reports(&p, &[".dockerignore must exclude target/"]);
+}
+
+#[test]
+fn catches_an_image_without_a_dockerfile_target_or_build() {
+    let p = Copy::new()
+        .replace(
+            "deploy/cloudbuild.yaml",
+            "--target=mandala-worker",
+            "--target=mandala-workers",
+        )
+        .problems();
+    assert_reports(&p, &["cloudbuild.yaml builds --target=mandala-workers"]);
+    assert_reports(
+        &p,
+        &["cloudbuild.yaml does not build --target=mandala-worker"],
+    );
+}
+
+#[test]
+fn catches_an_example_value_for_no_variable() {
+    let p = Copy::new()
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_max_instances  = 5",
+            "worker_max_instance   = 5",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["terraform.tfvars.example sets worker_max_instance, which is not a variable"],
+    );
+}
+
+#[test]
+fn catches_an_unvalidated_variable() {
+    let p = Copy::new()
+        .append(
+            "terraform/variables.tf",
+            "\nvariable \"extra\" {\n  type = number\n}\n",
+        )
+        .problems();
+    assert_reports(&p, &["variable extra has no description"]);
+    assert_reports(&p, &["variable extra has no validation block"]);
+    assert_reports(&p, &["var.extra is declared but never used"]);
+}
