@@ -8,9 +8,10 @@
 //! anti-aliased edges, which fdeflate's run-length-heavy matcher suits. An opaque background is
 //! written as RGB (a quarter less data to filter and deflate); a transparent
 //! one as straight (un-premultiplied) RGBA. Rows are converted and streamed
-//! into one buffer that the encoder compresses in a single call.
+//! into the compressor one at a time, so encoding holds no second copy of
+//! the image (at 4096² that is 48 MiB saved).
 
-use std::io::Cursor;
+use std::io::{Cursor, Write as _};
 
 use mandala_model::{ResolvedSpec, SpecError};
 use tiny_skia::Pixmap;
@@ -98,15 +99,17 @@ fn png_with(
         }
         .map_err(png_err)?;
         let mut writer = enc.write_header().map_err(png_err)?;
-        let mut image = vec![0u8; w as usize * h as usize * channels];
-        for (src, dst) in pixmap
-            .data()
-            .chunks_exact(w as usize * 4)
-            .zip(image.chunks_exact_mut(w as usize * channels))
-        {
-            convert_row(src, opaque, dst);
+        let mut stream = writer
+            .stream_writer_with_size(256 * 1024)
+            .map_err(png_err)?;
+        let mut row = vec![0u8; w as usize * channels];
+        for src in pixmap.data().chunks_exact(w as usize * 4) {
+            convert_row(src, opaque, &mut row);
+            stream
+                .write_all(&row)
+                .map_err(|e| RenderError::Encode(format!("png: {e}")))?;
         }
-        writer.write_image_data(&image).map_err(png_err)?;
+        stream.finish().map_err(png_err)?;
         writer.finish().map_err(png_err)?;
     }
     Ok(out)
