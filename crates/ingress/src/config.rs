@@ -69,6 +69,10 @@ pub struct Config {
     #[arg(long, env = "LOCAL_PUSH_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub local_push_queue_capacity: u32,
 
+    /// Local push delivery: POSTs in flight at once (the worker renders several jobs in parallel).
+    #[arg(long, env = "LOCAL_PUSH_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub local_push_concurrency: u32,
+
     /// Local push delivery: how long one POST may take before it counts as a failed attempt
     /// (a push subscription's ack deadline), in seconds.
     #[arg(long, env = "LOCAL_PUSH_ACK_DEADLINE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]

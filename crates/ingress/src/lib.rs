@@ -32,9 +32,6 @@ use publish::JobPublisher;
 use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
 use publish::pubsub::PubsubPublisher;
 
-/// POSTs the local delivery keeps in flight (the worker renders in parallel).
-const LOCAL_PUSH_CONCURRENCY: usize = 8;
-
 /// How many recent interaction ids an instance remembers.
 const SEEN_IDS_CAPACITY: usize = 65_536;
 
@@ -77,7 +74,7 @@ impl Ingress {
                     spool_file: config.local_spool_file.clone(),
                     capacity: config.local_push_queue_capacity as usize,
                     ack_deadline: Duration::from_secs(config.local_push_ack_deadline_secs),
-                    concurrency: LOCAL_PUSH_CONCURRENCY,
+                    concurrency: config.local_push_concurrency as usize,
                 })?)
             }
         };

@@ -47,6 +47,7 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.local_spool_file = dir.join("pending.jsonl");
     c.local_push_max_attempts = 5;
     c.local_push_queue_capacity = 1024;
+    c.local_push_concurrency = 8;
     c.local_push_ack_deadline_secs = 60;
     c.signature_max_age_secs = 60;
     c.max_body_bytes = 65_536;

@@ -1,0 +1,89 @@
+//! Publishing through the real Cloud Pub/Sub emulator with the official
+//! client: the job and its attributes read back from a pull subscription.
+//! Skips loudly when gcloud or Java is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::needless_pass_by_value
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use mandala_ingress::Ingress;
+use mandala_model::job::JobKind;
+use mandala_model::{Job, Reply};
+use mandala_standin::emulators::pubsub::PubsubEmulator;
+use serde_json::json;
+use tower::ServiceExt as _;
+
+#[tokio::test]
+async fn jobs_reach_pubsub_with_their_attributes() {
+    let Some(emulator) =
+        mandala_standin::suites::require("pubsub-emulator (ingress)", PubsubEmulator::start())
+    else {
+        return;
+    };
+    emulator.create_topic("test-proj", "jobs").await.unwrap();
+    emulator
+        .create_pull_subscription("test-proj", "jobs-pull", "jobs")
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(1);
+    let mut c = config(&k, "http://unused", dir.path());
+    c.local_push_url = None;
+    c.pubsub_topic = Some("projects/test-proj/topics/jobs".into());
+    c.pubsub_emulator_host = Some(emulator.host_port());
+    c.publish_timeout_ms = 2500;
+    let ingress = Ingress::start(c).await.unwrap();
+
+    let id = snowflake();
+    let r = ingress
+        .router()
+        .oneshot(signed_now(
+            &k,
+            &command(
+                &id,
+                json!([{"name": "seed", "type": 3, "value": "rosebud"}]),
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v = body_json(r).await;
+    let content = v["data"]["content"].as_str().unwrap();
+    assert!(content.starts_with("🌀 Rendering mandala"), "{v}");
+    ingress.shutdown().await;
+
+    let pulled = emulator
+        .pull_n("test-proj", "jobs-pull", 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(pulled.len(), 1);
+    let (data, attributes) = &pulled[0];
+    let job = Job::from_json(data).unwrap();
+    assert_eq!(job.kind, JobKind::Command);
+    let Reply::Interaction(reply) = &job.reply else {
+        panic!("{:?}", job.reply)
+    };
+    assert_eq!(
+        (reply.interaction_id.as_str(), reply.token.as_str()),
+        (id.as_str(), format!("tok-{id}").as_str())
+    );
+    let seed = job.spec.seed.unwrap();
+    assert_eq!(seed, mandala_model::spec::seed_from_text("rosebud"));
+    assert!(content.contains(&format!("seed {seed} ")), "{content}");
+    assert_eq!(attributes.len(), 4, "{attributes:?}");
+    assert_eq!(attributes["kind"], "command");
+    assert_eq!(attributes["interaction_id"], id);
+    assert_eq!(attributes["source"], "discord");
+    assert_eq!(
+        attributes["spec_hash"],
+        job.spec.resolve().unwrap().hash().to_string()
+    );
+}
