@@ -106,6 +106,9 @@ struct Recorded {
 struct Inner {
     state: Mutex<Recorded>,
     changed: Notify,
+    /// Edits are read-modify-write of one message: one at a time, so
+    /// concurrent edits of the same message are never lost.
+    edits: tokio::sync::Mutex<()>,
 }
 
 /// The stand-in; clones share state.
@@ -181,6 +184,7 @@ impl DiscordStandin {
             inner: Arc::new(Inner {
                 state: Mutex::new(Recorded::default()),
                 changed: Notify::new(),
+                edits: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -807,6 +811,7 @@ async fn edit_message(
     if !is_snowflake(&webhook) {
         return unknown(10015, "Webhook");
     }
+    let _one_edit_at_a_time = standin.inner.edits.lock().await;
     let existing =
         standin.with(|s| find(s, &webhook, &token, &message).map(|i| s.messages[i].clone()));
     // The original response exists from the moment the interaction was

@@ -398,3 +398,26 @@ async fn commands_need_a_bot_token_and_a_valid_definition() {
     );
     assert!(stored[0]["id"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_edits_of_one_message_are_all_counted() {
+    let (s, base) = standin().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                patch(
+                    &base,
+                    form(&json!({"content": format!("edit {i}")}), vec![]),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(s.message_for_token("tok").unwrap().edits, 20);
+    assert_eq!(s.messages().len(), 1);
+}
