@@ -123,7 +123,9 @@ pub fn build(spec: &ResolvedSpec) -> Scene {
     let size = spec.size.max(1);
     let widths = Widths::for_size(size);
     // Flatten curves finely enough for the largest plausible zoom of the fit.
-    let tol = 0.12 / f64::from(size);
+    // (Unit coordinates map to about size/2 pixels per unit; the fit may zoom
+    // in up to ~2x when the outer layer is small.)
+    let tol = 0.25 / f64::from(size);
     let background = match spec.background {
         Background::Transparent => None,
         Background::Colour(c) => Some(c),
@@ -192,7 +194,7 @@ pub fn motif(layer: &LayerSpec, tol: f64) -> (Vec<SubPath>, Vec<SubPath>) {
     };
     let curve = |closed: bool| {
         let mut pts = vec![p[0]];
-        geometry::flatten_bezier(&p, tol * layer.radius.max(0.05), &mut pts);
+        geometry::flatten_bezier(&p, tol, &mut pts);
         SubPath::polyline(&pts, closed)
     };
     match layer.style {

@@ -8,7 +8,8 @@
 //! order from {3,4,5,6,7,12}, mirrored, coloured from viridis. Both at
 //! 1024x1024. Choices are drawn from our seeded stream (never another RNG),
 //! with the four reference styles only and no ornaments, so the work matches
-//! the reference's.
+//! the reference's. Like the reference, line and fill layers are opaque and
+//! the Bézier kinds translucent (alpha 0.625).
 
 use mandala_model::stream::Stream;
 use mandala_model::{Background, Format, LayerSpec, RENDER_VERSION, ResolvedSpec, Rgb, Style};
@@ -19,6 +20,14 @@ const REFERENCE_ORDERS: [u32; 6] = [3, 4, 5, 6, 7, 12];
 const VIRIDIS: [u32; 8] = [
     0x440154, 0x46327e, 0x365c8d, 0x277f8e, 0x1fa187, 0x4ac16d, 0xa0da39, 0xfde725,
 ];
+
+/// The reference honours alpha only for its Bézier kinds.
+fn reference_alpha(style: Style) -> f64 {
+    match style {
+        Style::Bezier | Style::BezierFill => 0.625,
+        _ => 1.0,
+    }
+}
 
 fn base(seed: u64, layers: Vec<LayerSpec>, palette: &str, background: Rgb) -> ResolvedSpec {
     ResolvedSpec {
@@ -49,7 +58,7 @@ pub fn default_1024(seed: u64) -> ResolvedSpec {
         style,
         stroke: Rgb::hex(0x2ec4b6),
         fill: Rgb::hex(0x48cae4),
-        alpha: 0.625,
+        alpha: reference_alpha(style),
         seed: s.next_u64(),
     };
     base(seed, vec![layer], "ocean", Rgb::hex(0x0b1d2e))
@@ -73,7 +82,7 @@ pub fn rich_1024(seed: u64) -> ResolvedSpec {
                 style,
                 stroke: Rgb::hex(VIRIDIS[s.below(8) as usize]),
                 fill: Rgb::hex(VIRIDIS[s.below(8) as usize]),
-                alpha: 0.625,
+                alpha: reference_alpha(style),
                 seed: s.next_u64(),
             }
         })
