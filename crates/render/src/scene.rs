@@ -197,12 +197,10 @@ pub fn motif(layer: &LayerSpec, tol: f64) -> (Vec<SubPath>, Vec<SubPath>) {
         geometry::flatten_bezier(&p, tol, &mut pts);
         SubPath::polyline(&pts, closed)
     };
+    let straight = |closed| geometry::spoke_merged_strokes(&loop_pts, closed, wedge, layer.mirror);
     match layer.style {
-        Style::Line => (Vec::new(), vec![SubPath::polyline(&loop_pts, false)]),
-        Style::Fill => {
-            let poly = SubPath::polyline(&loop_pts, true);
-            (vec![poly.clone()], vec![poly])
-        }
+        Style::Line => (Vec::new(), straight(false)),
+        Style::Fill => (vec![SubPath::polyline(&loop_pts, true)], straight(true)),
         Style::Bezier => (Vec::new(), with_mirror(curve(false))),
         Style::BezierFill => {
             let shapes = with_mirror(curve(true));

@@ -77,12 +77,30 @@ fn golden_hashes() {
         })
         .collect();
     let want = [
-        ("png seed 1", "5cf78cf99a68374cea62dc9a97b20c315af61b69012104b43e6351f0ee083ef1"),
-        ("png seed 2024", "633c8383a0b78665838c50c7f6d9a758de290fc504bebce1ec54f54ffe58253b"),
-        ("png transparent spline", "2768a2a477910c4c16556c3beae387370c1f170af85135e76ee2af6b2422b840"),
-        ("webp seed 5", "55b4a58eadeded4824ab0e339663ab0346f02e37e9b488789e8266f35145970f"),
-        ("svg seed 5", "11fb6c2dc9f19c06edb6eb16863858391fb028076111461b50aa69ebf1cee895"),
-        ("svg seed 9", "5ed9b7fd281b8cd7cfe3469e760bbb0295985959d979d98162bc5a7e592418fa"),
+        (
+            "png seed 1",
+            "8a6f5ea10653a141b22afa178d74778d74f47255ecd1fb919a9f6f1017b63ed3",
+        ),
+        (
+            "png seed 2024",
+            "eb52527efdc820648b5927fc606e2efcf95b10457e3c23b2a217b9582ce3c1d0",
+        ),
+        (
+            "png transparent spline",
+            "2768a2a477910c4c16556c3beae387370c1f170af85135e76ee2af6b2422b840",
+        ),
+        (
+            "webp seed 5",
+            "e8ec4ac91ffebf5f90380d4b9e412590e2e5e8a9de96cb746bd40e2ff7d5a317",
+        ),
+        (
+            "svg seed 5",
+            "8b800044bece1baa0bb25a97d8b892ab85d28b8237133315a0bc2f19600eec4b",
+        ),
+        (
+            "svg seed 9",
+            "0d16153e769994ff2f899652aded3c54b50dd9e5be854107836dc51f551a9d44",
+        ),
     ];
     let lines: Vec<String> = got
         .iter()

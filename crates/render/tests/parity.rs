@@ -65,39 +65,38 @@ fn every_order_from_2_to_64_gets_exactly_k_rotated_copies() {
                     .iter()
                     .find(|i| i.role == Role::Layer(0) && matches!(i.paint, Paint::Stroke { .. }))
                     .unwrap();
-                // Bézier styles draw the curve and its mirror image as two
-                // shapes per copy; the others join both halves into one.
-                let per_copy = if mirror && matches!(style, Style::Bezier | Style::BezierFill) {
-                    2
-                } else {
-                    1
-                };
+                // The motif of one copy: a Bézier curve and its mirror image,
+                // the polygon's or polyline's pieces, ...
+                let motif = mandala_render::scene::motif(&spec.layers[0], 0.25 / 512.0).1;
+                let m = motif.len() as u32;
+                assert!(m >= 1);
                 assert_eq!(
                     stroke.path.len(),
-                    (k * per_copy) as usize,
+                    (k * m) as usize,
                     "k={k} mirror={mirror} {style:?}"
                 );
                 // Copy c is copy 0 turned by c * 2pi/k about the centre.
                 let [cx, cy] = scene.centre;
-                let first = vertices(&stroke.path[0]);
-                for c in 0..k {
-                    let part = &stroke.path[(c * per_copy) as usize];
-                    let got = vertices(part);
-                    assert_eq!(got.len(), first.len());
-                    // Pixel y points down, so a counter-clockwise turn is -angle on screen.
-                    let a = -2.0 * PI * f64::from(c) / f64::from(k);
-                    let (s, co) = a.sin_cos();
-                    for (p, q) in first.iter().zip(&got) {
-                        let (dx, dy) = (f64::from(p[0] - cx), f64::from(p[1] - cy));
-                        let want = (
-                            f64::from(cx) + dx * co - dy * s,
-                            f64::from(cy) + dx * s + dy * co,
-                        );
-                        assert!(
-                            (want.0 - f64::from(q[0])).abs() < 0.01
-                                && (want.1 - f64::from(q[1])).abs() < 0.01,
-                            "k={k} copy {c}: {want:?} vs {q:?}"
-                        );
+                for j in 0..m {
+                    let first = vertices(&stroke.path[j as usize]);
+                    for c in 0..k {
+                        let got = vertices(&stroke.path[(c * m + j) as usize]);
+                        assert_eq!(got.len(), first.len());
+                        // Pixel y points down: a counter-clockwise turn is -angle on screen.
+                        let a = -2.0 * PI * f64::from(c) / f64::from(k);
+                        let (s, co) = a.sin_cos();
+                        for (p, q) in first.iter().zip(&got) {
+                            let (dx, dy) = (f64::from(p[0] - cx), f64::from(p[1] - cy));
+                            let want = (
+                                f64::from(cx) + dx * co - dy * s,
+                                f64::from(cy) + dx * s + dy * co,
+                            );
+                            assert!(
+                                (want.0 - f64::from(q[0])).abs() < 0.01
+                                    && (want.1 - f64::from(q[1])).abs() < 0.01,
+                                "k={k} copy {c}: {want:?} vs {q:?}"
+                            );
+                        }
                     }
                 }
             }
@@ -152,7 +151,10 @@ fn mismatch(p: &mandala_render::Pixmap, map: impl Fn(f64, f64) -> (f64, f64)) ->
             }
         }
     }
-    assert!(count > 1000, "the drawing is almost empty");
+    assert!(
+        count > 1000,
+        "the drawing is almost empty ({count} samples)"
+    );
     sum / f64::from(count)
 }
 
@@ -213,6 +215,7 @@ fn mirrored_designs_are_reflection_symmetric_and_unmirrored_ones_are_not() {
         (9, Style::Spline),
     ] {
         let flip = |mirror: bool| {
+            eprintln!("k={k} {style:?} mirror={mirror}");
             let spec = spec_of(
                 vec![layer(style, k, mirror, 7, 90 + u64::from(k))],
                 384,
