@@ -263,7 +263,12 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
                 format!("{} answered {}", target.describe(), report.status),
             )
         }
-        Err(SendError::Drop(why)) => ack("reply-dropped", why),
-        Err(SendError::Redeliver(why)) => redeliver(why),
+        Err(e) => {
+            log.reply_attempts = e.attempts();
+            match e {
+                SendError::Drop { .. } => ack("reply-dropped", e.to_string()),
+                SendError::Redeliver { .. } => redeliver(e.to_string()),
+            }
+        }
     }
 }

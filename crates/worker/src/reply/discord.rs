@@ -29,11 +29,19 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// Not now: answer non-2xx so Pub/Sub redelivers.
-    #[error("{0}")]
-    Redeliver(String),
+    #[error("{why} (after {attempts} attempts)")]
+    Redeliver { why: String, attempts: u32 },
     /// Never: acknowledge and log.
-    #[error("{0}")]
-    Drop(String),
+    #[error("{why} (after {attempts} attempts)")]
+    Drop { why: String, attempts: u32 },
+}
+
+impl SendError {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            SendError::Redeliver { attempts, .. } | SendError::Drop { attempts, .. } => *attempts,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,7 +99,7 @@ impl Discord {
             attempts += 1;
             let (wait, why) = match self.attempt(target, message, &now_ms).await {
                 Attempt::Done(status) => return Ok(SendReport { attempts, status }),
-                Attempt::Drop(why) => return Err(SendError::Drop(why)),
+                Attempt::Drop(why) => return Err(SendError::Drop { why, attempts }),
                 Attempt::Wait(wait, why) => (wait, why),
                 Attempt::Retry(why) => {
                     let wait = backoff;
@@ -101,10 +109,13 @@ impl Discord {
             };
             // Keep a second for answering Pub/Sub after the wait.
             if Instant::now() + wait + Duration::from_secs(1) > deadline {
-                return Err(SendError::Redeliver(format!(
-                    "{why}; a retry in {:.1} s does not fit the job deadline (attempt {attempts})",
-                    wait.as_secs_f64()
-                )));
+                return Err(SendError::Redeliver {
+                    why: format!(
+                        "{why}; a retry in {:.1} s does not fit the job deadline",
+                        wait.as_secs_f64()
+                    ),
+                    attempts,
+                });
             }
             tracing::info!(
                 attempt = attempts,
