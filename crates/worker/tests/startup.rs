@@ -1,0 +1,64 @@
+//! A missing or contradictory setting stops the binary at start with a
+//! message naming the variable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn run(env: &[(&str, &str)]) -> (bool, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mandala-worker"));
+    c.env_clear().env("PORT", "0");
+    if let Some(path) = std::env::var_os("PATH") {
+        c.env("PATH", path);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_name_their_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().to_str().unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "BUCKET"),
+        (
+            &[("BUCKET", "renders"), ("LOCAL_STORE_DIR", local)],
+            "BUCKET",
+        ),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("PUSH_SERVICE_ACCOUNT", "a@b.iam.gserviceaccount.com"),
+            ],
+            "PUSH_SERVICE_ACCOUNT",
+        ),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("DISCORD_API_BASE", "not a url"),
+            ],
+            "DISCORD_API_BASE",
+        ),
+        (
+            &[("LOCAL_STORE_DIR", local), ("RENDER_CONCURRENCY", "0")],
+            "RENDER_CONCURRENCY",
+        ),
+        (
+            &[("LOCAL_STORE_DIR", local), ("JOB_DEADLINE_SECS", "3600")],
+            "JOB_DEADLINE_SECS",
+        ),
+    ];
+    for (env, var) in cases {
+        let (ok, stderr) = run(env);
+        assert!(!ok, "{env:?} started");
+        assert!(
+            stderr.contains(var),
+            "{env:?}: stderr does not name {var}: {stderr}"
+        );
+    }
+}
