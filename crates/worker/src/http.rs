@@ -53,6 +53,9 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     }
     let started = Instant::now();
     let deadline = started + shared.job_deadline;
+    // Cloud Run passes the request's trace context; log lines join that trace.
+    let trace = mandala_service::trace::trace_id(request.headers())
+        .map(|t| mandala_service::logging::cloud_trace(&t));
     let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
         Ok(b) => b,
         Err(e) => {
@@ -76,7 +79,7 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let task_shared = Arc::clone(&shared);
     let mut task = tokio::spawn(async move {
         let _guard = guard;
-        job::process(&task_shared, body, deadline).await
+        job::process(&task_shared, body, deadline, trace).await
     });
     let verdict = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(v)) => v,

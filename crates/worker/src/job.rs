@@ -61,8 +61,14 @@ struct JobLog {
     location: String,
 }
 
-/// Runs the job in `body`; `deadline` bounds the whole push.
-pub async fn process(shared: &Shared, body: Bytes, deadline: Instant) -> Verdict {
+/// Runs the job in `body`; `deadline` bounds the whole push. `trace` is the
+/// Cloud Logging trace of the push request, if it carried one.
+pub async fn process(
+    shared: &Shared,
+    body: Bytes,
+    deadline: Instant,
+    trace: Option<String>,
+) -> Verdict {
     let mut log = JobLog::default();
     let verdict = run(shared, &body, deadline, &mut log).await;
     let counters = &shared.stats;
@@ -103,6 +109,7 @@ pub async fn process(shared: &Shared, body: Bytes, deadline: Instant) -> Verdict
                 reply_attempts = log.reply_attempts,
                 object = %log.location,
                 outcome,
+                "logging.googleapis.com/trace" = trace.as_deref(),
                 "job {outcome}: {detail}"
             )
         };
