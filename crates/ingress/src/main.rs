@@ -6,11 +6,29 @@ use std::process::ExitCode;
 use clap::Parser;
 use mandala_ingress::config::Config;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // Bad or missing variables: clap names them and exits with 2.
     let config = Config::parse();
     mandala_service::logging::init();
+    // One vCPU (a common size for a thin Cloud Run service): a single-threaded
+    // scheduler saves the cross-thread wake-ups a work-stealing one pays.
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let runtime = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
