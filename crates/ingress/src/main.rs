@@ -14,9 +14,13 @@ fn main() -> ExitCode {
     // scheduler saves the cross-thread wake-ups a work-stealing one pays.
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let runtime = if cpus == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     };
     let runtime = match runtime {
         Ok(r) => r,

@@ -55,6 +55,16 @@ pub struct Args {
     /// Also serve a push sink on 127.0.0.1:PORT that acknowledges every POST (204).
     #[arg(long, value_name = "PORT")]
     pub sink_port: Option<u16>,
+    /// What to send: `/mandala` commands (each queues a job) or PINGs (verification only).
+    #[arg(long, value_enum, default_value_t = Kind::Command)]
+    pub kind: Kind,
+}
+
+/// The interaction a load test sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Command,
+    Ping,
 }
 
 /// What one request came back with.
@@ -110,13 +120,24 @@ struct Prepared {
     timestamp: reqwest::header::HeaderValue,
 }
 
-fn prepare(key: &SigningKey, application_id: &str, n: usize) -> anyhow::Result<Vec<Prepared>> {
+fn prepare(
+    key: &SigningKey,
+    application_id: &str,
+    kind: Kind,
+    n: usize,
+) -> anyhow::Result<Vec<Prepared>> {
     (0..n)
         .map(|_| {
             let outgoing = client::command_with_options(application_id, &[]);
-            let (signature, timestamp) = client::sign(key, &outgoing.body);
+            let body = match kind {
+                Kind::Command => outgoing.body,
+                Kind::Ping => serde_json::json!({"id": outgoing.id, "application_id": application_id, "type": 1, "token": outgoing.token, "version": 1})
+                    .to_string()
+                    .into_bytes(),
+            };
+            let (signature, timestamp) = client::sign(key, &body);
             Ok(Prepared {
-                body: reqwest::Body::from(outgoing.body),
+                body: reqwest::Body::from(body),
                 signature: signature.parse().context("signature header")?,
                 timestamp: timestamp.parse().context("timestamp header")?,
             })
@@ -315,8 +336,8 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
         "signing {} interactions (+{} warm-up) for application {}…",
         args.requests, args.warmup, args.application_id
     );
-    let warmup = prepare(&key, &args.application_id, args.warmup)?;
-    let batch = prepare(&key, &args.application_id, args.requests)?;
+    let warmup = prepare(&key, &args.application_id, args.kind, args.warmup)?;
+    let batch = prepare(&key, &args.application_id, args.kind, args.requests)?;
 
     if !warmup.is_empty() {
         let w = run_batch(&http, &args.url, warmup, args.concurrency).await;

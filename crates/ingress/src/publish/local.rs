@@ -110,6 +110,8 @@ pub struct LocalPush {
 #[derive(Debug)]
 struct Shared {
     config: LocalPushConfig,
+    /// Parsed once: every delivery goes to the same place.
+    url: reqwest::Url,
     client: reqwest::Client,
     pending: Mutex<HashMap<String, Pending>>,
     ready: mpsc::UnboundedSender<String>,
@@ -139,6 +141,8 @@ pub enum LocalPushError {
     Spool { path: PathBuf, error: String },
     #[error("could not build the HTTP client: {0}")]
     Client(String),
+    #[error("LOCAL_PUSH_URL {0:?} is not a valid URL: {1}")]
+    Url(String, String),
 }
 
 impl LocalPush {
@@ -150,6 +154,8 @@ impl LocalPush {
             .pool_max_idle_per_host(config.concurrency.max(1))
             .build()
             .map_err(|e| LocalPushError::Client(e.to_string()))?;
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|e| LocalPushError::Url(config.url.clone(), e.to_string()))?;
         let resumed = load_spool(&config.spool_file)?;
         let (tx, rx) = mpsc::unbounded_channel();
         // Message ids must be unique across restarts too: start from the
@@ -159,6 +165,7 @@ impl LocalPush {
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
+            url,
             client,
             pending: Mutex::new(HashMap::new()),
             ready: tx,
@@ -306,7 +313,7 @@ async fn deliver(shared: &Arc<Shared>, message: &Pending) {
     let envelope = message.envelope(attempt);
     let outcome = match shared
         .client
-        .post(&shared.config.url)
+        .post(shared.url.clone())
         .json(&envelope)
         .send()
         .await
