@@ -8,13 +8,15 @@
 #                                                # and peak memory at 1024² and 4096²
 #
 # Environment: N (images per config, default 20), ANCHORS (default
-# /work/shared/anchors/randommandala), VENV (default /tmp/rm-venv).
+# /work/shared/anchors/randommandala), VENV (default /tmp/rm-venv),
+# CARGO_TARGET_DIR (where the release builds go, default ./target).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 ANCHORS="${ANCHORS:-/work/shared/anchors/randommandala}"
 VENV="${VENV:-/tmp/rm-venv}"
 N="${N:-20}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WITH_CLI=0
 [[ "${1:-}" == "--with-cli" ]] && WITH_CLI=1
 WORK="$(mktemp -d)"
@@ -39,7 +41,7 @@ done
 
 echo "mandala-render (n=$N)..." >&2
 (cd "$ROOT" && cargo build -q --release -p mandala-render --example bench_configs)
-/usr/bin/time -v "$ROOT/target/release/examples/bench_configs" --n "$N" \
+/usr/bin/time -v "$TARGET/release/examples/bench_configs" --n "$N" \
   > "$WORK/ours.jsonl" 2> "$WORK/ours.time"
 echo "{\"peak_rss_kib\": $(maxrss "$WORK/ours.time")}" > "$WORK/ours.rss"
 
@@ -68,7 +70,7 @@ PY
 if [[ $WITH_CLI == 1 ]]; then
   echo "mandala render (release build of mandala-cli)..." >&2
   (cd "$ROOT" && cargo build -q --release -p mandala-cli)
-  BIN="$ROOT/target/release/mandala"
+  BIN="$TARGET/release/mandala"
   echo
   echo "\`mandala render --seed S -o FILE\`, process start to file written, 1024² PNG:"
   if command -v hyperfine >/dev/null; then

@@ -2,11 +2,12 @@
 //! reading the spec back out of a PNG.
 //!
 //! PNG choices, measured on the benchmark images (see docs/BENCHMARKS.md):
-//! fdeflate's fast mode with the Paeth row filter. zlib ("balanced") makes
-//! files ~25% smaller but takes 10-20x longer; the adaptive filter saves ~1%
-//! over Paeth at twice the filtering time. Mandalas are large flat areas with
-//! anti-aliased edges, which fdeflate's run-length-heavy matcher suits. An opaque background is
-//! written as RGB (a quarter less data to filter and deflate); a transparent
+//! fdeflate's fast mode with the Up row filter. zlib ("balanced") makes
+//! files ~25% smaller but takes 10-20x longer; Paeth saves 5% of the size
+//! for 40% more encoding time, the adaptive filter 8% for 3x. Mandalas are
+//! large flat areas with anti-aliased edges, which fdeflate's run-length
+//! heavy matcher suits. An opaque background is written as RGB (a quarter
+//! less data to filter and deflate); a transparent
 //! one as straight (un-premultiplied) RGBA. Rows are converted and streamed
 //! into the compressor one at a time, so encoding holds no second copy of
 //! the image (at 4096² that is 48 MiB saved).
@@ -90,7 +91,7 @@ fn png_with(
             enc.set_filter(png::Filter::Adaptive);
         } else {
             enc.set_compression(png::Compression::Fast);
-            enc.set_filter(png::Filter::Paeth);
+            enc.set_filter(png::Filter::Up);
         }
         if spec_json.is_ascii() {
             enc.add_text_chunk(SPEC_KEYWORD.into(), spec_json.into())
