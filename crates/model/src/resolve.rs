@@ -58,7 +58,8 @@ pub struct LayerSpec {
     pub style: Style,
     pub stroke: Rgb,
     pub fill: Rgb,
-    /// Opacity of fills (strokes stay opaque), in [0, 1].
+    /// Opacity in [0, 1] of the layer's fill, or of its lines for the
+    /// stroke-only styles (line, bezier); outlines of filled shapes stay opaque.
     pub alpha: f64,
     /// Seeds the order in which this layer's points are connected.
     pub seed: u64,
