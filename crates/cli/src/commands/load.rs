@@ -209,24 +209,48 @@ async fn run_batch(
     all
 }
 
+/// What the push sink has seen: how many POSTs, and when the last arrived.
+#[derive(Debug)]
+struct Sink {
+    count: AtomicU64,
+    base: Instant,
+    last_ns: AtomicU64,
+}
+
+impl Sink {
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn last_at(&self) -> Instant {
+        self.base + Duration::from_nanos(self.last_ns.load(Ordering::Acquire))
+    }
+}
+
 /// A push endpoint that acknowledges everything and counts.
-async fn start_sink(port: u16) -> anyhow::Result<Arc<AtomicU64>> {
-    let count = Arc::new(AtomicU64::new(0));
+async fn start_sink(port: u16) -> anyhow::Result<Arc<Sink>> {
+    let sink = Arc::new(Sink {
+        count: AtomicU64::new(0),
+        base: Instant::now(),
+        last_ns: AtomicU64::new(0),
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("--sink-port {port}: cannot listen"))?;
-    let counter = Arc::clone(&count);
+    let seen = Arc::clone(&sink);
     let app = axum::Router::new().fallback(move |_body: axum::body::Bytes| {
-        let counter = Arc::clone(&counter);
+        let seen = Arc::clone(&seen);
         async move {
-            counter.fetch_add(1, Ordering::Relaxed);
+            let ns = u64::try_from(seen.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            seen.last_ns.fetch_max(ns, Ordering::AcqRel);
+            seen.count.fetch_add(1, Ordering::AcqRel);
             axum::http::StatusCode::NO_CONTENT
         }
     });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(count)
+    Ok(sink)
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -251,6 +275,8 @@ pub struct Report {
     pub queued: usize,
     /// Push deliveries the sink received (warm-up excluded), when it ran.
     pub sink_delivered: Option<u64>,
+    /// When the last of those arrived, from the start of the timed run.
+    pub sink_last_after: Option<Duration>,
 }
 
 impl Report {
@@ -352,7 +378,7 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
     if let Some(sink) = &sink {
         settle(sink).await;
     }
-    let sink_before = sink.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+    let sink_before = sink.as_ref().map_or(0, |s| s.count());
 
     let started = Instant::now();
     let samples = run_batch(&http, &args.url, batch, args.concurrency).await;
@@ -364,9 +390,15 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
     for s in &samples {
         *statuses.entry(s.status).or_default() += 1;
     }
-    let sink_delivered = match &sink {
-        Some(sink) => Some(settle(sink).await - sink_before),
-        None => None,
+    let (sink_delivered, sink_last_after) = match &sink {
+        Some(sink) => {
+            let count = settle(sink).await;
+            (
+                Some(count - sink_before),
+                Some(sink.last_at().saturating_duration_since(started)),
+            )
+        }
+        None => (None, None),
     };
     Ok(Report {
         url: args.url.clone(),
@@ -376,17 +408,18 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
         statuses,
         queued: samples.iter().filter(|s| s.queued).count(),
         sink_delivered,
+        sink_last_after,
     })
 }
 
-/// Waits until the sink's count has been still for a second (30 s at most).
-async fn settle(sink: &AtomicU64) -> u64 {
-    let mut last = sink.load(Ordering::Relaxed);
+/// Waits until the sink's count has been still for a second (60 s at most).
+async fn settle(sink: &Sink) -> u64 {
+    let mut last = sink.count();
     let mut still_since = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(1) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = sink.load(Ordering::Relaxed);
+        let now = sink.count();
         if now != last {
             last = now;
             still_since = Instant::now();
