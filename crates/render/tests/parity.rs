@@ -318,3 +318,36 @@ fn line_widths_scale_with_the_image() {
         "ink fraction {small:.4} at 512 vs {large:.4} at 1024"
     );
 }
+
+#[test]
+fn extremes_render_something_in_every_style() {
+    for style in Style::ALL {
+        for (k, elements, mirror, size) in [
+            (2, 2, false, 64),
+            (2, 2, true, 64),
+            (64, 32, true, 256),
+            (64, 32, false, 256),
+            (3, 32, false, 128),
+        ] {
+            let mut layers = vec![layer(style, k, mirror, elements, u64::from(k * elements))];
+            layers.push(LayerSpec {
+                radius: 0.001,
+                ..layer(style, k, mirror, elements, 9)
+            });
+            let mut spec = spec_of(layers, size, Background::Transparent);
+            spec.ornaments = true;
+            let p = mandala_render::render(&spec).unwrap();
+            let inked = p.pixels().iter().filter(|px| px.alpha() > 0).count();
+            assert!(
+                inked * 100 > (size * size) as usize,
+                "{style:?} k={k} n={elements} mirror={mirror}: only {inked} pixels inked"
+            );
+            let svg = mandala_render::render_to_bytes(&ResolvedSpec {
+                format: Format::Svg,
+                ..spec
+            })
+            .unwrap();
+            assert!(!String::from_utf8(svg.bytes).unwrap().contains("NaN"));
+        }
+    }
+}
