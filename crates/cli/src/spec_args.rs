@@ -1,7 +1,7 @@
 //! The render options as command-line flags, shared by every subcommand
 //! that asks for an image (`render`, `publish`, `interact`, `load`).
 
-use mandala_model::{Background, Format, PaletteChoice, RenderSpec, StyleChoice};
+use mandala_model::{Background, Format, PaletteChoice, RenderSpec, ResolvedSpec, StyleChoice};
 
 use crate::UsageError;
 
@@ -103,6 +103,36 @@ impl SpecArgs {
     pub fn to_spec(&self) -> Result<RenderSpec, UsageError> {
         self.apply(RenderSpec::default())
     }
+}
+
+/// The spec a command asks for: `--spec` JSON (if any) with the flags on
+/// top, validated, with a random seed when none was given (so the seed can
+/// be printed and the image reproduced), resolved.
+pub fn resolve_request(
+    spec_json: Option<&str>,
+    flags: &SpecArgs,
+) -> Result<(RenderSpec, ResolvedSpec), UsageError> {
+    let base = spec_json
+        .map(parse_spec_json)
+        .transpose()?
+        .unwrap_or_default();
+    let mut spec = flags.apply(base)?;
+    if spec.seed.is_none() {
+        spec.seed = Some(random_seed()?);
+    }
+    let resolved = spec
+        .resolve()
+        .map_err(|e| UsageError(format!("--{}: {e}", e.field().replace(' ', "-"))))?;
+    Ok((spec, resolved))
+}
+
+/// A seed from OS randomness, kept within the range Discord's integer
+/// options and JavaScript can represent (≤ 2^53).
+pub fn random_seed() -> Result<u64, UsageError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| UsageError(format!("--seed: none given and no OS randomness: {e}")))?;
+    Ok(u64::from_le_bytes(bytes) >> 11)
 }
 
 /// Parses a `--spec` JSON argument, naming the flag on error.

@@ -11,7 +11,7 @@ use mandala_model::job::JobKind;
 use mandala_model::{Job, Reply};
 
 use crate::UsageError;
-use crate::spec_args::{SpecArgs, parse_spec_json};
+use crate::spec_args::{SpecArgs, resolve_request};
 
 /// Flags of `mandala publish`.
 #[derive(Debug, clap::Args)]
@@ -46,22 +46,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let base = args
-        .spec
-        .as_deref()
-        .map(parse_spec_json)
-        .transpose()?
-        .unwrap_or_default();
-    let mut spec = args.options.apply(base)?;
-    if spec.seed.is_none() {
-        // Choose the seed here so the object name can be printed now.
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-        spec.seed = Some(u64::from_le_bytes(bytes) >> 11);
-    }
-    let resolved = spec
-        .resolve()
-        .map_err(|e| UsageError(format!("--{}: {e}", e.field())))?;
+    // The seed is chosen here, not by the worker, so the object name can be printed.
+    let (spec, resolved) = resolve_request(args.spec.as_deref(), &args.options)?;
     let reply = match args.webhook_url {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
             Reply::WebhookUrl(url)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use mandala_model::{Format, RenderSpec, ResolvedSpec};
 
 use crate::UsageError;
-use crate::spec_args::{SpecArgs, parse_spec_json};
+use crate::spec_args::{SpecArgs, resolve_request};
 
 /// Flags of `mandala render`.
 #[derive(Debug, clap::Args)]
@@ -43,27 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn resolve(args: &Args) -> Result<ResolvedSpec, UsageError> {
-    let base = args
-        .spec
-        .as_deref()
-        .map(parse_spec_json)
-        .transpose()?
-        .unwrap_or_default();
-    let mut spec = args.options.apply(base)?;
-    if spec.seed.is_none() {
-        spec.seed = Some(random_seed()?);
-    }
-    spec.resolve()
-        .map_err(|e| UsageError(format!("--{}: {e}", e.field().replace(' ', "-"))))
-}
-
-/// A seed within JavaScript's safe integers, so it can be typed into the
-/// slash command's number field.
-fn random_seed() -> Result<u64, UsageError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| UsageError(format!("--seed: none given and no OS randomness: {e}")))?;
-    Ok(u64::from_le_bytes(bytes) >> 11)
+    resolve_request(args.spec.as_deref(), &args.options).map(|(_, resolved)| resolved)
 }
 
 fn from_file(file: &Path, options: &SpecArgs) -> Result<ResolvedSpec, UsageError> {
