@@ -10,7 +10,7 @@
 //! - [`scene`]: the "geometry" phase — layers connected in their styles,
 //!   mirrored, replicated, ornamented and fitted to the canvas as painted
 //!   paths; shared by both back ends.
-//! - [`raster`]: the scene onto a `tiny_skia::Pixmap`.
+//! - [`raster`]: the scene onto a `tiny_skia::Pixmap`, painted by vello_cpu.
 //! - [`svg`]: the scene as deterministic SVG text.
 //! - [`encode`]: PNG (spec in a `mandala:spec` text chunk), lossless WebP,
 //!   and [`spec_from_png`] to read the spec back.
@@ -28,7 +28,7 @@ pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Format, ResolvedSpec, SpecError};
 pub use scene::Scene;
 pub use tiny_skia::Pixmap;
-/// The rasterizer and codec crates, re-exported so callers compose and
+/// The canvas and codec crates, re-exported so callers compose and
 /// decode images with exactly the versions the renderer uses.
 pub use {image, tiny_skia};
 

@@ -75,7 +75,7 @@ pub enum Paint {
     /// `outline`: the width of the opaque stroke drawn over this fill's
     /// whole boundary right after it (0 if none). An outline at least
     /// [`HIDES_FILL_EDGES`] wide covers the fill's anti-aliasing fringe, so
-    /// the rasterizer may skip anti-aliasing the fill (much faster, same pixels).
+    /// the rasterizer may skip anti-aliasing the fill (same pixels).
     Fill {
         colour: Rgb,
         alpha: f32,
