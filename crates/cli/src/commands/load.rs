@@ -332,6 +332,14 @@ impl std::fmt::Display for Report {
                 f,
                 "\n  sink        {n} push deliveries received (warm-up excluded)"
             )?;
+            if let Some(last) = self.sink_last_after.filter(|_| n > 0) {
+                write!(
+                    f,
+                    ", the last {:.3} s after the start: {:.0} jobs/s acknowledged and delivered",
+                    last.as_secs_f64(),
+                    n as f64 / last.as_secs_f64()
+                )?;
+            }
         }
         Ok(())
     }
