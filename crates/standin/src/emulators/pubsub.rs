@@ -99,12 +99,10 @@ impl PubsubEmulator {
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-        let data_dir = std::env::temp_dir().join(format!("pubsub-emulator-{port}"));
         let mut command = Command::new(&bin);
         command
             .arg("--host=127.0.0.1")
             .arg(format!("--port={port}"))
-            .env("PUBSUB_EMULATOR_DATA_DIR", &data_dir)
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err);
