@@ -119,10 +119,6 @@ pub enum ConfigError {
     BadPushUrl(String),
     #[error("PUBSUB_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
     BadEmulatorHost(String),
-    #[error(
-        "PUBSUB_EMULATOR_HOST is set but PUBSUB_TOPIC is not: the emulator is only used for Pub/Sub publishing"
-    )]
-    EmulatorWithoutTopic,
 }
 
 impl Config {
@@ -135,29 +131,30 @@ impl Config {
             .as_deref()
             .map(str::trim)
             .filter(|h| !h.is_empty());
-        if let Some(host) = emulator {
-            let ok = !host.contains("://")
-                && host
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-            if !ok {
-                return Err(ConfigError::BadEmulatorHost(host.to_owned()));
-            }
-        }
         match (topic, url) {
             (None, None) => Err(ConfigError::NoPublisher),
             (Some(topic), Some(url)) => Err(ConfigError::BothPublishers {
                 topic: topic.to_owned(),
                 url: url.to_owned(),
             }),
-            (Some(topic), None) => Ok(PublishTarget::Pubsub {
-                topic: topic.to_owned(),
-                emulator_host: emulator.map(str::to_owned),
-            }),
-            (None, Some(url)) => {
-                if emulator.is_some() {
-                    return Err(ConfigError::EmulatorWithoutTopic);
+            (Some(topic), None) => {
+                if let Some(host) = emulator {
+                    let ok = !host.contains("://")
+                        && host
+                            .rsplit_once(':')
+                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                    if !ok {
+                        return Err(ConfigError::BadEmulatorHost(host.to_owned()));
+                    }
                 }
+                Ok(PublishTarget::Pubsub {
+                    topic: topic.to_owned(),
+                    emulator_host: emulator.map(str::to_owned),
+                })
+            }
+            // PUBSUB_EMULATOR_HOST alone (often exported in a developer's
+            // shell) is harmless with local delivery: it is simply unused.
+            (None, Some(url)) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(ConfigError::BadPushUrl(url.to_owned()));
                 }
@@ -251,6 +248,20 @@ mod tests {
         .publish_target()
         .unwrap_err();
         assert!(e.to_string().contains("PUBSUB_EMULATOR_HOST"), "{e}");
+    }
+
+    #[test]
+    fn an_exported_emulator_host_does_not_stop_local_delivery() {
+        let t = parse(&[
+            "--local-push-url",
+            "http://127.0.0.1:8081/pubsub/push",
+            "--pubsub-emulator-host",
+            "localhost:8085",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap();
+        assert!(matches!(t, PublishTarget::LocalPush { .. }), "{t:?}");
     }
 
     #[test]
