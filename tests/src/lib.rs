@@ -77,6 +77,17 @@ pub async fn send_commands(
     Ok(sent)
 }
 
+/// One spec per seed, at a small size so that many renders stay quick.
+pub fn seeded_specs(seeds: std::ops::Range<u64>, size: u32) -> Vec<RenderSpec> {
+    seeds
+        .map(|seed| RenderSpec {
+            seed: Some(seed),
+            size: Some(size),
+            ..RenderSpec::default()
+        })
+        .collect()
+}
+
 /// The ingress must answer 200 with a visible channel message.
 pub fn check_acknowledged(
     status: u16,

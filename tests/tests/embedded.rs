@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mandala_cli::dev::{DevOptions, DevStack, StoreLocation};
-use mandala_e2e::{by_token, check_image, send_commands, stored_objects};
+use mandala_e2e::{by_token, check_image, seeded_specs, send_commands, stored_objects};
 use mandala_model::RenderSpec;
 
 const JOBS: u64 = 200;
@@ -22,13 +22,7 @@ async fn two_hundred_interactions_become_two_hundred_images() {
     let standin = stack.standin.clone().unwrap();
 
     // Distinct seeds; small images keep 200 renders quick on two cores.
-    let specs: Vec<RenderSpec> = (0..JOBS)
-        .map(|i| RenderSpec {
-            seed: Some(1000 + i),
-            size: Some(128),
-            ..RenderSpec::default()
-        })
-        .collect();
+    let specs: Vec<RenderSpec> = seeded_specs(1000..1000 + JOBS, 128);
     let sent = send_commands(
         &stack.interactions_url(),
         &key,

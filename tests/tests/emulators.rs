@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use mandala_cli::dev::client;
-use mandala_e2e::{ChildGuard, by_token, check_image, free_port, send_commands, wait_healthy};
+use mandala_e2e::{
+    ChildGuard, by_token, check_image, free_port, seeded_specs, send_commands, wait_healthy,
+};
 use mandala_model::{PaletteChoice, RenderSpec};
 use mandala_standin::discord::DiscordStandin;
 use mandala_standin::emulators::gcs::GcsEmulator;
@@ -36,10 +38,7 @@ async fn binaries_through_real_emulators() {
 
     // Discord stand-in served by the test.
     let standin = DiscordStandin::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_base = format!("http://{}/api/v10", listener.local_addr().unwrap());
-    let app = axum::Router::new().nest("/api/v10", standin.router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let api_base = standin.serve().await.unwrap();
 
     // The worker, as its own process.
     let worker_port = free_port();
@@ -98,13 +97,7 @@ async fn binaries_through_real_emulators() {
         .unwrap_or_else(|e| panic!("{e}\n{}", ingress.output()));
 
     // Signed interactions in; edited messages and stored objects out.
-    let specs: Vec<RenderSpec> = (0..12)
-        .map(|i| RenderSpec {
-            seed: Some(500 + i),
-            size: Some(192),
-            ..RenderSpec::default()
-        })
-        .collect();
+    let specs: Vec<RenderSpec> = seeded_specs(500..512, 192);
     let sent = send_commands(
         &format!("{ingress_url}/interactions"),
         &key,
@@ -285,13 +278,7 @@ async fn dev_stack_through_emulators() {
         panic!("bucket store expected")
     };
     let key = stack.signing_key.clone().unwrap();
-    let specs: Vec<RenderSpec> = (0..3)
-        .map(|i| RenderSpec {
-            seed: Some(60 + i),
-            size: Some(128),
-            ..RenderSpec::default()
-        })
-        .collect();
+    let specs: Vec<RenderSpec> = seeded_specs(60..63, 128);
     let sent = send_commands(
         &stack.interactions_url(),
         &key,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mandala_cli::dev::{DevOptions, DevStack, StoreLocation};
-use mandala_e2e::{by_token, check_image, send_commands, stored_objects};
+use mandala_e2e::{by_token, check_image, seeded_specs, send_commands, stored_objects};
 use mandala_model::RenderSpec;
 use mandala_standin::discord::Failure;
 
@@ -35,13 +35,7 @@ async fn nothing_is_lost_and_nothing_is_doubled() {
     );
     standin.fail_next(3, Failure::ServerError);
 
-    let specs: Vec<RenderSpec> = (0..JOBS)
-        .map(|i| RenderSpec {
-            seed: Some(7000 + i),
-            size: Some(160),
-            ..RenderSpec::default()
-        })
-        .collect();
+    let specs: Vec<RenderSpec> = seeded_specs(7000..7000 + JOBS, 160);
     let (first, second) = specs.split_at(JOBS as usize / 2);
 
     // Half the jobs go in, then the worker dies mid-run.
@@ -140,13 +134,7 @@ async fn queued_jobs_survive_a_restart_of_the_stack() {
     let key = first.signing_key.clone().unwrap();
     // No worker: the jobs can only queue.
     first.stop_worker().await;
-    let specs: Vec<RenderSpec> = (0..5)
-        .map(|i| RenderSpec {
-            seed: Some(9100 + i),
-            size: Some(128),
-            ..RenderSpec::default()
-        })
-        .collect();
+    let specs: Vec<RenderSpec> = seeded_specs(9100..9105, 128);
     let sent = send_commands(
         &first.interactions_url(),
         &key,

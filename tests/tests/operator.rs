@@ -12,10 +12,7 @@ use mandala_standin::discord::DiscordStandin;
 
 async fn serve_standin() -> (DiscordStandin, String) {
     let standin = DiscordStandin::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api/v10", listener.local_addr().unwrap());
-    let app = axum::Router::new().nest("/api/v10", standin.router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = standin.serve().await.unwrap();
     (standin, base)
 }
 

@@ -206,6 +206,21 @@ impl DiscordStandin {
         snowflake::from_timestamp_ms(now_ms(), seq)
     }
 
+    /// Serves the stand-in alone on a free loopback port, mounted at
+    /// `/api/v10` like Discord's API, until the runtime stops; returns the
+    /// API base URL (`http://127.0.0.1:PORT/api/v10`).
+    pub async fn serve(&self) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/api/v10", listener.local_addr()?);
+        let app = Router::new().nest("/api/v10", self.router());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Discord stand-in stopped");
+            }
+        });
+        Ok(base)
+    }
+
     /// Routes relative to the API base.
     pub fn router(&self) -> Router {
         Router::new()
