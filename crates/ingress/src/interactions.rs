@@ -28,7 +28,9 @@ use ed25519_dalek::VerifyingKey;
 use mandala_model::discord::command::{COMMAND_NAME, palette_choices, spec_from_options};
 use mandala_model::discord::{Interaction, InteractionResponse, InteractionType};
 use mandala_model::job::JobKind;
-use mandala_model::{ButtonAction, ButtonState, InteractionReply, Job, Reply, Requester};
+use mandala_model::{
+    ButtonAction, ButtonState, InteractionReply, Job, RenderSpec, Reply, Requester, ResolvedSpec,
+};
 use time::OffsetDateTime;
 
 use crate::publish::{self, JobPublisher};
@@ -367,12 +369,33 @@ async fn command_inner(
     // The interaction id picks the seed when the user did not: the seed is
     // shown in the acknowledgement, and a redelivered job draws the same image.
     let spec = spec.with_seed_from(interaction.id.as_bytes());
+    request_render(
+        state,
+        interaction,
+        spec,
+        JobKind::Command,
+        "bad_option",
+        |r| format!("🌀 Rendering mandala · {}…", r.summary()),
+    )
+    .await
+}
+
+/// Resolves the spec, builds the job replying to this interaction and
+/// queues it; `ack` phrases the visible acknowledgement from the resolved spec.
+async fn request_render(
+    state: &AppState,
+    interaction: &Interaction,
+    spec: RenderSpec,
+    kind: JobKind,
+    invalid_outcome: &'static str,
+    ack: impl FnOnce(&ResolvedSpec) -> String,
+) -> Handled {
     let resolved = match spec.resolve() {
         Ok(r) => r,
         Err(e) => {
             return answer(
                 InteractionResponse::ephemeral(format!("Cannot draw that: {e}")),
-                "bad_option",
+                invalid_outcome,
             );
         }
     };
@@ -383,9 +406,9 @@ async fn command_inner(
     let job = Job {
         requested_at: Some(OffsetDateTime::now_utc()),
         requested_by: Some(requester(interaction)),
-        ..Job::new(spec, reply, JobKind::Command)
+        ..Job::new(spec, reply, kind)
     };
-    let ack = format!("🌀 Rendering mandala · {}…", resolved.summary());
+    let ack = ack(&resolved);
     queue(
         state,
         job,
@@ -440,40 +463,19 @@ async fn button_inner(
     }
     // The click's id is the entropy: a replayed click asks for the same image.
     let spec = button.next_spec(id);
-    let resolved = match spec.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            return answer(
-                InteractionResponse::ephemeral(format!("Cannot draw that: {e}")),
-                "bad_button",
-            );
-        }
+    let kind = match button.action {
+        ButtonAction::Reroll => JobKind::Reroll,
+        ButtonAction::Variation => JobKind::Variation,
+        ButtonAction::Upscale => JobKind::Upscale,
     };
-    let reply = match reply_to(state, interaction) {
-        Ok(r) => r,
-        Err(h) => return *h,
-    };
-    let (kind, what) = match button.action {
-        ButtonAction::Reroll => (JobKind::Reroll, "🔄 Re-rolling…".to_owned()),
-        ButtonAction::Variation => (JobKind::Variation, "✨ Varying…".to_owned()),
-        ButtonAction::Upscale => (
-            JobKind::Upscale,
-            format!("🔍 Upscaling to {} px…", resolved.size),
-        ),
-    };
-    let job = Job {
-        requested_at: Some(OffsetDateTime::now_utc()),
-        requested_by: Some(requester(interaction)),
-        ..Job::new(spec, reply, kind)
-    };
-    let ack = format!("{what} {}", resolved.summary());
-    queue(
-        state,
-        job,
-        resolved.hash().to_string(),
-        &interaction.id,
-        ack,
-    )
+    request_render(state, interaction, spec, kind, "bad_button", |r| {
+        let what = match button.action {
+            ButtonAction::Reroll => "🔄 Re-rolling…".to_owned(),
+            ButtonAction::Variation => "✨ Varying…".to_owned(),
+            ButtonAction::Upscale => format!("🔍 Upscaling to {} px…", r.size),
+        };
+        format!("{what} {}", r.summary())
+    })
     .await
 }
 
