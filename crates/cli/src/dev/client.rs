@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use mandala_model::RenderSpec;
 use mandala_model::discord::{InteractionResponse, snowflake};
 use serde_json::{Value, json};
@@ -117,12 +117,14 @@ pub fn button(application_id: &str, custom_id: &str) -> Outgoing {
     Outgoing { id, token, body }
 }
 
-/// Signs `body` at the current time: the two header values Discord sends.
+/// Signs `body` at the current time with the ingress's own signing
+/// function: the two header values Discord sends (signature, timestamp).
 pub fn sign(key: &SigningKey, body: &[u8]) -> (String, String) {
     let timestamp = (now_ms() / 1000).to_string();
-    let mut message = timestamp.as_bytes().to_vec();
-    message.extend_from_slice(body);
-    (hex::encode(key.sign(&message).to_bytes()), timestamp)
+    (
+        mandala_ingress::signing::sign(key, &timestamp, body),
+        timestamp,
+    )
 }
 
 /// What the endpoint answered.
