@@ -90,6 +90,15 @@ impl Handled {
             command: None,
         }
     }
+
+    /// 400 for signed JSON whose `data` does not fit the interaction's type.
+    fn bad_data(expected: &str, e: &serde_json::Error) -> Self {
+        Handled::reject(
+            StatusCode::BAD_REQUEST,
+            format!("data is not a {expected}: {e}"),
+            "bad_json",
+        )
+    }
 }
 
 async fn interactions(
@@ -337,13 +346,7 @@ async fn queue(
 async fn command(state: &AppState, interaction: &Interaction, _id: u64) -> Handled {
     let data = match interaction.command_data() {
         Ok(d) => d,
-        Err(e) => {
-            return Handled::reject(
-                StatusCode::BAD_REQUEST,
-                format!("data is not a command: {e}"),
-                "bad_json",
-            );
-        }
+        Err(e) => return Handled::bad_data("command", &e),
     };
     let name = Some(data.name.clone());
     let mut handled = command_inner(state, interaction, &data).await;
@@ -422,13 +425,7 @@ async fn request_render(
 async fn component(state: &AppState, interaction: &Interaction, id: u64) -> Handled {
     let data = match interaction.component_data() {
         Ok(d) => d,
-        Err(e) => {
-            return Handled::reject(
-                StatusCode::BAD_REQUEST,
-                format!("data is not a component: {e}"),
-                "bad_json",
-            );
-        }
+        Err(e) => return Handled::bad_data("component", &e),
     };
     let button = match ButtonState::parse(&data.custom_id) {
         Ok(b) => b,
@@ -482,13 +479,7 @@ async fn button_inner(
 fn autocomplete(interaction: &Interaction) -> Handled {
     let data = match interaction.command_data() {
         Ok(d) => d,
-        Err(e) => {
-            return Handled::reject(
-                StatusCode::BAD_REQUEST,
-                format!("data is not a command: {e}"),
-                "bad_json",
-            );
-        }
+        Err(e) => return Handled::bad_data("command", &e),
     };
     let choices = match data.focused() {
         Some(o) if o.name == "palette" => {
