@@ -124,7 +124,7 @@ impl Copy {
             dir.path().join(".dockerignore"),
         )
         .unwrap();
-        for sub in ["terraform", "deploy"] {
+        for sub in ["terraform", "deploy", ".cargo"] {
             let from = workspace_root().join(sub);
             let to = dir.path().join(sub);
             std::fs::create_dir_all(&to).unwrap();

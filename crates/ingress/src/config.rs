@@ -171,7 +171,12 @@ fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("expected 32 bytes (64 hex digits), got {}", b.len()))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+    let key =
+        VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))?;
+    if key.is_weak() {
+        return Err("a small-order (weak) Ed25519 key, which no real application has".into());
+    }
+    Ok(key)
 }
 
 fn parse_topic(topic: &str) -> Result<String, String> {
@@ -273,6 +278,11 @@ mod tests {
                 || e.to_string().contains("discord-public-key"),
             "{e}"
         );
+        // The identity point decodes as a key but would accept forgeries.
+        let weak = format!("01{}", "00".repeat(31));
+        let e =
+            Config::try_parse_from(["mandala-ingress", "--discord-public-key", &weak]).unwrap_err();
+        assert!(e.to_string().contains("weak"), "{e}");
         let e = parse(&["--pubsub-topic", "topics/t"]).unwrap_err();
         assert!(
             e.to_string().contains("projects/PROJECT/topics/TOPIC"),

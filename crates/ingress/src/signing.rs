@@ -4,7 +4,7 @@
 //! the body; [`sign`] is its mirror for clients (`mandala load`,
 //! `mandala interact`, tests) that play Discord.
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use http::HeaderMap;
 
 /// The header carrying the hex signature.
@@ -35,6 +35,8 @@ pub enum SignatureError {
     MalformedTimestamp,
     #[error("signature does not match the body")]
     Mismatch,
+    #[error("the configured public key has small order and verifies nothing")]
+    WeakKey,
     #[error("timestamp is {0} s away from now, outside the allowed window")]
     Stale(i64),
 }
@@ -71,13 +73,25 @@ impl<'a> SignatureHeaders<'a> {
         })
     }
 
-    /// Checks the signature over `timestamp ‖ body`, strictly (no
-    /// malleable or small-order encodings).
+    /// Checks the signature over `timestamp ‖ body`.
+    ///
+    /// This is RFC 8032's check (canonical `S`, cofactorless equation), not
+    /// dalek's `verify_strict`, which also decompresses `R` to refuse
+    /// small-order points and costs a fifth more. Those extra refusals guard
+    /// against a signer who picked a weak public key, or against relying
+    /// on signature bytes being unique; here the key is Discord's and a weak
+    /// one is refused (at startup and below), and replays are recognised by
+    /// interaction id, so nothing depends on the signature's encoding. With
+    /// a key of prime order, a small-order `R` cannot satisfy the equation
+    /// without the secret key.
     pub fn verify(&self, key: &VerifyingKey, body: &[u8]) -> Result<(), SignatureError> {
+        if key.is_weak() {
+            return Err(SignatureError::WeakKey);
+        }
         let mut message = Vec::with_capacity(self.timestamp.len() + body.len());
         message.extend_from_slice(self.timestamp.as_bytes());
         message.extend_from_slice(body);
-        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
+        key.verify(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| SignatureError::Mismatch)
     }
 
@@ -129,6 +143,56 @@ mod tests {
             SignatureHeaders::from_headers(&h)
                 .unwrap()
                 .verify(&k.verifying_key(), b"{\"type\":1}"),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    /// The identity point's encoding: the simplest small-order key.
+    const IDENTITY: [u8; 32] = {
+        let mut b = [0u8; 32];
+        b[0] = 1;
+        b
+    };
+
+    #[test]
+    fn forgeries_that_need_no_secret_key_fail() {
+        // R = identity, S = 0 satisfies the cofactorless equation for any
+        // message under the identity key; the weak-key refusal stops it.
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&IDENTITY);
+        let h = headers(&hex::encode(forged), "1700000000");
+        let parsed = SignatureHeaders::from_headers(&h).unwrap();
+        let weak = VerifyingKey::from_bytes(&IDENTITY).unwrap();
+        assert_eq!(
+            parsed.verify(&weak, b"{\"type\":1}"),
+            Err(SignatureError::WeakKey)
+        );
+        // The same small-order R against a real key does not verify.
+        assert_eq!(
+            parsed.verify(&key().verifying_key(), b"{\"type\":1}"),
+            Err(SignatureError::Mismatch)
+        );
+        // Nor does a valid signature made malleable by adding the group
+        // order to S.
+        let valid = hex::decode(sign(&key(), "1700000000", b"{}")).unwrap();
+        let order: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = valid.clone();
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(valid[32 + i]) + u16::from(order[i]) + carry;
+            malleated[32 + i] = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        let h = headers(&hex::encode(&valid), "1700000000");
+        let ok = SignatureHeaders::from_headers(&h).unwrap();
+        assert_eq!(ok.verify(&key().verifying_key(), b"{}"), Ok(()));
+        let h = headers(&hex::encode(&malleated), "1700000000");
+        let bad = SignatureHeaders::from_headers(&h).unwrap();
+        assert_eq!(
+            bad.verify(&key().verifying_key(), b"{}"),
             Err(SignatureError::Mismatch)
         );
     }

@@ -333,6 +333,25 @@ fn catches_a_builder_older_than_the_msrv_or_a_mismatched_runtime() {
 }
 
 #[test]
+fn catches_a_build_without_the_workspace_build_settings() {
+    let p = Copy::new()
+        .replace("deploy/Dockerfile", "COPY .cargo .cargo\n", "")
+        .append(".dockerignore", ".cargo\n")
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "stage builder compiles (`cargo chef cook",
+            ".cargo/config.toml is copied in",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[".dockerignore pattern \".cargo\" excludes .cargo/config.toml"],
+    );
+}
+
+#[test]
 fn catches_a_build_context_without_a_workspace_manifest() {
     let p = Copy::new()
         .append(".dockerignore", "tests\ncrates/*/Cargo.toml\n")

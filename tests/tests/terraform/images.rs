@@ -269,6 +269,65 @@ fn context(root: &Path, ws: &Workspace) -> Vec<String> {
     problems
 }
 
+/// When the workspace has build settings in `.cargo/config.toml` (the
+/// Ed25519 backend choice), every stage that compiles must have copied them
+/// in first, and `.dockerignore` must keep them: else images are built
+/// without them and nothing fails.
+fn build_settings(root: &Path, text: &str) -> Vec<String> {
+    const CONFIG: &str = ".cargo/config.toml";
+    if !root.join(CONFIG).is_file() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if let Ok(ignore) = std::fs::read_to_string(root.join(".dockerignore"))
+        && let Some(p) = ignore
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+            .find(|p| ignored(p, CONFIG))
+    {
+        problems.push(format!(
+            ".dockerignore pattern {p:?} excludes {CONFIG}, the workspace's build settings"
+        ));
+    }
+    let mut stage = String::new();
+    let mut has_config = false;
+    for ins in instructions(text) {
+        let (word, rest) = ins.split_once(char::is_whitespace).unwrap_or((&ins, ""));
+        match word.to_ascii_uppercase().as_str() {
+            "FROM" => {
+                rest.split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .clone_into(&mut stage);
+                // Conservative: a stage built on another may inherit the
+                // file, but only a COPY in this stage is taken as proof.
+                has_config = false;
+            }
+            "COPY" if !rest.contains("--from=") => {
+                let sources: Vec<&str> = rest.split_whitespace().collect();
+                let sources = &sources[..sources.len().saturating_sub(1)];
+                has_config |= sources.iter().any(|s| {
+                    matches!(
+                        s.trim_end_matches('/'),
+                        "." | ".cargo" | ".cargo/config.toml"
+                    )
+                });
+            }
+            "RUN"
+                if (rest.contains("cargo build") || rest.contains("cargo chef cook"))
+                    && !has_config =>
+            {
+                problems.push(format!(
+                    "Dockerfile: stage {stage} compiles (`{rest}`) before {CONFIG} is copied in, so its build settings are lost"
+                ));
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
 /// Values of `--flag X` / `--flag=X` / `-f X` in a shell command.
 fn flag_values(cmd: &str, long: &str, short: Option<&str>) -> Vec<String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -336,6 +395,7 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
 
     problems.extend(toolchain(&text, &built_packages, ws));
     problems.extend(context(root, ws));
+    problems.extend(build_settings(root, &text));
 
     // One image target per binary, named after it.
     let mut shipped = BTreeSet::new();
