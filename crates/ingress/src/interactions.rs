@@ -33,7 +33,7 @@ use mandala_model::{
 };
 use time::OffsetDateTime;
 
-use crate::publish::{self, JobPublisher};
+use crate::publish::{self, JobPublisher, PublishError};
 use crate::replay::SeenIds;
 use crate::signing::SignatureHeaders;
 
@@ -318,27 +318,26 @@ async fn queue(
     ack: String,
 ) -> Handled {
     let attributes = publish::attributes(&job, interaction_id, &spec_hash);
-    match tokio::time::timeout(
-        state.publish_timeout,
-        state.publisher.publish(&job, attributes),
-    )
-    .await
+    match state
+        .publisher
+        .publish_within(state.publish_timeout, &job, attributes)
+        .await
     {
-        Ok(Ok(message_id)) => {
+        Ok(message_id) => {
             tracing::debug!(%message_id, %spec_hash, kind = job.kind.as_str(), "job published");
             answer(InteractionResponse::message(ack), "queued")
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, interaction_id, "could not publish the job");
-            answer(InteractionResponse::ephemeral(TRY_AGAIN), "publish_failed")
-        }
-        Err(_) => {
+        Err(PublishError::TooSlow(budget)) => {
             tracing::error!(
                 interaction_id,
-                budget_ms = state.publish_timeout.as_millis() as u64,
+                budget_ms = budget.as_millis() as u64,
                 "publishing the job took too long"
             );
             answer(InteractionResponse::ephemeral(TRY_AGAIN), "publish_timeout")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, interaction_id, "could not publish the job");
+            answer(InteractionResponse::ephemeral(TRY_AGAIN), "publish_failed")
         }
     }
 }

@@ -67,6 +67,23 @@ async fn failed_deliveries_are_retried_with_counted_attempts() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_a_failed_attempt_not_followed() {
+    let receiver = Receiver::start(vec![307]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(1);
+    let ingress = Ingress::start(config(&k, &receiver.url, dir.path()))
+        .await
+        .unwrap();
+    queue_command(&ingress, &k).await;
+    let got = receiver.wait_for(2).await;
+    let attempts: Vec<Option<u32>> = got.iter().map(|e| e.delivery_attempt).collect();
+    assert_eq!(attempts, [Some(1), Some(2)], "retried, as Pub/Sub would");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 2);
+    assert_eq!(unacked(&ingress), 0);
+}
+
+#[tokio::test]
 async fn messages_are_dead_lettered_after_the_last_attempt() {
     let receiver = Receiver::start(vec![500; 10]).await;
     let dir = tempfile::tempdir().unwrap();

@@ -60,7 +60,7 @@ pub struct LocalPushConfig {
     pub concurrency: usize,
 }
 
-/// One unacknowledged message, as kept in memory and in the spool file.
+/// One unacknowledged message, as written to the spool file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     message_id: String,
@@ -74,6 +74,31 @@ struct Pending {
     /// Publish order, so a resumed spool is delivered oldest first.
     #[serde(default)]
     seq: u64,
+}
+
+/// A message in memory: its fixed content, shared with the POST in flight
+/// rather than copied for each attempt, and the attempts made so far.
+#[derive(Debug)]
+struct Queued {
+    message: Arc<Pending>,
+    attempts: u32,
+}
+
+impl Queued {
+    fn new(message: Pending) -> Queued {
+        Queued {
+            attempts: message.attempts,
+            message: Arc::new(message),
+        }
+    }
+
+    /// The spool form, with the attempts counted so far.
+    fn into_pending(self) -> Pending {
+        Pending {
+            attempts: self.attempts,
+            ..Arc::unwrap_or_clone(self.message)
+        }
+    }
 }
 
 impl Pending {
@@ -113,7 +138,7 @@ struct Shared {
     /// Parsed once: every delivery goes to the same place.
     url: reqwest::Url,
     client: reqwest::Client,
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<HashMap<String, Queued>>,
     ready: mpsc::UnboundedSender<String>,
     closing: AtomicBool,
     stop: Notify,
@@ -152,6 +177,8 @@ impl LocalPush {
             .timeout(config.ack_deadline)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(config.concurrency.max(1))
+            // A push subscription treats a redirect as a failed attempt.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| LocalPushError::Client(e.to_string()))?;
         let url = reqwest::Url::parse(&config.url)
@@ -187,7 +214,7 @@ impl LocalPush {
             let mut pending = lock(&shared.pending);
             for message in resumed {
                 let id = message.message_id.clone();
-                pending.insert(id.clone(), message);
+                pending.insert(id.clone(), Queued::new(message));
                 let _ = shared.ready.send(id);
             }
         }
@@ -217,14 +244,14 @@ impl LocalPush {
             }
             pending.insert(
                 message_id.clone(),
-                Pending {
+                Queued::new(Pending {
                     message_id: message_id.clone(),
                     publish_time: now_rfc3339(),
                     attributes,
                     job: job.clone(),
                     attempts: 0,
                     seq,
-                },
+                }),
             );
         }
         shared
@@ -257,7 +284,10 @@ impl LocalPush {
             );
         }
         lock(&shared.tasks).abort_all();
-        let mut left: Vec<Pending> = lock(&shared.pending).drain().map(|(_, p)| p).collect();
+        let mut left: Vec<Pending> = lock(&shared.pending)
+            .drain()
+            .map(|(_, q)| q.into_pending())
+            .collect();
         left.sort_by_key(|p| p.seq);
         let path = &shared.config.spool_file;
         if left.is_empty() {
@@ -291,25 +321,26 @@ async fn dispatch(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<String
         };
         let message = {
             let mut pending = lock(&shared.pending);
-            pending.get_mut(&id).map(|m| {
-                m.attempts += 1;
-                m.clone()
+            pending.get_mut(&id).map(|q| {
+                q.attempts += 1;
+                (Arc::clone(&q.message), q.attempts)
             })
         };
-        let Some(message) = message else { continue };
+        let Some((message, attempt)) = message else {
+            continue;
+        };
         let s = Arc::clone(&shared);
         let mut tasks = lock(&shared.tasks);
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            deliver(&s, &message).await;
+            deliver(&s, &message, attempt).await;
             drop(permit);
         });
     }
 }
 
 /// One POST and what follows from its answer.
-async fn deliver(shared: &Arc<Shared>, message: &Pending) {
-    let attempt = message.attempts;
+async fn deliver(shared: &Arc<Shared>, message: &Pending, attempt: u32) {
     let envelope = message.envelope(attempt);
     let outcome = match shared
         .client

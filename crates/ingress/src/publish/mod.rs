@@ -35,6 +35,8 @@ pub enum PublishError {
     Client(String),
     #[error("Pub/Sub publish failed: {0}")]
     Publish(String),
+    #[error("publishing took longer than the {0:?} budget")]
+    TooSlow(std::time::Duration),
 }
 
 /// The attributes every job message carries, for filtering and tracing
@@ -57,6 +59,23 @@ impl JobPublisher {
     ) -> Result<String, PublishError> {
         match self {
             JobPublisher::Pubsub(p) => p.publish(job, attributes).await,
+            JobPublisher::Local(l) => l.publish(job, attributes),
+        }
+    }
+
+    /// Publishes one job, giving up after `budget` (the caller still has to
+    /// answer Discord in time). Queueing locally never waits, so only
+    /// Pub/Sub is raced against the clock.
+    pub async fn publish_within(
+        &self,
+        budget: std::time::Duration,
+        job: &Job,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String, PublishError> {
+        match self {
+            JobPublisher::Pubsub(p) => tokio::time::timeout(budget, p.publish(job, attributes))
+                .await
+                .unwrap_or(Err(PublishError::TooSlow(budget))),
             JobPublisher::Local(l) => l.publish(job, attributes),
         }
     }

@@ -133,7 +133,10 @@ struct ReceiverState {
     hang: bool,
 }
 
-async fn receive(State(s): State<ReceiverState>, body: axum::body::Bytes) -> StatusCode {
+async fn receive(
+    State(s): State<ReceiverState>,
+    body: axum::body::Bytes,
+) -> (StatusCode, [(&'static str, &'static str); 1]) {
     let env = PushEnvelope::from_slice(&body).expect("ingress sent a valid push envelope");
     s.got.lock().unwrap().push(env);
     if s.hang {
@@ -145,7 +148,9 @@ async fn receive(State(s): State<ReceiverState>, body: axum::body::Bytes) -> Sta
     } else {
         script.remove(0)
     };
-    StatusCode::from_u16(code).unwrap()
+    // Redirects point back here, so a client that followed them would
+    // deliver again within the same attempt.
+    (StatusCode::from_u16(code).unwrap(), [("location", "/push")])
 }
 
 impl Receiver {
