@@ -1,5 +1,7 @@
 //! Log output: Cloud Logging JSON on Cloud Run, text locally.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -53,6 +55,9 @@ pub fn init() {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    // Colour codes only for a person at a terminal, not in
+                    // files and pipes.
+                    .with_ansi(std::io::stdout().is_terminal())
                     .compact(),
             )
             .try_init(),
