@@ -115,7 +115,9 @@ pub enum ConfigError {
         "set exactly one of PUBSUB_TOPIC and LOCAL_PUSH_URL, not both (PUBSUB_TOPIC={topic}, LOCAL_PUSH_URL={url})"
     )]
     BothPublishers { topic: String, url: String },
-    #[error("LOCAL_PUSH_URL={0:?} is not an http:// or https:// URL")]
+    #[error(
+        "LOCAL_PUSH_URL={0:?} is not an http:// URL with a host (local delivery speaks plain HTTP to a nearby process; use PUBSUB_TOPIC to reach anything further)"
+    )]
     BadPushUrl(String),
     #[error("PUBSUB_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
     BadEmulatorHost(String),
@@ -155,7 +157,11 @@ impl Config {
             // PUBSUB_EMULATOR_HOST alone (often exported in a developer's
             // shell) is harmless with local delivery: it is simply unused.
             (None, Some(url)) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let parsed = url.parse::<http::Uri>().ok();
+                let plain_http = parsed.is_some_and(|u| {
+                    u.scheme() == Some(&http::uri::Scheme::HTTP) && u.host().is_some()
+                });
+                if !plain_http {
                     return Err(ConfigError::BadPushUrl(url.to_owned()));
                 }
                 Ok(PublishTarget::LocalPush {
@@ -218,6 +224,23 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, ConfigError::BothPublishers { .. }), "{e}");
         assert!(e.to_string().contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn the_push_url_must_be_plain_http_with_a_host() {
+        for bad in [
+            "https://worker.example/push",
+            "127.0.0.1:8081/push",
+            "http:///push",
+            "ftp://h/p",
+        ] {
+            let e = parse(&["--local-push-url", bad])
+                .unwrap()
+                .publish_target()
+                .unwrap_err();
+            assert_eq!(e, ConfigError::BadPushUrl(bad.to_owned()));
+            assert!(e.to_string().contains("LOCAL_PUSH_URL"), "{e}");
+        }
     }
 
     #[test]

@@ -26,6 +26,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use mandala_model::{Job, PushEnvelope};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -136,8 +141,11 @@ pub struct LocalPush {
 struct Shared {
     config: LocalPushConfig,
     /// Parsed once: every delivery goes to the same place.
-    url: reqwest::Url,
-    client: reqwest::Client,
+    uri: http::Uri,
+    /// hyper's pooled client rather than reqwest: plain HTTP to one nearby
+    /// endpoint needs none of reqwest's layers (redirects, TLS, proxies), and
+    /// this runs once per job on the ingress's busiest path.
+    client: Client<HttpConnector, Full<Bytes>>,
     pending: Mutex<HashMap<String, Queued>>,
     ready: mpsc::UnboundedSender<String>,
     closing: AtomicBool,
@@ -164,8 +172,6 @@ fn now_rfc3339() -> String {
 pub enum LocalPushError {
     #[error("LOCAL_SPOOL_FILE {path}: {error}")]
     Spool { path: PathBuf, error: String },
-    #[error("could not build the HTTP client: {0}")]
-    Client(String),
     #[error("LOCAL_PUSH_URL {0:?} is not a valid URL: {1}")]
     Url(String, String),
 }
@@ -173,15 +179,17 @@ pub enum LocalPushError {
 impl LocalPush {
     /// Starts the dispatcher and resumes anything left in the spool file.
     pub fn start(config: LocalPushConfig) -> Result<LocalPush, LocalPushError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.ack_deadline)
-            .connect_timeout(Duration::from_secs(5))
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        // Redirects are not followed: a push subscription counts a 3xx as a
+        // failed attempt.
+        let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.concurrency.max(1))
-            // A push subscription treats a redirect as a failed attempt.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| LocalPushError::Client(e.to_string()))?;
-        let url = reqwest::Url::parse(&config.url)
+            .build(connector);
+        let uri = config
+            .url
+            .parse::<http::Uri>()
             .map_err(|e| LocalPushError::Url(config.url.clone(), e.to_string()))?;
         let resumed = load_spool(&config.spool_file)?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -192,7 +200,7 @@ impl LocalPush {
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
-            url,
+            uri,
             client,
             pending: Mutex::new(HashMap::new()),
             ready: tx,
@@ -342,19 +350,10 @@ async fn dispatch(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<String
 /// One POST and what follows from its answer.
 async fn deliver(shared: &Arc<Shared>, message: &Pending, attempt: u32) {
     let envelope = message.envelope(attempt);
-    let outcome = match shared
-        .client
-        .post(shared.url.clone())
-        .json(&envelope)
-        .send()
-        .await
-    {
-        Ok(r) if ACK_STATUSES.contains(&r.status().as_u16()) => Ok(()),
-        Ok(r) => Err(format!("push endpoint answered {}", r.status())),
-        Err(e) if e.is_timeout() => {
-            Err("push endpoint did not answer within the ack deadline".to_owned())
-        }
-        Err(e) => Err(format!("push failed: {e}")),
+    let outcome = match post(shared, &envelope).await {
+        Ok(status) if ACK_STATUSES.contains(&status.as_u16()) => Ok(()),
+        Ok(status) => Err(format!("push endpoint answered {status}")),
+        Err(e) => Err(e),
     };
     match outcome {
         Ok(()) => {
@@ -395,6 +394,30 @@ async fn deliver(shared: &Arc<Shared>, message: &Pending, attempt: u32) {
             });
         }
     }
+}
+
+/// POSTs one envelope and returns the status, within the ack deadline.
+async fn post(shared: &Shared, envelope: &PushEnvelope) -> Result<http::StatusCode, String> {
+    let body = serde_json::to_vec(envelope).map_err(|e| format!("cannot encode: {e}"))?;
+    let request = http::Request::post(shared.uri.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let exchange = async {
+        let response = shared
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("push failed: {e}"))?;
+        let status = response.status();
+        // Read the (small) answer to its end so the connection goes back to
+        // the pool; a status already received stands even if this fails.
+        let _ = response.into_body().collect().await;
+        Ok(status)
+    };
+    tokio::time::timeout(shared.config.ack_deadline, exchange)
+        .await
+        .unwrap_or_else(|_| Err("push endpoint did not answer within the ack deadline".to_owned()))
 }
 
 /// Exponential backoff after `attempt` failures, with jitter between half
