@@ -96,7 +96,7 @@ impl GcsEmulator {
             http: reqwest::Client::new(),
             log,
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let started = Instant::now();
         loop {
             let probe = emulator
                 .http
@@ -107,17 +107,14 @@ impl GcsEmulator {
             if probe.is_ok_and(|r| r.status().is_success()) {
                 return Ok(emulator);
             }
-            if let Ok(Some(status)) = emulator.child.try_wait() {
-                return Err(format!(
-                    "gcp-storage-emulator exited with {status} (log: {})",
-                    emulator.log.display()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "gcp-storage-emulator did not become ready in {READY_TIMEOUT:?} (log: {})",
-                    emulator.log.display()
-                ));
+            if let Some(why) = super::gave_up(
+                "gcp-storage-emulator",
+                &mut emulator.child,
+                &emulator.log,
+                started,
+                READY_TIMEOUT,
+            ) {
+                return Err(why);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -118,22 +118,19 @@ impl PubsubEmulator {
             http: reqwest::Client::new(),
             log,
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let started = Instant::now();
         loop {
             if is_ready(addr) {
                 return Ok(emulator);
             }
-            if let Ok(Some(status)) = emulator.child.try_wait() {
-                return Err(format!(
-                    "the Pub/Sub emulator exited with {status} (log: {})",
-                    emulator.log.display()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the Pub/Sub emulator did not become ready in {READY_TIMEOUT:?} (log: {})",
-                    emulator.log.display()
-                ));
+            if let Some(why) = super::gave_up(
+                "the Pub/Sub emulator",
+                &mut emulator.child,
+                &emulator.log,
+                started,
+                READY_TIMEOUT,
+            ) {
+                return Err(why);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
