@@ -34,15 +34,20 @@ fn claims(aud: &str, email: &str, exp_offset: i64) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn push_tokens_are_verified() {
+/// Serves the test key set at `/certs`, as Google serves its signing keys.
+async fn serve_test_jwks() -> std::net::SocketAddr {
     let jwks: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/oidc-test-jwks.json")).unwrap();
-    let jwks_addr = serve(axum::Router::new().route(
+    serve(axum::Router::new().route(
         "/certs",
         axum::routing::get(move || async move { axum::Json(jwks) }),
     ))
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn push_tokens_are_verified() {
+    let jwks_addr = serve_test_jwks().await;
     let d = discord().await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), &d.api_base);
@@ -133,13 +138,7 @@ async fn push_tokens_are_verified() {
 
 #[tokio::test]
 async fn the_service_account_is_optional() {
-    let jwks: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/oidc-test-jwks.json")).unwrap();
-    let jwks_addr = serve(axum::Router::new().route(
-        "/certs",
-        axum::routing::get(move || async move { axum::Json(jwks) }),
-    ))
-    .await;
+    let jwks_addr = serve_test_jwks().await;
     let d = discord().await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), &d.api_base);
