@@ -70,6 +70,17 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The worker's `/healthz` document (its counters and per-stage times).
+async fn healthz(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn run_pass(
     http: &reqwest::Client,
     url: &str,
@@ -184,23 +195,9 @@ async fn main() {
         .collect();
 
     let cold = run_pass(&http, &url, &bodies, a.clients).await;
-    let health: serde_json::Value = http
-        .get(format!("{url}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = healthz(&http, &url).await;
     let warm = run_pass(&http, &url, &bodies, a.clients).await;
-    let health_after: serde_json::Value = http
-        .get(format!("{url}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health_after = healthz(&http, &url).await;
     let peak_kib = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
