@@ -7,6 +7,8 @@
 use clap::Parser;
 use ed25519_dalek::VerifyingKey;
 
+use crate::signing::PublicKey;
+
 /// Settings of `mandala-ingress`.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -25,7 +27,7 @@ pub struct Config {
 
     /// The application's Ed25519 public key from the Developer Portal, as 64 hex digits.
     #[arg(long, env = "DISCORD_PUBLIC_KEY", value_parser = parse_public_key, hide_env_values = true)]
-    pub discord_public_key: VerifyingKey,
+    pub discord_public_key: PublicKey,
 
     /// When set, interactions for any other application are rejected with 401.
     #[arg(long, env = "DISCORD_APPLICATION_ID")]
@@ -172,17 +174,14 @@ impl Config {
     }
 }
 
-fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
+fn parse_public_key(hex_key: &str) -> Result<PublicKey, String> {
     let bytes = hex::decode(hex_key.trim()).map_err(|e| format!("not hex: {e}"))?;
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("expected 32 bytes (64 hex digits), got {}", b.len()))?;
     let key =
         VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))?;
-    if key.is_weak() {
-        return Err("a small-order (weak) Ed25519 key, which no real application has".into());
-    }
-    Ok(key)
+    PublicKey::new(key).map_err(|e| e.to_string())
 }
 
 fn parse_topic(topic: &str) -> Result<String, String> {

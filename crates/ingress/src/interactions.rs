@@ -24,7 +24,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ed25519_dalek::VerifyingKey;
 use mandala_model::discord::command::{COMMAND_NAME, palette_choices, spec_from_options};
 use mandala_model::discord::{Interaction, InteractionResponse, InteractionType};
 use mandala_model::job::JobKind;
@@ -35,12 +34,12 @@ use time::OffsetDateTime;
 
 use crate::publish::{self, JobPublisher, PublishError};
 use crate::replay::SeenIds;
-use crate::signing::SignatureHeaders;
+use crate::signing::{PublicKey, SignatureHeaders};
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    pub key: VerifyingKey,
+    pub key: PublicKey,
     pub application_id: Option<String>,
     pub max_age_secs: u64,
     pub max_body_bytes: usize,

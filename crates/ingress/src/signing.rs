@@ -35,10 +35,25 @@ pub enum SignatureError {
     MalformedTimestamp,
     #[error("signature does not match the body")]
     Mismatch,
-    #[error("the configured public key has small order and verifies nothing")]
+    #[error("a small-order (weak) Ed25519 key, which no real application has")]
     WeakKey,
     #[error("timestamp is {0} s away from now, outside the allowed window")]
     Stale(i64),
+}
+
+/// The application's public key, known not to be one of the small-order
+/// ("weak") points under which forgeries verify. Checked once, here, so
+/// [`SignatureHeaders::verify`] need not check it on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    pub fn new(key: VerifyingKey) -> Result<PublicKey, SignatureError> {
+        if key.is_weak() {
+            return Err(SignatureError::WeakKey);
+        }
+        Ok(PublicKey(key))
+    }
 }
 
 /// The two signature headers, checked for presence and shape.
@@ -84,14 +99,12 @@ impl<'a> SignatureHeaders<'a> {
     /// interaction id, so nothing depends on the signature's encoding. With
     /// a key of prime order, a small-order `R` cannot satisfy the equation
     /// without the secret key.
-    pub fn verify(&self, key: &VerifyingKey, body: &[u8]) -> Result<(), SignatureError> {
-        if key.is_weak() {
-            return Err(SignatureError::WeakKey);
-        }
+    pub fn verify(&self, key: &PublicKey, body: &[u8]) -> Result<(), SignatureError> {
         let mut message = Vec::with_capacity(self.timestamp.len() + body.len());
         message.extend_from_slice(self.timestamp.as_bytes());
         message.extend_from_slice(body);
-        key.verify(&message, &Signature::from_bytes(&self.signature))
+        key.0
+            .verify(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| SignatureError::Mismatch)
     }
 
@@ -119,6 +132,10 @@ mod tests {
         SigningKey::from_bytes(&[7u8; 32])
     }
 
+    fn public(k: &SigningKey) -> PublicKey {
+        PublicKey::new(k.verifying_key()).unwrap()
+    }
+
     fn headers(sig: &str, ts: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
@@ -132,9 +149,9 @@ mod tests {
         let sig = sign(&k, "1700000000", b"{\"type\":1}");
         let h = headers(&sig, "1700000000");
         let parsed = SignatureHeaders::from_headers(&h).unwrap();
-        parsed.verify(&k.verifying_key(), b"{\"type\":1}").unwrap();
+        parsed.verify(&public(&k), b"{\"type\":1}").unwrap();
         assert_eq!(
-            parsed.verify(&k.verifying_key(), b"{\"type\":2}"),
+            parsed.verify(&public(&k), b"{\"type\":2}"),
             Err(SignatureError::Mismatch)
         );
         // The timestamp is part of what is signed.
@@ -142,7 +159,7 @@ mod tests {
         assert_eq!(
             SignatureHeaders::from_headers(&h)
                 .unwrap()
-                .verify(&k.verifying_key(), b"{\"type\":1}"),
+                .verify(&public(&k), b"{\"type\":1}"),
             Err(SignatureError::Mismatch)
         );
     }
@@ -157,19 +174,21 @@ mod tests {
     #[test]
     fn forgeries_that_need_no_secret_key_fail() {
         // R = identity, S = 0 satisfies the cofactorless equation for any
-        // message under the identity key; the weak-key refusal stops it.
+        // message under the identity key; such a key is refused.
         let mut forged = [0u8; 64];
         forged[..32].copy_from_slice(&IDENTITY);
+        let weak = VerifyingKey::from_bytes(&IDENTITY).unwrap();
+        assert!(
+            weak.verify(b"1700000000{}", &Signature::from_bytes(&forged))
+                .is_ok(),
+            "the forgery the refusal exists for"
+        );
+        assert_eq!(PublicKey::new(weak).unwrap_err(), SignatureError::WeakKey);
+        // The same small-order R against a real key does not verify.
         let h = headers(&hex::encode(forged), "1700000000");
         let parsed = SignatureHeaders::from_headers(&h).unwrap();
-        let weak = VerifyingKey::from_bytes(&IDENTITY).unwrap();
         assert_eq!(
-            parsed.verify(&weak, b"{\"type\":1}"),
-            Err(SignatureError::WeakKey)
-        );
-        // The same small-order R against a real key does not verify.
-        assert_eq!(
-            parsed.verify(&key().verifying_key(), b"{\"type\":1}"),
+            parsed.verify(&public(&key()), b"{\"type\":1}"),
             Err(SignatureError::Mismatch)
         );
         // Nor does a valid signature made malleable by adding the group
@@ -188,11 +207,11 @@ mod tests {
         }
         let h = headers(&hex::encode(&valid), "1700000000");
         let ok = SignatureHeaders::from_headers(&h).unwrap();
-        assert_eq!(ok.verify(&key().verifying_key(), b"{}"), Ok(()));
+        assert_eq!(ok.verify(&public(&key()), b"{}"), Ok(()));
         let h = headers(&hex::encode(&malleated), "1700000000");
         let bad = SignatureHeaders::from_headers(&h).unwrap();
         assert_eq!(
-            bad.verify(&key().verifying_key(), b"{}"),
+            bad.verify(&public(&key()), b"{}"),
             Err(SignatureError::Mismatch)
         );
     }

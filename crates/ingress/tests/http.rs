@@ -109,8 +109,11 @@ async fn the_real_discord_signed_sample_verifies_byte_exact() {
     let receiver = Receiver::start(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&key(9), &receiver.url, dir.path());
-    c.discord_public_key = ed25519_dalek::VerifyingKey::from_bytes(
-        &hex::decode(public_key).unwrap().try_into().unwrap(),
+    c.discord_public_key = mandala_ingress::signing::PublicKey::new(
+        ed25519_dalek::VerifyingKey::from_bytes(
+            &hex::decode(public_key).unwrap().try_into().unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
     c.signature_max_age_secs = 0;
