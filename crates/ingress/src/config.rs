@@ -103,7 +103,7 @@ pub enum PublishTarget {
         emulator_host: Option<String>,
     },
     /// The in-process stand-in for a push subscription.
-    LocalPush { url: String },
+    LocalPush { url: http::Uri },
 }
 
 /// A contradiction between settings, naming the variables involved.
@@ -158,18 +158,14 @@ impl Config {
             }
             // PUBSUB_EMULATOR_HOST alone (often exported in a developer's
             // shell) is harmless with local delivery: it is simply unused.
-            (None, Some(url)) => {
-                let parsed = url.parse::<http::Uri>().ok();
-                let plain_http = parsed.is_some_and(|u| {
-                    u.scheme() == Some(&http::uri::Scheme::HTTP) && u.host().is_some()
-                });
-                if !plain_http {
-                    return Err(ConfigError::BadPushUrl(url.to_owned()));
+            (None, Some(url)) => match url.parse::<http::Uri>() {
+                Ok(uri)
+                    if uri.scheme() == Some(&http::uri::Scheme::HTTP) && uri.host().is_some() =>
+                {
+                    Ok(PublishTarget::LocalPush { url: uri })
                 }
-                Ok(PublishTarget::LocalPush {
-                    url: url.to_owned(),
-                })
-            }
+                _ => Err(ConfigError::BadPushUrl(url.to_owned())),
+            },
         }
     }
 }

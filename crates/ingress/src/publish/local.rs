@@ -55,7 +55,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Settings of the local delivery.
 #[derive(Debug, Clone)]
 pub struct LocalPushConfig {
-    pub url: String,
+    /// A plain `http://` URL with a host (checked with the configuration).
+    pub url: http::Uri,
     pub max_attempts: u32,
     pub dead_letter_file: PathBuf,
     pub spool_file: PathBuf,
@@ -140,8 +141,6 @@ pub struct LocalPush {
 #[derive(Debug)]
 struct Shared {
     config: LocalPushConfig,
-    /// Parsed once: every delivery goes to the same place.
-    uri: http::Uri,
     /// hyper's pooled client rather than reqwest: plain HTTP to one nearby
     /// endpoint needs none of reqwest's layers (redirects, TLS, proxies), and
     /// this runs once per job on the ingress's busiest path.
@@ -172,8 +171,6 @@ fn now_rfc3339() -> String {
 pub enum LocalPushError {
     #[error("LOCAL_SPOOL_FILE {path}: {error}")]
     Spool { path: PathBuf, error: String },
-    #[error("LOCAL_PUSH_URL {0:?} is not a valid URL: {1}")]
-    Url(String, String),
 }
 
 impl LocalPush {
@@ -187,10 +184,6 @@ impl LocalPush {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.concurrency.max(1))
             .build(connector);
-        let uri = config
-            .url
-            .parse::<http::Uri>()
-            .map_err(|e| LocalPushError::Url(config.url.clone(), e.to_string()))?;
         let resumed = load_spool(&config.spool_file)?;
         let (tx, rx) = mpsc::unbounded_channel();
         // Message ids must be unique across restarts too: start from the
@@ -200,7 +193,6 @@ impl LocalPush {
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
-            uri,
             client,
             pending: Mutex::new(HashMap::new()),
             ready: tx,
@@ -399,7 +391,7 @@ async fn deliver(shared: &Arc<Shared>, message: &Pending, attempt: u32) {
 /// POSTs one envelope and returns the status, within the ack deadline.
 async fn post(shared: &Shared, envelope: &PushEnvelope) -> Result<http::StatusCode, String> {
     let body = serde_json::to_vec(envelope).map_err(|e| format!("cannot encode: {e}"))?;
-    let request = http::Request::post(shared.uri.clone())
+    let request = http::Request::post(shared.config.url.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
