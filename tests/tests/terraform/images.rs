@@ -237,7 +237,11 @@ fn ignored(pattern: &str, path: &str) -> bool {
     from(&p, &s)
 }
 
-/// `.dockerignore` keeps every file cargo needs to load the workspace.
+/// The workspace's build settings, which every compiling stage must see.
+const BUILD_SETTINGS: &str = ".cargo/config.toml";
+
+/// `.dockerignore` keeps every file cargo needs to load the workspace, and
+/// its build settings when there are any.
 fn context(root: &Path, ws: &Workspace) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(root.join(".dockerignore")) else {
         return vec![
@@ -249,17 +253,21 @@ fn context(root: &Path, ws: &Workspace) -> Vec<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
         .collect();
-    let mut needed = vec![
-        "Cargo.toml".to_owned(),
-        "Cargo.lock".to_owned(),
-        "deploy/Dockerfile".to_owned(),
-    ];
-    needed.extend(ws.manifests.iter().cloned());
+    const TO_LOAD: &str = "which cargo needs to load the workspace";
+    let mut needed: Vec<(String, &str)> = ["Cargo.toml", "Cargo.lock", "deploy/Dockerfile"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(ws.manifests.iter().cloned())
+        .map(|path| (path, TO_LOAD))
+        .collect();
+    if root.join(BUILD_SETTINGS).is_file() {
+        needed.push((BUILD_SETTINGS.to_owned(), "the workspace's build settings"));
+    }
     let mut problems = Vec::new();
-    for path in needed {
+    for (path, why) in needed {
         if let Some(p) = patterns.iter().find(|p| ignored(p, &path)) {
             problems.push(format!(
-                ".dockerignore pattern {p:?} excludes {path}, which cargo needs to load the workspace"
+                ".dockerignore pattern {p:?} excludes {path}, {why}"
             ));
         }
     }
@@ -271,25 +279,13 @@ fn context(root: &Path, ws: &Workspace) -> Vec<String> {
 
 /// When the workspace has build settings in `.cargo/config.toml` (the
 /// Ed25519 backend choice), every stage that compiles must have copied them
-/// in first, and `.dockerignore` must keep them: else images are built
-/// without them and nothing fails.
+/// in first: else images are built without them and nothing fails.
+/// ([`context`] checks that `.dockerignore` keeps them.)
 fn build_settings(root: &Path, text: &str) -> Vec<String> {
-    const CONFIG: &str = ".cargo/config.toml";
-    if !root.join(CONFIG).is_file() {
+    if !root.join(BUILD_SETTINGS).is_file() {
         return Vec::new();
     }
     let mut problems = Vec::new();
-    if let Ok(ignore) = std::fs::read_to_string(root.join(".dockerignore"))
-        && let Some(p) = ignore
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-            .find(|p| ignored(p, CONFIG))
-    {
-        problems.push(format!(
-            ".dockerignore pattern {p:?} excludes {CONFIG}, the workspace's build settings"
-        ));
-    }
     let mut stage = String::new();
     let mut has_config = false;
     for ins in instructions(text) {
@@ -319,7 +315,7 @@ fn build_settings(root: &Path, text: &str) -> Vec<String> {
                     && !has_config =>
             {
                 problems.push(format!(
-                    "Dockerfile: stage {stage} compiles (`{rest}`) before {CONFIG} is copied in, so its build settings are lost"
+                    "Dockerfile: stage {stage} compiles (`{rest}`) before {BUILD_SETTINGS} is copied in, so its build settings are lost"
                 ));
             }
             _ => {}
