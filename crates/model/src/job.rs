@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cost::Cost;
 use crate::discord::snowflake;
 use crate::spec::RenderSpec;
 
@@ -32,6 +33,24 @@ pub struct Job {
     pub requested_at: Option<OffsetDateTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<Requester>,
+    /// Present when the ingress admitted the job into the queue ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+}
+
+/// The queue ledger's record of an admitted job: the ingress wrote an entry
+/// for `job` under `user` before publishing, and told the user to expect
+/// the image by `due_ms`. The worker marks the entry started and removes it
+/// when the job ends; a job whose entry is gone was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub user: String,
+    /// The entry's id: the interaction id.
+    pub job: String,
+    /// When the user was told the image would be ready (Unix ms).
+    pub due_ms: u64,
+    /// The job's predicted render effort.
+    pub cost: Cost,
 }
 
 /// Where the finished image goes.
@@ -133,6 +152,8 @@ struct RawJob {
     requested_at: Option<OffsetDateTime>,
     #[serde(default)]
     requested_by: Option<Requester>,
+    #[serde(default)]
+    ticket: Option<Ticket>,
 }
 
 fn null_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Reply, D::Error> {
@@ -156,6 +177,7 @@ impl TryFrom<RawJob> for Job {
             kind: raw.kind,
             requested_at: raw.requested_at,
             requested_by: raw.requested_by,
+            ticket: raw.ticket,
         })
     }
 }
@@ -169,7 +191,18 @@ impl Job {
             kind,
             requested_at: None,
             requested_by: None,
+            ticket: None,
         }
+    }
+
+    /// Whose job this is, for per-user limits and fair scheduling: the
+    /// ticket's user, else the requester's; `None` for manual jobs.
+    pub fn user(&self) -> Option<&str> {
+        self.ticket
+            .as_ref()
+            .map(|t| t.user.as_str())
+            .or_else(|| self.requested_by.as_ref()?.user_id.as_deref())
+            .filter(|u| !u.is_empty())
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, JobError> {

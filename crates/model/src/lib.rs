@@ -13,14 +13,17 @@
 //! - [`colour`], [`palette`]: colours and the named palettes.
 //! - [`spec`]: the user-facing [`RenderSpec`] and its validation errors.
 //! - [`resolve`]: [`ResolvedSpec`], the deterministic filling of a spec from its seed.
+//! - [`cost`]: a spec's predicted render effort, for the queue estimate.
 //! - [`stream`]: the seeded random stream whose output is stable across versions and platforms.
 //! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it.
+//! - [`wait`]: how a wait is said to a user (`ready in ~4 s`).
 //! - [`button`]: the compact `custom_id` encoding of re-roll / variation / upscale.
 //! - [`discord`]: interactions, responses, messages, the `/mandala` command definition.
 
 pub mod bounds;
 pub mod button;
 pub mod colour;
+pub mod cost;
 pub mod discord;
 pub mod job;
 pub mod palette;
@@ -28,10 +31,12 @@ pub mod push;
 pub mod resolve;
 pub mod spec;
 pub mod stream;
+pub mod wait;
 
 pub use button::{ButtonAction, ButtonState};
 pub use colour::Rgb;
-pub use job::{InteractionReply, Job, JobError, Reply, Requester};
+pub use cost::Cost;
+pub use job::{InteractionReply, Job, JobError, Reply, Requester, Ticket};
 pub use push::{DecodeError, PushEnvelope, PushMessage};
 pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};
 pub use spec::{Background, Format, PaletteChoice, RenderSpec, SpecError, Style, StyleChoice};

@@ -5,13 +5,27 @@
 //!
 //! - [`pubsub`]: the official Pub/Sub emulator that ships with gcloud (needs Java).
 //! - [`gcs`]: `gcp-storage-emulator` from PyPI (installed into `.venv/` by `.ci/run`).
+//! - [`firestore`]: the official Firestore emulator that ships with gcloud (needs Java).
 
+pub mod firestore;
 pub mod gcs;
 pub mod pubsub;
 
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Whether a JVM can be started (the gcloud emulators run on Java).
+pub(crate) fn java_runs() -> bool {
+    Command::new("java")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 /// While waiting for an emulator to answer: why to stop waiting (it exited,
 /// or `timeout` from the start has passed), or `None` to keep polling.
@@ -34,4 +48,42 @@ fn gave_up(
             log.display()
         )
     })
+}
+
+pub(crate) fn sdk_root() -> Result<std::path::PathBuf, String> {
+    let out = Command::new("gcloud")
+        .args(["info", "--format=value(installation.sdk_root)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("gcloud not runnable: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`gcloud info` failed ({})", out.status));
+    }
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if root.is_empty() {
+        return Err("`gcloud info` printed no SDK root".into());
+    }
+    Ok(root.into())
+}
+
+pub(crate) fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// `GET /` answers "Ok" once the emulator serves.
+pub(crate) fn is_ready(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
 }

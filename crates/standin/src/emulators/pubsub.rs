@@ -11,9 +11,10 @@
 //! The emulator's JVM is killed when the value is dropped.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+
+use super::{free_port, is_ready, sdk_root};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -35,54 +36,11 @@ pub struct PubsubEmulator {
 /// One message read back: its data and attributes.
 pub type Pulled = (Vec<u8>, BTreeMap<String, String>);
 
-fn sdk_root() -> Result<std::path::PathBuf, String> {
-    let out = Command::new("gcloud")
-        .args(["info", "--format=value(installation.sdk_root)"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| format!("gcloud not runnable: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("`gcloud info` failed ({})", out.status));
-    }
-    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if root.is_empty() {
-        return Err("`gcloud info` printed no SDK root".into());
-    }
-    Ok(root.into())
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-/// `GET /` answers "Ok" once the emulator serves.
-fn is_ready(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
-}
-
 impl PubsubEmulator {
     /// Starts the emulator on a free port and waits until it serves.
     /// `Err` says why it cannot run here (no gcloud, no Java, no emulator).
     pub fn start() -> Result<PubsubEmulator, String> {
-        let java = Command::new("java")
-            .arg("-version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !java.is_ok_and(|s| s.success()) {
+        if !super::java_runs() {
             return Err("java is not installed (the Pub/Sub emulator runs on Java)".into());
         }
         let root = sdk_root()?;

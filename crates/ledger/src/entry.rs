@@ -1,0 +1,199 @@
+//! What the ledger records: each user's outstanding jobs, as one record.
+//!
+//! A user's [`UserQueue`] is the unit of atomic update: admitting a job
+//! (and checking the cap), marking it started, claiming a waiting notice and
+//! removing it are each a read-modify-write of that one record, guarded by
+//! its version. Entries carry their token's expiry, so a job whose end was
+//! never recorded (a crashed instance) stops counting by itself after at
+//! most 15 minutes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How much later than promised a waiting job may be before its user is
+/// told again: half the promised wait, and at least this.
+pub const MIN_SLACK_MS: u64 = 5_000;
+
+/// The shortest time between two waiting notices on one message
+/// (`@original` edits share a small rate-limit bucket).
+pub const NOTICE_INTERVAL_MS: u64 = 10_000;
+
+/// How long a claimed notice holds the message: the worker's final edit
+/// never starts inside it, so a late "still waiting" cannot replace the image.
+pub const NOTICE_LEASE_MS: u64 = 5_000;
+
+/// Where waiting notices go: the interaction's original response. The
+/// token is a secret for its 15 minutes; it is never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeTarget {
+    pub application_id: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for NoticeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoticeTarget")
+            .field("application_id", &self.application_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One outstanding job. Times are Unix milliseconds; 0 means "not yet".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Predicted render effort in work units.
+    pub cost: u64,
+    pub accepted_ms: u64,
+    /// When the user was told the image would be ready.
+    pub due_ms: u64,
+    /// When the interaction token dies: nothing can be delivered after it.
+    pub expires_ms: u64,
+    /// When a worker (or the local delivery) took it.
+    #[serde(default)]
+    pub started_ms: u64,
+    /// A waiting notice is being sent until this time.
+    #[serde(default)]
+    pub lease_ms: u64,
+    /// When the last waiting notice went out.
+    #[serde(default)]
+    pub notified_ms: u64,
+    #[serde(default)]
+    pub notices: u32,
+    /// What the user's message says the job is, e.g. `🌀 Rendering mandala · seed 42 · …`.
+    #[serde(default)]
+    pub label: String,
+    /// Where waiting notices go; `None` leaves the message alone.
+    #[serde(default)]
+    pub reply: Option<NoticeTarget>,
+}
+
+impl Entry {
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_ms > now_ms
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        self.started_ms == 0
+    }
+
+    /// When this entry next deserves a waiting notice, if it is waiting
+    /// and has somewhere to send it.
+    pub fn next_notice_ms(&self) -> Option<u64> {
+        if !self.is_waiting() || self.reply.is_none() {
+            return None;
+        }
+        let promised = self.due_ms.saturating_sub(self.accepted_ms);
+        let overdue = self.due_ms + MIN_SLACK_MS.max(promised / 2);
+        let spaced = match self.notified_ms {
+            0 => 0,
+            t => t + NOTICE_INTERVAL_MS,
+        };
+        Some(overdue.max(spaced).max(self.lease_ms))
+    }
+}
+
+/// The sums the estimate needs, over a queue's live entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub jobs: u64,
+    /// Work units not started yet.
+    pub waiting_units: u64,
+    /// Work units being rendered now.
+    pub running_units: u64,
+    /// The latest token expiry: after it the whole record is dead.
+    pub expires_ms: u64,
+    /// The earliest [`Entry::next_notice_ms`], if any.
+    pub next_notice_ms: Option<u64>,
+}
+
+/// A user's outstanding jobs by job id (the interaction id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserQueue {
+    pub jobs: BTreeMap<String, Entry>,
+}
+
+impl UserQueue {
+    /// Drops entries whose token has expired.
+    pub fn prune(&mut self, now_ms: u64) {
+        self.jobs.retain(|_, e| e.is_live(now_ms));
+    }
+
+    pub fn sums(&self, now_ms: u64) -> Sums {
+        let mut s = Sums::default();
+        for e in self.jobs.values().filter(|e| e.is_live(now_ms)) {
+            s.jobs += 1;
+            if e.is_waiting() {
+                s.waiting_units += e.cost;
+            } else {
+                s.running_units += e.cost;
+            }
+            s.expires_ms = s.expires_ms.max(e.expires_ms);
+            if let Some(t) = e.next_notice_ms() {
+                s.next_notice_ms = Some(s.next_notice_ms.map_or(t, |n: u64| n.min(t)));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(accepted: u64, due: u64) -> Entry {
+        Entry {
+            cost: 10,
+            accepted_ms: accepted,
+            due_ms: due,
+            expires_ms: accepted + 900_000,
+            started_ms: 0,
+            lease_ms: 0,
+            notified_ms: 0,
+            notices: 0,
+            label: String::new(),
+            reply: Some(NoticeTarget {
+                application_id: "1".into(),
+                token: "t".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_notice_is_due_once_the_wait_is_much_longer_than_promised() {
+        // Promised 4 s: told again 5 s after the promise (the minimum slack).
+        assert_eq!(entry(0, 4_000).next_notice_ms(), Some(9_000));
+        // Promised 2 min: told again after half as long again.
+        assert_eq!(entry(0, 120_000).next_notice_ms(), Some(180_000));
+        // Never twice within the interval.
+        let mut e = entry(0, 4_000);
+        e.notified_ms = 9_000;
+        e.due_ms = 12_000;
+        assert_eq!(e.next_notice_ms(), Some(19_000));
+        // Nothing once it runs, or with nowhere to send it.
+        e.started_ms = 1;
+        assert_eq!(e.next_notice_ms(), None);
+        let mut e = entry(0, 4_000);
+        e.reply = None;
+        assert_eq!(e.next_notice_ms(), None);
+    }
+
+    #[test]
+    fn sums_skip_expired_entries() {
+        let mut q = UserQueue::default();
+        q.jobs.insert("1".into(), entry(0, 4_000));
+        let mut running = entry(0, 4_000);
+        running.started_ms = 5;
+        running.cost = 7;
+        q.jobs.insert("2".into(), running);
+        let mut old = entry(0, 4_000);
+        old.expires_ms = 100;
+        q.jobs.insert("3".into(), old);
+        let s = q.sums(1_000);
+        assert_eq!((s.jobs, s.waiting_units, s.running_units), (2, 10, 7));
+        q.prune(1_000);
+        assert_eq!(q.jobs.len(), 2);
+    }
+}
