@@ -398,7 +398,7 @@ impl Ledger {
         match age {
             Some(a) if a < refresh_ms => {}
             // Stale but recent: serve it now and refresh behind the request.
-            Some(a) if a < MAX_STALE_MS => {
+            Some(a) if refresh_ms > 0 && a < MAX_STALE_MS => {
                 let ledger = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = ledger.refresh(now_ms).await {
