@@ -48,7 +48,7 @@ pub async fn send_commands(
     let http = reqwest::Client::new();
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::new();
-    for spec in specs {
+    for (i, spec) in specs.into_iter().enumerate() {
         let (http, key, gate, url, app) = (
             http.clone(),
             key.clone(),
@@ -58,7 +58,10 @@ pub async fn send_commands(
         );
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-            let outgoing = client::command(&app, &spec);
+            // Each from a user of its own: these tests are about delivery,
+            // not about one user's queue limit.
+            let user = (4_000_000_000_000_000_000u64 + i as u64).to_string();
+            let outgoing = client::command_as(&app, &user, &spec);
             let answer = client::send(&http, &url, &key, &outgoing)
                 .await
                 .map_err(|e| e.to_string())?;

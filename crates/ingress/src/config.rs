@@ -92,6 +92,62 @@ pub struct Config {
     /// Discord allows 3 s for the whole answer; keep well below.
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
+
+    /// Jobs one user may have waiting or rendering at once (button clicks count too); beyond
+    /// this they are told, privately, how many they have queued. 0 means no limit.
+    #[arg(long, env = "MAX_QUEUED_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_queued_per_user: u32,
+
+    /// Keep the queue ledger (per-user caps, wait estimates) in this Firestore database,
+    /// `projects/P/databases/D`, shared by every instance. Required with PUBSUB_TOPIC; with
+    /// LOCAL_PUSH_URL the ledger is kept in memory unless this is set.
+    #[arg(long, env = "FIRESTORE_DATABASE", value_parser = parse_database)]
+    pub firestore_database: Option<String>,
+
+    /// `host:port` of a Firestore emulator; used with no credentials.
+    #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
+    pub firestore_emulator_host: Option<String>,
+
+    /// How long the ledger may take to admit a job, in milliseconds. Past it (or if the ledger
+    /// fails) the job is queued anyway, without an estimate or a cap check.
+    #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 800, value_parser = clap::value_parser!(u64).range(50..=2000))]
+    pub ledger_timeout_ms: u64,
+
+    /// Local push delivery: the first retry delay after a failed attempt, in milliseconds; each
+    /// further retry waits twice as long, up to LOCAL_PUSH_MAX_BACKOFF_MS (the shape of a push
+    /// subscription's exponential retry policy).
+    #[arg(long, env = "LOCAL_PUSH_MIN_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub local_push_min_backoff_ms: u64,
+
+    /// Local push delivery: the longest retry delay, in milliseconds.
+    #[arg(long, env = "LOCAL_PUSH_MAX_BACKOFF_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub local_push_max_backoff_ms: u64,
+
+    /// Local push delivery: where a job that failed its last attempt is POSTed, like the
+    /// dead-letter topic's push subscription, so the worker can tell its user. Defaults to
+    /// LOCAL_PUSH_URL with its last path segment replaced by `dead-letter`.
+    #[arg(long, env = "LOCAL_DEAD_LETTER_URL")]
+    pub local_dead_letter_url: Option<String>,
+
+    /// Discord's REST API, where the local push delivery sends waiting notices (a stand-in's
+    /// for local runs).
+    #[arg(
+        long,
+        env = "DISCORD_API_BASE",
+        default_value = "https://discord.com/api/v10"
+    )]
+    pub discord_api_base: String,
+}
+
+/// Where the queue ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerChoice {
+    /// In this process: exact when one ingress sees every job (local delivery).
+    Memory,
+    Firestore {
+        database: String,
+        emulator_host: Option<String>,
+    },
 }
 
 /// Where jobs go, decided from the configuration.
@@ -123,6 +179,23 @@ pub enum ConfigError {
     BadPushUrl(String),
     #[error("PUBSUB_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
     BadEmulatorHost(String),
+    #[error(
+        "PUBSUB_TOPIC needs FIRESTORE_DATABASE: with Pub/Sub, per-user caps and wait estimates must be shared by every ingress and worker instance (projects/P/databases/D)"
+    )]
+    NoSharedLedger,
+    #[error("FIRESTORE_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
+    BadFirestoreEmulator(String),
+    #[error("LOCAL_PUSH_MIN_BACKOFF_MS ({min}) must not exceed LOCAL_PUSH_MAX_BACKOFF_MS ({max})")]
+    Backoff { min: u64, max: u64 },
+    #[error("{var}={value:?} is not an http(s) URL with a host")]
+    BadUrl { var: &'static str, value: String },
+}
+
+fn is_host_port(host: &str) -> bool {
+    !host.contains("://")
+        && host
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
 }
 
 impl Config {
@@ -142,14 +215,10 @@ impl Config {
                 url: url.to_owned(),
             }),
             (Some(topic), None) => {
-                if let Some(host) = emulator {
-                    let ok = !host.contains("://")
-                        && host
-                            .rsplit_once(':')
-                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                    if !ok {
-                        return Err(ConfigError::BadEmulatorHost(host.to_owned()));
-                    }
+                if let Some(host) = emulator
+                    && !is_host_port(host)
+                {
+                    return Err(ConfigError::BadEmulatorHost(host.to_owned()));
                 }
                 Ok(PublishTarget::Pubsub {
                     topic: topic.to_owned(),
@@ -168,6 +237,92 @@ impl Config {
             },
         }
     }
+}
+
+impl Config {
+    /// Where the queue ledger lives, checked against the publisher.
+    pub fn ledger(&self) -> Result<LedgerChoice, ConfigError> {
+        let database = self.firestore_database.as_deref().filter(|d| !d.is_empty());
+        let emulator = self
+            .firestore_emulator_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        match (database, self.publish_target()?) {
+            (Some(database), _) => {
+                if let Some(host) = emulator
+                    && !is_host_port(host)
+                {
+                    return Err(ConfigError::BadFirestoreEmulator(host.to_owned()));
+                }
+                Ok(LedgerChoice::Firestore {
+                    database: database.to_owned(),
+                    emulator_host: emulator.map(str::to_owned),
+                })
+            }
+            (None, PublishTarget::Pubsub { .. }) => Err(ConfigError::NoSharedLedger),
+            (None, PublishTarget::LocalPush { .. }) => Ok(LedgerChoice::Memory),
+        }
+    }
+
+    /// Where the local delivery POSTs dead letters.
+    pub fn dead_letter_url(&self, push_url: &http::Uri) -> Result<http::Uri, ConfigError> {
+        if let Some(raw) = self
+            .local_dead_letter_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            return match raw.parse::<http::Uri>() {
+                Ok(u) if u.scheme() == Some(&http::uri::Scheme::HTTP) && u.host().is_some() => {
+                    Ok(u)
+                }
+                _ => Err(ConfigError::BadUrl {
+                    var: "LOCAL_DEAD_LETTER_URL",
+                    value: raw.to_owned(),
+                }),
+            };
+        }
+        let path = push_url.path();
+        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+        let mut parts = push_url.clone().into_parts();
+        parts.path_and_query = format!("{parent}/dead-letter").parse().ok();
+        http::Uri::from_parts(parts).map_err(|_| ConfigError::BadUrl {
+            var: "LOCAL_PUSH_URL",
+            value: push_url.to_string(),
+        })
+    }
+
+    /// DISCORD_API_BASE as a URL without a trailing slash.
+    pub fn discord_base(&self) -> Result<reqwest::Url, ConfigError> {
+        let raw = self.discord_api_base.trim().trim_end_matches('/');
+        match reqwest::Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+            _ => Err(ConfigError::BadUrl {
+                var: "DISCORD_API_BASE",
+                value: raw.to_owned(),
+            }),
+        }
+    }
+
+    /// Every cross-setting check, so a bad deployment fails at start.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let PublishTarget::LocalPush { url } = self.publish_target()? {
+            self.dead_letter_url(&url)?;
+        }
+        self.ledger()?;
+        self.discord_base()?;
+        if self.local_push_min_backoff_ms > self.local_push_max_backoff_ms {
+            return Err(ConfigError::Backoff {
+                min: self.local_push_min_backoff_ms,
+                max: self.local_push_max_backoff_ms,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_database(name: &str) -> Result<String, String> {
+    mandala_ledger::backend::firestore::parse_database(name)
 }
 
 fn parse_public_key(hex_key: &str) -> Result<PublicKey, String> {

@@ -32,6 +32,7 @@ use mandala_model::{
 };
 use time::OffsetDateTime;
 
+use crate::admission::{self, Decision};
 use crate::publish::{self, JobPublisher, PublishError};
 use crate::replay::SeenIds;
 use crate::signing::{PublicKey, SignatureHeaders};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub publish_timeout: Duration,
     pub seen: SeenIds,
     pub publisher: JobPublisher,
+    /// The queue ledger: per-user caps and wait estimates.
+    pub ledger: mandala_ledger::Ledger,
 }
 
 /// The user-facing text when a job could not be queued.
@@ -330,12 +333,17 @@ async fn queue(
             tracing::error!(
                 interaction_id,
                 budget_ms = budget.as_millis() as u64,
-                "publishing the job took too long"
+                "publishing the job took too long; cancelling it"
             );
+            // The message may still reach Pub/Sub: the ledger entry is what
+            // makes the worker render it, so removing it cancels the job,
+            // as the user is told.
+            admission::cancel(state, &job).await;
             answer(InteractionResponse::ephemeral(TRY_AGAIN), "publish_timeout")
         }
         Err(e) => {
             tracing::error!(error = %e, interaction_id, "could not publish the job");
+            admission::cancel(state, &job).await;
             answer(InteractionResponse::ephemeral(TRY_AGAIN), "publish_failed")
         }
     }
@@ -376,13 +384,14 @@ async fn command_inner(
         spec,
         JobKind::Command,
         "bad_option",
-        |r| format!("🌀 Rendering mandala · {}…", r.summary()),
+        |r| format!("🌀 Rendering mandala · {}", r.summary()),
     )
     .await
 }
 
-/// Resolves the spec, builds the job replying to this interaction and
-/// queues it; `ack` phrases the visible acknowledgement from the resolved spec.
+/// Resolves the spec, builds the job replying to this interaction, passes
+/// it through admission and queues it; `ack` phrases the visible
+/// acknowledgement from the resolved spec (admission adds when to expect it).
 async fn request_render(
     state: &AppState,
     interaction: &Interaction,
@@ -409,15 +418,19 @@ async fn request_render(
         requested_by: Some(requester(interaction)),
         ..Job::new(spec, reply, kind)
     };
-    let ack = ack(&resolved);
-    queue(
-        state,
-        job,
-        resolved.hash().to_string(),
-        &interaction.id,
-        ack,
-    )
-    .await
+    match admission::admit(state, job, &resolved, ack(&resolved)).await {
+        Decision::Queue { job, text } => {
+            queue(
+                state,
+                *job,
+                resolved.hash().to_string(),
+                &interaction.id,
+                text,
+            )
+            .await
+        }
+        Decision::Refuse { response, outcome } => answer(response, outcome),
+    }
 }
 
 async fn component(state: &AppState, interaction: &Interaction, id: u64) -> Handled {
@@ -465,9 +478,9 @@ async fn button_inner(
     };
     request_render(state, interaction, spec, kind, "bad_button", |r| {
         let what = match button.action {
-            ButtonAction::Reroll => "🔄 Re-rolling…".to_owned(),
-            ButtonAction::Variation => "✨ Varying…".to_owned(),
-            ButtonAction::Upscale => format!("🔍 Upscaling to {} px…", r.size),
+            ButtonAction::Reroll => "🔄 Re-rolling ·".to_owned(),
+            ButtonAction::Variation => "✨ Varying ·".to_owned(),
+            ButtonAction::Upscale => format!("🔍 Upscaling to {} px ·", r.size),
         };
         format!("{what} {}", r.summary())
     })

@@ -11,12 +11,15 @@
 //! - [`replay`]: per-instance memory of recent interaction ids.
 //! - [`interactions`]: the HTTP endpoint: verification, then one handler per
 //!   interaction type, and the per-request log line.
+//! - [`admission`]: the queue ledger's verdict on each render request (the
+//!   per-user cap, the wait estimate, refusals) and what the user is told.
 //! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub and local
 //!   push back ends.
 //!
 //! [`Ingress`] ties these together; [`serve`] runs it on a listener until a
 //! shutdown signal, then drains and flushes.
 
+pub mod admission;
 pub mod config;
 pub mod interactions;
 pub mod publish;
@@ -27,7 +30,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use config::{Config, ConfigError, PublishTarget};
+use config::{Config, ConfigError, LedgerChoice, PublishTarget};
+use mandala_ledger::backend::firestore::FirestoreBackend;
+use mandala_ledger::backend::memory::MemoryBackend;
+use mandala_ledger::{Backend, Ledger, LedgerError, Notifier, Policy};
 use publish::JobPublisher;
 use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
 use publish::pubsub::PubsubPublisher;
@@ -46,6 +52,10 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("local push delivery: {0}")]
     LocalPush(#[from] LocalPushError),
+    #[error("queue ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("HTTP client: {0}")]
+    Http(String),
     #[error("serving HTTP: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -61,21 +71,33 @@ impl Ingress {
     /// or local push delivery). Never waits on the network: the Pub/Sub
     /// client is built in the background.
     pub async fn start(config: Config) -> Result<Ingress, StartError> {
+        config.check()?;
+        let ledger = ledger(&config)?;
         let publisher = match config.publish_target()? {
             PublishTarget::Pubsub {
                 topic,
                 emulator_host,
             } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
             PublishTarget::LocalPush { url } => {
-                JobPublisher::Local(LocalPush::start(LocalPushConfig {
-                    url,
-                    max_attempts: config.local_push_max_attempts,
-                    dead_letter_file: config.local_dead_letter_file.clone(),
-                    spool_file: config.local_spool_file.clone(),
-                    capacity: config.local_push_queue_capacity as usize,
-                    ack_deadline: Duration::from_secs(config.local_push_ack_deadline_secs),
-                    concurrency: config.local_push_concurrency as usize,
-                })?)
+                let notifier =
+                    Notifier::new(config.discord_base()?, mandala_model::discord::user_agent())
+                        .map_err(|e| StartError::Http(e.to_string()))?;
+                JobPublisher::Local(LocalPush::start(
+                    LocalPushConfig {
+                        dead_letter_url: config.dead_letter_url(&url)?,
+                        url,
+                        max_attempts: config.local_push_max_attempts,
+                        dead_letter_file: config.local_dead_letter_file.clone(),
+                        spool_file: config.local_spool_file.clone(),
+                        capacity: config.local_push_queue_capacity as usize,
+                        ack_deadline: Duration::from_secs(config.local_push_ack_deadline_secs),
+                        concurrency: config.local_push_concurrency as usize,
+                        min_backoff: Duration::from_millis(config.local_push_min_backoff_ms),
+                        max_backoff: Duration::from_millis(config.local_push_max_backoff_ms),
+                    },
+                    Some(ledger.clone()),
+                    Some(notifier),
+                )?)
             }
         };
         // A replay can arrive at most 2×window after the original (the window
@@ -94,6 +116,7 @@ impl Ingress {
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             seen: replay::SeenIds::new(seen_ttl, SEEN_IDS_CAPACITY),
             publisher,
+            ledger,
         };
         Ok(Ingress {
             state: Arc::new(state),
@@ -110,11 +133,55 @@ impl Ingress {
         &self.state.publisher
     }
 
+    /// The queue ledger (the playground shows its totals).
+    pub fn ledger(&self) -> &Ledger {
+        &self.state.ledger
+    }
+
     /// Flushes the publisher; the local push delivery spools what it could
     /// not deliver.
     pub async fn shutdown(self) {
         self.state.publisher.shutdown().await;
     }
+}
+
+/// The queue ledger the configuration asks for.
+fn ledger(config: &Config) -> Result<Ledger, StartError> {
+    let (backend, refresh): (Arc<dyn Backend>, Duration) = match config.ledger()? {
+        // One process sees every job: totals can be fresh.
+        LedgerChoice::Memory => (Arc::new(MemoryBackend::new()), Duration::from_millis(250)),
+        LedgerChoice::Firestore {
+            database,
+            emulator_host,
+        } => (
+            Arc::new(FirestoreBackend::connect(
+                &database,
+                emulator_host.as_deref(),
+            )?),
+            Duration::from_secs(1),
+        ),
+    };
+    tracing::info!(
+        ledger = backend.name(),
+        max_queued_per_user = config.max_queued_per_user,
+        "queue ledger ready"
+    );
+    let ledger = Ledger::new(
+        backend,
+        Policy {
+            max_per_user: config.max_queued_per_user,
+            max_wait: admission::MAX_WAIT,
+            refresh,
+            timeout: Duration::from_millis(config.ledger_timeout_ms),
+        },
+    );
+    ledger.warm_up(now_ms());
+    Ok(ledger)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,

@@ -314,11 +314,16 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
     let f = fixture().await;
     let id = snowflake();
     let (status, v) = f
-        .send_json(&command(&id, json!([{"name": "symmetry", "type": 4, "value": 12}, {"name": "palette", "type": 3, "value": "ocean"}])))
+        .send_json(&command_from(&id, "33", json!([{"name": "symmetry", "type": 4, "value": 12}, {"name": "palette", "type": 3, "value": "ocean"}])))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["type"], 4);
     assert!(v["data"]["flags"].is_null(), "must be visible: {v}");
+    let said = v["data"]["content"].as_str().unwrap();
+    assert!(
+        mandala_model::wait::parse_approx(said).is_some() && said.contains("⏱️ ready in ~"),
+        "the answer says when to expect the image: {said}"
+    );
     assert_eq!(v["data"]["allowed_mentions"], json!({"parse": []}));
     let content = v["data"]["content"].as_str().unwrap();
     assert!(
@@ -380,6 +385,16 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
         (Some("33"), Some("ada"), Some("11"), Some("22"))
     );
     assert!(job.requested_at.is_some());
+    let ticket = job.ticket.clone().expect("admitted through the ledger");
+    assert_eq!(
+        (ticket.user.as_str(), ticket.job.as_str()),
+        ("33", id.as_str())
+    );
+    assert_eq!(
+        env.message.ordering_key.as_deref(),
+        Some("33"),
+        "one user's jobs are ordered by their id"
+    );
     let a = &env.message.attributes;
     assert_eq!(a["kind"], "command");
     assert_eq!(a["interaction_id"], id);
@@ -462,12 +477,12 @@ fn button(action: ButtonAction, size: Option<u32>) -> String {
 async fn buttons_publish_reroll_variation_and_upscale() {
     let f = fixture().await;
     let cases = [
-        (ButtonAction::Reroll, JobKind::Reroll, "🔄 Re-rolling…"),
-        (ButtonAction::Variation, JobKind::Variation, "✨ Varying…"),
+        (ButtonAction::Reroll, JobKind::Reroll, "🔄 Re-rolling · "),
+        (ButtonAction::Variation, JobKind::Variation, "✨ Varying · "),
         (
             ButtonAction::Upscale,
             JobKind::Upscale,
-            "🔍 Upscaling to 2048 px…",
+            "🔍 Upscaling to 2048 px · ",
         ),
     ];
     for (i, (action, kind, text)) in cases.into_iter().enumerate() {
@@ -573,8 +588,12 @@ async fn a_publish_that_hangs_gets_try_again_within_the_budget() {
     let mut c = config(&k, "http://unused", dir.path());
     c.local_push_url = None;
     c.pubsub_topic = Some("projects/p/topics/jobs".into());
-    c.pubsub_emulator_host = Some(host);
+    c.pubsub_emulator_host = Some(host.clone());
     c.publish_timeout_ms = 300;
+    // The ledger is unreachable too: the job goes out without an estimate.
+    c.firestore_database = Some("projects/p/databases/(default)".into());
+    c.firestore_emulator_host = Some(host);
+    c.ledger_timeout_ms = 200;
     let ingress = Ingress::start(c).await.unwrap();
     let started = Instant::now();
     let r = ingress

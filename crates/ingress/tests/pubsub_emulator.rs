@@ -1,6 +1,7 @@
 //! Publishing through the real Cloud Pub/Sub emulator with the official
-//! client: the job and its attributes read back from a pull subscription.
-//! Skips loudly when gcloud or Java is missing.
+//! client, admitted through the queue ledger in the real Firestore
+//! emulator: the job, its ticket and its attributes read back from a pull
+//! subscription. Skips loudly when gcloud or Java is missing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,6 +17,7 @@ use common::*;
 use mandala_ingress::Ingress;
 use mandala_model::job::JobKind;
 use mandala_model::{Job, Reply};
+use mandala_standin::emulators::firestore::FirestoreEmulator;
 use mandala_standin::emulators::pubsub::PubsubEmulator;
 use serde_json::json;
 use tower::ServiceExt as _;
@@ -25,6 +27,12 @@ async fn jobs_reach_pubsub_with_their_attributes() {
     let Some(emulator) =
         mandala_standin::suites::require("pubsub-emulator (ingress)", PubsubEmulator::start())
     else {
+        return;
+    };
+    let Some(firestore) = mandala_standin::suites::require(
+        "firestore-emulator (ingress)",
+        FirestoreEmulator::start(),
+    ) else {
         return;
     };
     emulator.create_topic("test-proj", "jobs").await.unwrap();
@@ -40,6 +48,9 @@ async fn jobs_reach_pubsub_with_their_attributes() {
     c.pubsub_topic = Some("projects/test-proj/topics/jobs".into());
     c.pubsub_emulator_host = Some(emulator.host_port());
     c.publish_timeout_ms = 2500;
+    c.firestore_database = Some("projects/test-proj/databases/(default)".into());
+    c.firestore_emulator_host = Some(firestore.host_port());
+    c.ledger_timeout_ms = 2000;
     let ingress = Ingress::start(c).await.unwrap();
 
     let id = snowflake();
@@ -58,6 +69,7 @@ async fn jobs_reach_pubsub_with_their_attributes() {
     let v = body_json(r).await;
     let content = v["data"]["content"].as_str().unwrap();
     assert!(content.starts_with("🌀 Rendering mandala"), "{v}");
+    assert!(content.contains("⏱️ ready in ~"), "{v}");
     ingress.shutdown().await;
 
     let pulled = emulator
@@ -75,6 +87,11 @@ async fn jobs_reach_pubsub_with_their_attributes() {
         (reply.interaction_id.as_str(), reply.token.as_str()),
         (id.as_str(), format!("tok-{id}").as_str())
     );
+    let ticket = job
+        .ticket
+        .as_ref()
+        .expect("admitted through the Firestore ledger");
+    assert_eq!(ticket.job, id);
     let seed = job.spec.seed.unwrap();
     assert_eq!(seed, mandala_model::spec::seed_from_text("rosebud"));
     assert!(content.contains(&format!("seed {seed} ")), "{content}");

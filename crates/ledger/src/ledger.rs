@@ -238,6 +238,35 @@ impl Ledger {
         Ok(admission)
     }
 
+    /// Records a job admitted earlier whose entry this ledger does not hold
+    /// (jobs resumed from a spool after a restart of an in-memory ledger):
+    /// no cap, no estimate, its first promise kept.
+    pub async fn restore(&self, request: AdmitRequest, due_ms: u64) -> Result<(), LedgerError> {
+        let now = request.now_ms;
+        self.within(self.modify(&request.user, now, |queue| {
+            if queue.jobs.contains_key(&request.job) || request.expires_ms <= now {
+                return Change::Keep(());
+            }
+            queue.jobs.insert(
+                request.job.clone(),
+                Entry {
+                    cost: request.cost,
+                    accepted_ms: now,
+                    due_ms,
+                    expires_ms: request.expires_ms,
+                    started_ms: 0,
+                    lease_ms: 0,
+                    notified_ms: 0,
+                    notices: 0,
+                    label: request.label.clone(),
+                    reply: request.reply.clone(),
+                },
+            );
+            Change::Write(())
+        }))
+        .await
+    }
+
     /// Marks a job running.
     pub async fn start(&self, user: &str, job: &str, now_ms: u64) -> Result<Start, LedgerError> {
         let mut moved = 0;
@@ -386,6 +415,18 @@ impl Ledger {
             }),
         )
         .await
+    }
+
+    /// Takes a first snapshot in the background, so the first admission does
+    /// not pay for connecting to the backend (a cold start is where a bot
+    /// misses Discord's 3 s).
+    pub fn warm_up(&self, now_ms: u64) {
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ledger.refresh(now_ms).await {
+                tracing::warn!(error = %e, "queue ledger not reachable yet; will retry on the first job");
+            }
+        });
     }
 
     /// The totals and worker reports, reused for [`Policy::refresh`].

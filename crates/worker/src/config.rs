@@ -62,6 +62,26 @@ pub struct Config {
     /// Everything one push may take, in seconds; keep below the subscription's ack deadline.
     #[arg(long, env = "JOB_DEADLINE_SECS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=590))]
     pub job_deadline_secs: u64,
+
+    /// The push subscription's delivery attempts before a job is dead-lettered (its
+    /// `max_delivery_attempts`; with local delivery, LOCAL_PUSH_MAX_ATTEMPTS). On the last
+    /// attempt a job that cannot be finished tells its user so instead of asking again.
+    #[arg(long, env = "MAX_DELIVERY_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_delivery_attempts: u32,
+
+    /// Keep the queue ledger in this Firestore database, `projects/P/databases/D` (the
+    /// ingress's FIRESTORE_DATABASE): mark jobs started and ended, report this instance's
+    /// speed, and send waiting notices. Unset with local push delivery, which keeps it.
+    #[arg(long, env = "FIRESTORE_DATABASE", value_parser = parse_database)]
+    pub firestore_database: Option<String>,
+
+    /// `host:port` of a Firestore emulator; used with no credentials.
+    #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
+    pub firestore_emulator_host: Option<String>,
+}
+
+fn parse_database(name: &str) -> Result<String, String> {
+    mandala_ledger::backend::firestore::parse_database(name)
 }
 
 /// A missing or contradictory setting, naming the variable.
@@ -106,7 +126,32 @@ impl Config {
             push_service_account: None,
             push_jwks_url: None,
             job_deadline_secs: 50,
+            max_delivery_attempts: 5,
+            firestore_database: None,
+            firestore_emulator_host: None,
         }
+    }
+
+    /// The Firestore ledger, if configured: (database, emulator host).
+    pub fn ledger(&self) -> Result<Option<(String, Option<String>)>, ConfigError> {
+        let emulator = self
+            .firestore_emulator_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        if let Some(host) = emulator
+            && (host.contains("://") || !host.contains(':'))
+        {
+            return Err(bad(
+                "FIRESTORE_EMULATOR_HOST",
+                format!("{host:?} must be host:port (no scheme)"),
+            ));
+        }
+        Ok(self
+            .firestore_database
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(|d| (d.to_owned(), emulator.map(str::to_owned))))
     }
 
     /// The store the settings ask for; exactly one of BUCKET and LOCAL_STORE_DIR.
@@ -232,6 +277,7 @@ impl Config {
         self.store()?;
         self.discord_base()?;
         self.push_auth()?;
+        self.ledger()?;
         Ok(())
     }
 }

@@ -1,4 +1,9 @@
-//! The HTTP surface: `POST /pubsub/push` and `GET /healthz`.
+//! The HTTP surface: `POST /pubsub/push`, `POST /pubsub/dead-letter` and
+//! `GET /healthz`.
+//!
+//! Every push answer carries this instance's speed report in `X-Mandala-*`
+//! headers: Pub/Sub ignores them, and the local push delivery (which keeps
+//! the queue ledger in the local default) reads them.
 
 use std::sync::Arc;
 
@@ -18,9 +23,13 @@ use crate::state::{InFlight, Shared};
 /// would make Pub/Sub redeliver it forever.
 const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long past its deadline a job may run before the push is answered anyway.
+const BACKSTOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/pubsub/push", post(push))
+        .route("/pubsub/dead-letter", post(dead_letter))
         .route("/healthz", get(healthz))
         .with_state(shared)
 }
@@ -29,27 +38,77 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     let body = serde_json::json!({
         "status": if shared.in_flight.is_closing() { "closing" } else { "ok" },
         "in_flight": shared.in_flight.running(),
+        "waiting_for_a_slot": shared.pool.waiting(),
         "render_concurrency": shared.pool.size(),
+        "speed": shared.calibrator.stat(job::now_ms()),
         "stats": shared.stats.snapshot(),
     });
     axum::Json(body).into_response()
 }
 
-async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    if let Some(verifier) = &shared.verifier {
-        match verifier.check(request.headers()).await {
-            Ok(_) => {}
-            Err(e) => {
-                shared.stats.count("unauthorized");
-                tracing::warn!("push refused: {e}");
-                return (
+/// Adds this instance's speed report to an answer.
+fn with_report(shared: &Shared, mut response: Response) -> Response {
+    for (k, v) in shared.calibrator.stat(job::now_ms()).to_headers() {
+        response.headers_mut().insert(k, v);
+    }
+    response
+}
+
+fn answer(verdict: Verdict) -> Response {
+    match verdict {
+        Verdict::Ack { outcome, detail } => {
+            (StatusCode::OK, Body::from(format!("{outcome}: {detail}"))).into_response()
+        }
+        Verdict::Redeliver { status, detail } => (status, detail).into_response(),
+    }
+}
+
+/// The dead-letter topic's push subscription: jobs every delivery failed.
+async fn dead_letter(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    if let Some(refused) = check_token(&shared, request.headers()).await {
+        return refused;
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (StatusCode::OK, format!("rejected: body unreadable: {e}")).into_response();
+        }
+    };
+    let Some(guard) = InFlight::enter(&shared) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; redeliver later",
+        )
+            .into_response();
+    };
+    let verdict = job::dead_letter(&shared, &body).await;
+    drop(guard);
+    with_report(&shared, answer(verdict))
+}
+
+/// The push's OIDC token, when the worker checks one; the refusal if it fails.
+async fn check_token(shared: &Shared, headers: &http::HeaderMap) -> Option<Response> {
+    let verifier = shared.verifier.as_ref()?;
+    match verifier.check(headers).await {
+        Ok(_) => None,
+        Err(e) => {
+            shared.stats.count("unauthorized");
+            tracing::warn!("push refused: {e}");
+            Some(
+                (
                     StatusCode::UNAUTHORIZED,
                     [(http::header::WWW_AUTHENTICATE, "Bearer")],
                     e.to_string(),
                 )
-                    .into_response();
-            }
+                    .into_response(),
+            )
         }
+    }
+}
+
+async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    if let Some(refused) = check_token(&shared, request.headers()).await {
+        return refused;
     }
     let started = Instant::now();
     let deadline = started + shared.job_deadline;
@@ -81,7 +140,9 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         let _guard = guard;
         job::process(&task_shared, body, deadline, trace).await
     });
-    let verdict = match tokio::time::timeout_at(deadline, &mut task).await {
+    // The job keeps its own deadline (and time to tell its user after it);
+    // this is the backstop should it not.
+    let verdict = match tokio::time::timeout_at(deadline + BACKSTOP, &mut task).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => Verdict::Redeliver {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,10 +161,5 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
             }
         }
     };
-    match verdict {
-        Verdict::Ack { outcome, detail } => {
-            (StatusCode::OK, Body::from(format!("{outcome}: {detail}"))).into_response()
-        }
-        Verdict::Redeliver { status, detail } => (status, detail).into_response(),
-    }
+    with_report(&shared, answer(verdict))
 }

@@ -1,25 +1,38 @@
-//! One push, start to finish: decode, check first, render, store, reply.
+//! One push, start to finish: decode, check with the ledger, render, store,
+//! reply — or tell the user why not.
 //!
 //! Every path ends in a [`Verdict`]: acknowledge (2xx, Pub/Sub forgets the
 //! message) or ask for redelivery (non-2xx). Poison, expired tokens and
 //! replies Discord will never accept are acknowledged, because redelivering
 //! them helps nobody; storage failures and retryable Discord failures are
-//! not. Each job logs exactly one line with its timings and outcome.
+//! not — except on the last delivery attempt, when the user is told and the
+//! job is let go. Every job a user waits for ends in the image or in a short
+//! message saying why not ([`last_word`]). Each job logs exactly one line
+//! with its timings and outcome.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::StatusCode;
-use mandala_model::{Job, PushEnvelope, RENDER_VERSION};
+use mandala_ledger::Start;
+use mandala_model::{Job, PushEnvelope, RENDER_VERSION, RenderSpec, ResolvedSpec, Ticket};
 use tokio::time::Instant;
 
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
-use crate::reply::message;
-use crate::reply::target::{self, Plan};
+use crate::reply::last_word::{self, Ending};
+use crate::reply::message::{self, ATTACHMENT_LIMIT};
+use crate::reply::target::{self, Plan, Target};
 use crate::state::Shared;
 use crate::store::{NewObject, PutOutcome};
+
+/// What a final failure message may take, kept out of the job's deadline.
+const LAST_WORD_BUDGET: Duration = Duration::from_secs(8);
+
+/// Worker speed reports go to the ledger at most this often.
+const REPORT_EVERY_MS: u64 = 5_000;
 
 /// How a push ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +72,42 @@ struct JobLog {
     reply_us: Option<u64>,
     reply_attempts: u32,
     location: String,
+    /// The ledger's record of the job, when the ingress admitted it.
+    ticket: Option<Ticket>,
+    /// How much later than promised the image arrived (negative: earlier).
+    late_ms: Option<i64>,
+    /// The final failure message went out.
+    told: bool,
+}
+
+/// Why a job cannot end in its image now.
+enum Failure {
+    /// Will never work: tell the user (unless the message itself is gone),
+    /// acknowledge.
+    Permanent {
+        outcome: &'static str,
+        detail: String,
+        ending: Option<Ending>,
+    },
+    /// May work later: redeliver, unless this was the last attempt.
+    Transient { detail: String, why: &'static str },
+}
+
+impl Failure {
+    fn permanent(outcome: &'static str, detail: impl Into<String>, ending: Ending) -> Failure {
+        Failure::Permanent {
+            outcome,
+            detail: detail.into(),
+            ending: Some(ending),
+        }
+    }
+
+    fn transient(detail: impl Into<String>, why: &'static str) -> Failure {
+        Failure::Transient {
+            detail: detail.into(),
+            why,
+        }
+    }
 }
 
 /// Runs the job in `body`; `deadline` bounds the whole push. `trace` is the
@@ -71,6 +120,24 @@ pub async fn process(
 ) -> Verdict {
     let mut log = JobLog::default();
     let verdict = run(shared, &body, deadline, &mut log).await;
+    finish(shared, &verdict, &log).await;
+    record(shared, &verdict, &log, trace.as_deref());
+    verdict
+}
+
+/// An acknowledged job has ended: it leaves the ledger.
+async fn finish(shared: &Shared, verdict: &Verdict, log: &JobLog) {
+    let (Verdict::Ack { .. }, Some(ledger), Some(t)) = (verdict, &shared.ledger, &log.ticket)
+    else {
+        return;
+    };
+    if let Err(e) = ledger.finish(&t.user, &t.job, now_ms()).await {
+        tracing::warn!(error = %e, job = %t.job, "could not remove an ended job from the ledger");
+    }
+}
+
+/// Counts the job and writes its one log line.
+fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Option<&str>) {
     let counters = &shared.stats;
     counters.add_timings(&crate::state::JobTimings {
         decode_us: log.decode_us,
@@ -80,8 +147,11 @@ pub async fn process(
         store_us: log.store_us,
         reply_us: log.reply_us,
     });
+    if log.told {
+        counters.count("told");
+    }
     let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
-    let (outcome, detail) = match &verdict {
+    let (outcome, detail) = match verdict {
         Verdict::Ack { outcome, detail } => {
             counters.count(outcome);
             (*outcome, detail.as_str())
@@ -107,9 +177,11 @@ pub async fn process(
                 store_ms = ms(log.store_us),
                 reply_ms = ms(log.reply_us),
                 reply_attempts = log.reply_attempts,
+                late_ms = log.late_ms,
+                told_user = log.told,
                 object = %log.location,
                 outcome,
-                "logging.googleapis.com/trace" = trace.as_deref(),
+                "logging.googleapis.com/trace" = trace,
                 "job {outcome}: {detail}"
             )
         };
@@ -119,7 +191,6 @@ pub async fn process(
     } else {
         line!(info);
     }
-    verdict
 }
 
 fn ack(outcome: &'static str, detail: impl Into<String>) -> Verdict {
@@ -133,6 +204,39 @@ fn redeliver(detail: impl Into<String>) -> Verdict {
     Verdict::Redeliver {
         status: StatusCode::SERVICE_UNAVAILABLE,
         detail: detail.into(),
+    }
+}
+
+/// What the ledger says about going on with an admitted job.
+enum Go {
+    /// Go on; a waiting notice holds the message until this time (ms).
+    Yes { lease_until_ms: u64 },
+    /// Its entry is gone: the ingress cancelled it (the user was told to
+    /// try again), so it must not be rendered.
+    Cancelled,
+}
+
+async fn begin(shared: &Shared, ticket: Option<&Ticket>) -> Go {
+    let (Some(ledger), Some(t)) = (&shared.ledger, ticket) else {
+        return Go::Yes { lease_until_ms: 0 };
+    };
+    match ledger.start(&t.user, &t.job, now_ms()).await {
+        Ok(Start::Running { lease_until_ms }) => Go::Yes { lease_until_ms },
+        Ok(Start::Missing) => Go::Cancelled,
+        Err(e) => {
+            // A ledger outage must not stop rendering.
+            tracing::warn!(error = %e, job = %t.job, "could not mark the job started; going on");
+            Go::Yes { lease_until_ms: 0 }
+        }
+    }
+}
+
+/// A waiting notice may be on its way to the same message: the final edit
+/// goes after it.
+async fn wait_out(lease_until_ms: u64) {
+    let now = now_ms();
+    if lease_until_ms > now {
+        tokio::time::sleep(Duration::from_millis(lease_until_ms - now)).await;
     }
 }
 
@@ -152,24 +256,11 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
         Err(e) => return ack("rejected", e.to_string()),
     };
     log.kind = job.kind.as_str();
-    // Pub/Sub keeps the message id across redeliveries, so a job without a
-    // seed still means one image however often it arrives.
-    let spec = job
-        .spec
-        .clone()
-        .with_seed_from(envelope.message.message_id.as_bytes());
-    let resolved = match spec.resolve() {
-        Ok(r) => r,
-        Err(e) => return ack("rejected", format!("invalid spec: {e}")),
-    };
-    let name = resolved.object_name();
-    log.spec_hash = resolved.hash().to_string();
-    log.location = shared.store.location(&name);
+    log.ticket.clone_from(&job.ticket);
     let plan = match target::plan(&job.reply, &shared.api_base, now_ms()) {
         Ok(p) => p,
         Err(e) => return ack("rejected", e.to_string()),
     };
-    log.decode_us = (started.elapsed().as_micros() as u64).max(1);
     let target = match plan {
         Plan::Expired { seconds_ago } => {
             return ack(
@@ -180,102 +271,440 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
         Plan::Nothing => None,
         Plan::Send(t) => Some(t),
     };
+    let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {
+        Go::Yes { lease_until_ms } => lease_until_ms,
+        Go::Cancelled => {
+            return ack(
+                "cancelled",
+                "the ledger has no entry for this job: its publish was reported failed",
+            );
+        }
+    };
+    log.decode_us = (started.elapsed().as_micros() as u64).max(1);
 
-    // Identical jobs in flight at once wait for each other here, so the
-    // second finds the first's object instead of rendering it again.
-    let lock = shared.lock_for(&name);
-    let guard = lock.lock().await;
+    // Keep time for the last word after the work itself.
+    let reserve = LAST_WORD_BUDGET.min(shared.job_deadline / 3);
+    let work = produce(
+        shared,
+        &job,
+        &envelope,
+        target.as_ref(),
+        lease_until_ms,
+        log,
+    );
+    let result = match tokio::time::timeout_at(deadline - reserve, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::transient(
+            format!(
+                "job deadline of {} s exceeded",
+                shared.job_deadline.as_secs()
+            ),
+            "it took too long",
+        )),
+    };
+    match result {
+        Ok(verdict) => verdict,
+        Err(Failure::Permanent {
+            outcome,
+            detail,
+            ending,
+        }) => {
+            if let Some(ending) = ending {
+                tell(shared, target.as_ref(), &ending, lease_until_ms, log).await;
+            }
+            ack(outcome, detail)
+        }
+        Err(Failure::Transient { detail, why }) => {
+            let attempt = envelope.delivery_attempt.unwrap_or(0);
+            if attempt < shared.max_attempts {
+                return redeliver(detail);
+            }
+            // The last attempt: nobody will try again, so say so now.
+            let ending = Ending::GaveUp {
+                attempts: attempt,
+                why: why.to_owned(),
+            };
+            tell(shared, target.as_ref(), &ending, lease_until_ms, log).await;
+            ack(
+                "gave-up",
+                format!("last delivery attempt ({attempt}): {detail}"),
+            )
+        }
+    }
+}
 
+/// Renders (or finds) the image, stores it and replies.
+async fn produce(
+    shared: &Shared,
+    job: &Job,
+    envelope: &PushEnvelope,
+    target: Option<&Target>,
+    lease_until_ms: u64,
+    log: &mut JobLog,
+) -> Result<Verdict, Failure> {
+    let decode_started = Instant::now();
+    // Pub/Sub keeps the message id across redeliveries, so a job without a
+    // seed still means one image however often it arrives.
+    let spec = job
+        .spec
+        .clone()
+        .with_seed_from(envelope.message.message_id.as_bytes());
+    let resolved = spec.resolve().map_err(|e| {
+        Failure::permanent(
+            "rejected",
+            format!("invalid spec: {e}"),
+            Ending::InvalidSpec(e.to_string()),
+        )
+    })?;
+    let name = resolved.object_name();
+    log.spec_hash = resolved.hash().to_string();
+    log.location = shared.store.location(&name);
+    log.decode_us += us(decode_started.elapsed());
+
+    let (bytes, content_type) = {
+        // Identical jobs in flight at once wait for each other here, so the
+        // second finds the first's object instead of rendering it again.
+        // The lock is released when this block ends, on every path.
+        let _lock = shared.lock_object(&name).await;
+        obtain(shared, job, &resolved, &name, target.is_some(), log).await?
+    };
+
+    let Some(target) = target else {
+        return Ok(ack(
+            "stored",
+            format!("no reply requested; image at {}", log.location),
+        ));
+    };
+    wait_out(lease_until_ms).await;
+    let reply_started = Instant::now();
+    let sent = reply(
+        shared,
+        job,
+        &spec,
+        &resolved,
+        target,
+        bytes,
+        &content_type,
+        log,
+    )
+    .await;
+    log.reply_us = Some(us(reply_started.elapsed()));
+    if let Some(t) = &log.ticket {
+        log.late_ms = Some(now_ms() as i64 - t.due_ms as i64);
+    }
+    if let Some(us_total) = log.render_us.zip(log.encode_us).map(|(r, e)| r + e) {
+        let other = log.decode_us + log.store_us.unwrap_or(0) + log.reply_us.unwrap_or(0);
+        shared.calibrator.record(resolved.cost().0, us_total, other);
+        report_speed(shared);
+    }
+    sent
+}
+
+/// The image's bytes and content type: found in the store, or rendered and
+/// stored. `need_bytes` is false when nobody will be sent the image.
+async fn obtain(
+    shared: &Shared,
+    job: &Job,
+    resolved: &ResolvedSpec,
+    name: &str,
+    need_bytes: bool,
+    log: &mut JobLog,
+) -> Result<(Bytes, String), Failure> {
     let store_started = Instant::now();
-    let existing = if target.is_some() {
+    let existing = if need_bytes {
         shared
             .store
-            .get(&name)
+            .get(name)
             .await
             .map(|o| o.map(|o| (o.bytes, o.content_type)))
     } else {
         shared
             .store
-            .exists(&name)
+            .exists(name)
             .await
             .map(|e| e.then(|| (Bytes::new(), String::new())))
     };
-    let existing = match existing {
-        Ok(e) => e,
-        Err(e) => return redeliver(format!("storage check failed: {e}")),
-    };
+    let existing = existing.map_err(|e| {
+        Failure::transient(
+            format!("storage check failed: {e}"),
+            "the image store is unavailable",
+        )
+    })?;
     let mut store_us = us(store_started.elapsed());
     log.cache_hit = Some(existing.is_some());
     log.store_us = Some(store_us);
-
-    let (bytes, content_type) = match existing {
-        Some(found) => found,
-        None => {
-            let image = match shared.pool.render(resolved.clone()).await {
-                Ok(i) => i,
-                Err(e @ (RenderFailure::Refused(_) | RenderFailure::Crashed(_))) => {
-                    return ack("render-failed", e.to_string());
-                }
-            };
-            shared.stats.count("render");
-            log.queue_us = image.queue_us;
-            log.render_us = Some(image.render_us);
-            log.encode_us = Some(image.encode_us);
-            let put_started = Instant::now();
-            let metadata = BTreeMap::from([
-                ("spec".to_owned(), resolved.canonical_json()),
-                ("seed".to_owned(), resolved.seed.to_string()),
-                ("render-version".to_owned(), RENDER_VERSION.to_string()),
-                ("summary".to_owned(), resolved.summary()),
-            ]);
-            let put = shared
-                .store
-                .put(NewObject {
-                    name: name.clone(),
-                    bytes: image.bytes.clone(),
-                    content_type: image.content_type.clone(),
-                    metadata,
-                })
-                .await;
-            store_us += us(put_started.elapsed());
-            log.store_us = Some(store_us);
-            match put {
-                Ok(PutOutcome::Created | PutOutcome::AlreadyExisted) => {}
-                Err(e) => return redeliver(format!("storing the image failed: {e}")),
-            }
-            (image.bytes, image.content_type)
-        }
-    };
-    drop(guard);
-    shared.release_lock(&name, lock);
-
-    let Some(target) = target else {
-        return ack(
-            "stored",
-            format!("no reply requested; image at {}", log.location),
-        );
-    };
-    let message = message::build(&job, &spec, &resolved, bytes, &content_type, &log.location);
-    let reply_started = Instant::now();
-    let sent = shared
-        .discord
-        .send(&target, &message, now_ms, deadline)
+    if let Some(found) = existing {
+        return Ok(found);
+    }
+    let image = shared
+        .pool
+        .render(resolved.clone(), job.user())
+        .await
+        .map_err(
+            |e @ (RenderFailure::Refused(_) | RenderFailure::Crashed(_))| {
+                Failure::permanent(
+                    "render-failed",
+                    e.to_string(),
+                    Ending::RenderFailed(e.to_string()),
+                )
+            },
+        )?;
+    shared.stats.count("render");
+    log.queue_us = image.queue_us;
+    log.render_us = Some(image.render_us);
+    log.encode_us = Some(image.encode_us);
+    let put_started = Instant::now();
+    let metadata = BTreeMap::from([
+        ("spec".to_owned(), resolved.canonical_json()),
+        ("seed".to_owned(), resolved.seed.to_string()),
+        ("render-version".to_owned(), RENDER_VERSION.to_string()),
+        ("summary".to_owned(), resolved.summary()),
+    ]);
+    let put = shared
+        .store
+        .put(NewObject {
+            name: name.to_owned(),
+            bytes: image.bytes.clone(),
+            content_type: image.content_type.clone(),
+            metadata,
+        })
         .await;
-    log.reply_us = Some(us(reply_started.elapsed()));
-    match sent {
-        Ok(report) => {
-            log.reply_attempts = report.attempts;
-            ack(
-                "replied",
-                format!("{} answered {}", target.describe(), report.status),
-            )
+    store_us += us(put_started.elapsed());
+    log.store_us = Some(store_us);
+    match put {
+        Ok(PutOutcome::Created | PutOutcome::AlreadyExisted) => {
+            Ok((image.bytes, image.content_type))
         }
-        Err(e) => {
-            log.reply_attempts = e.attempts();
-            match e {
-                SendError::Drop { .. } => ack("reply-dropped", e.to_string()),
-                SendError::Redeliver { .. } => redeliver(e.to_string()),
+        Err(e) => Err(Failure::transient(
+            format!("storing the image failed: {e}"),
+            "the image store is unavailable",
+        )),
+    }
+}
+
+/// Sends the image. When it is too large for Discord (by our count, or by
+/// Discord's 413), a smaller render of the same spec goes instead, with a
+/// note saying where the full one is.
+#[allow(clippy::too_many_arguments)]
+async fn reply(
+    shared: &Shared,
+    job: &Job,
+    spec: &RenderSpec,
+    resolved: &ResolvedSpec,
+    target: &Target,
+    bytes: Bytes,
+    content_type: &str,
+    log: &mut JobLog,
+) -> Result<Verdict, Failure> {
+    let mut limit = ATTACHMENT_LIMIT;
+    let mut picture = (bytes, content_type.to_owned(), None::<String>);
+    for _ in 0..3 {
+        if picture.0.len() > limit
+            && let Some(smaller) = preview(shared, job, resolved, limit).await
+        {
+            picture = smaller;
+        }
+        let message = message::build(
+            job,
+            spec,
+            resolved,
+            picture.0.clone(),
+            &picture.1,
+            &log.location,
+            picture.2.as_deref(),
+        );
+        let sent = shared
+            .discord
+            .send(
+                target,
+                &message,
+                now_ms,
+                Instant::now() + shared.job_deadline,
+            )
+            .await;
+        match sent {
+            Ok(report) => {
+                log.reply_attempts += report.attempts;
+                return Ok(ack(
+                    "replied",
+                    format!("{} answered {}", target.describe(), report.status),
+                ));
+            }
+            Err(e) => {
+                log.reply_attempts += e.attempts();
+                match e {
+                    // Too large after all: Discord's limit for this channel
+                    // is lower than we assumed. Try half the bytes.
+                    SendError::Drop {
+                        status: Some(413), ..
+                    } if picture.0.len() > 1024 => {
+                        limit = picture.0.len() / 2;
+                    }
+                    // The token or the message is gone: nothing can be told.
+                    SendError::Drop {
+                        status: Some(401 | 403 | 404),
+                        ..
+                    } => {
+                        return Err(Failure::Permanent {
+                            outcome: "reply-dropped",
+                            detail: format!("{e}; nobody can be told"),
+                            ending: None,
+                        });
+                    }
+                    SendError::Drop { ref why, .. } => {
+                        let short = why.clone();
+                        return Err(Failure::permanent(
+                            "reply-dropped",
+                            e.to_string(),
+                            Ending::Refused(short),
+                        ));
+                    }
+                    SendError::Redeliver { .. } => {
+                        return Err(Failure::transient(
+                            e.to_string(),
+                            "Discord is not answering",
+                        ));
+                    }
+                }
             }
         }
     }
+    Err(Failure::permanent(
+        "reply-dropped",
+        "Discord refused every smaller version as too large",
+        Ending::Refused("the image is too large".into()),
+    ))
+}
+
+/// The same spec rendered at a smaller edge until it fits `limit` bytes,
+/// with a note for the caption; `None` if nothing smaller fits.
+async fn preview(
+    shared: &Shared,
+    job: &Job,
+    resolved: &ResolvedSpec,
+    limit: usize,
+) -> Option<(Bytes, String, Option<String>)> {
+    let mut smaller = resolved.clone();
+    while smaller.size / 2 >= 256 {
+        smaller.size /= 2;
+        let image = shared.pool.render(smaller.clone(), job.user()).await.ok()?;
+        if image.bytes.len() <= limit {
+            let note = format!(
+                "(shown at {} px to fit Discord's upload limit; the full {} px image is stored as {})",
+                smaller.size,
+                resolved.size,
+                shared.store.location(&resolved.object_name())
+            );
+            return Some((image.bytes, image.content_type, Some(note)));
+        }
+    }
+    None
+}
+
+/// Sends the last word, if someone is waiting for this job.
+async fn tell(
+    shared: &Shared,
+    target: Option<&Target>,
+    ending: &Ending,
+    lease_until_ms: u64,
+    log: &mut JobLog,
+) {
+    // Channel webhooks have nobody waiting: the failure is in the log line.
+    let Some(target @ Target::Original { .. }) = target else {
+        return;
+    };
+    wait_out(lease_until_ms).await;
+    let message = last_word::message(ending);
+    let send = shared
+        .discord
+        .send(target, &message, now_ms, Instant::now() + LAST_WORD_BUDGET);
+    match tokio::time::timeout(LAST_WORD_BUDGET, send).await {
+        Ok(Ok(_)) => log.told = true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not tell the user why their mandala will not come");
+        }
+        Err(_) => tracing::warn!("telling the user why their mandala will not come took too long"),
+    }
+}
+
+/// Records this instance's speed in the ledger, at most every few seconds.
+fn report_speed(shared: &Shared) {
+    let Some(ledger) = shared.ledger.clone() else {
+        return;
+    };
+    let now = now_ms();
+    let last = shared.last_report_ms.load(Ordering::Relaxed);
+    if now < last + REPORT_EVERY_MS
+        || shared
+            .last_report_ms
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let stat = shared.calibrator.stat(now);
+    tokio::spawn(async move {
+        if let Err(e) = ledger.report_worker(stat).await {
+            tracing::warn!(error = %e, "could not report this worker's speed");
+        }
+    });
+}
+
+/// A job from the dead-letter subscription: every delivery failed without
+/// the worker giving an answer (it crashed, or the job outlived the ack
+/// deadline). Its user is told, once.
+pub async fn dead_letter(shared: &Shared, body: &[u8]) -> Verdict {
+    let mut log = JobLog::default();
+    let verdict = dead_letter_inner(shared, body, &mut log).await;
+    finish(shared, &verdict, &log).await;
+    record(shared, &verdict, &log, None);
+    shared.stats.count("dead-lettered");
+    verdict
+}
+
+async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Verdict {
+    let envelope = match PushEnvelope::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return ack("rejected", e.to_string()),
+    };
+    log.message_id.clone_from(&envelope.message.message_id);
+    log.attempt = envelope.delivery_attempt;
+    let job = match envelope.decode_job() {
+        Ok(j) => j,
+        Err(e) => return ack("rejected", e.to_string()),
+    };
+    log.kind = job.kind.as_str();
+    log.ticket.clone_from(&job.ticket);
+    let target = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+        Ok(Plan::Send(t)) => t,
+        Ok(Plan::Expired { seconds_ago }) => {
+            return ack(
+                "expired",
+                format!("dead-lettered; the token expired {seconds_ago} s ago, nobody can be told"),
+            );
+        }
+        Ok(Plan::Nothing) => return ack("dead-letter-logged", "dead-lettered; no reply requested"),
+        Err(e) => return ack("rejected", e.to_string()),
+    };
+    let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {
+        Go::Yes { lease_until_ms } => lease_until_ms,
+        // Already ended (its user was told) or cancelled.
+        Go::Cancelled => return ack("dead-letter-logged", "dead-lettered; already ended"),
+    };
+    // Pub/Sub says how often it tried in an attribute of the forwarded message.
+    let attempts = envelope
+        .message
+        .attributes
+        .get("CloudPubSubDeadLetterSourceDeliveryCount")
+        .and_then(|n| n.parse().ok())
+        .or(envelope.delivery_attempt);
+    tell(
+        shared,
+        Some(&target),
+        &Ending::DeadLettered { attempts },
+        lease_until_ms,
+        log,
+    )
+    .await;
+    ack("dead-letter-told", "dead-lettered; the user was told")
 }

@@ -15,6 +15,12 @@
 //! - [`reply`]: the Discord message, its destination and delivery schedule.
 //! - [`auth`]: the push request's OIDC token check.
 //! - [`state`]: what requests share; counters; in-flight tracking.
+//!
+//! With `FIRESTORE_DATABASE` the worker also keeps the queue ledger: it
+//! marks admitted jobs started and ended (a job whose entry is gone was
+//! cancelled and is not rendered), reports its measured speed for the
+//! ingress's estimates, and, while it has jobs in flight, sends waiting
+//! notices to users whose jobs wait much longer than promised.
 
 pub mod auth;
 pub mod config;
@@ -31,8 +37,11 @@ use std::time::Duration;
 pub use config::Config;
 pub use state::Stats;
 
+use mandala_ledger::backend::firestore::FirestoreBackend;
+use mandala_ledger::{Calibrator, Ledger, Notifier, Policy};
+
 use crate::config::StoreChoice;
-use crate::state::Shared;
+use crate::state::{Parts, Shared};
 use crate::store::Store;
 
 /// Why the worker cannot start.
@@ -42,6 +51,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("queue ledger: {0}")]
+    Ledger(#[from] mandala_ledger::LedgerError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("serving: {0}")]
@@ -51,6 +62,24 @@ pub enum StartError {
 /// A running worker: build its router, serve it, then [`Worker::shutdown`].
 pub struct Worker {
     shared: Arc<Shared>,
+    stop_sweeper: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long one ledger call may take before the worker goes on without it.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// This instance's name in speed reports: the revision (on Cloud Run) and
+/// something unique to the process.
+fn instance_id() -> String {
+    let revision = std::env::var("K_REVISION").unwrap_or_else(|_| "local".to_owned());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let id = format!("{revision}-{:x}{:05x}", std::process::id(), nanos & 0xfffff);
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(60)
+        .collect()
 }
 
 impl Worker {
@@ -67,22 +96,55 @@ impl Worker {
             reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
         let verifier = config.push_auth()?.as_ref().map(auth::PushVerifier::new);
         let pool = render::RenderPool::new(config.concurrency());
+        let ledger = match config.ledger()? {
+            Some((database, emulator)) => Some(Ledger::new(
+                Arc::new(FirestoreBackend::connect(&database, emulator.as_deref())?),
+                Policy {
+                    max_per_user: 0,
+                    max_wait: Duration::MAX,
+                    refresh: Duration::from_secs(1),
+                    timeout: LEDGER_TIMEOUT,
+                },
+            )),
+            None => None,
+        };
         tracing::info!(
             store = %store.location(""),
             render_concurrency = pool.size(),
             push_auth = verifier.is_some(),
+            ledger = ledger.as_ref().map(Ledger::backend_name),
+            max_delivery_attempts = config.max_delivery_attempts,
             "worker ready"
         );
-        let shared = Shared::new(
+        let slots = u32::try_from(pool.size()).unwrap_or(u32::MAX);
+        let shared = Arc::new(Shared::new(Parts {
             store,
             pool,
             discord,
-            config.discord_base()?,
-            Duration::from_secs(config.job_deadline_secs),
+            api_base: config.discord_base()?,
+            job_deadline: Duration::from_secs(config.job_deadline_secs),
+            max_attempts: config.max_delivery_attempts,
             verifier,
-        );
+            ledger,
+            calibrator: Calibrator::new(instance_id(), slots),
+        }));
+        let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
+        if let Some(ledger) = shared.ledger.clone() {
+            let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())
+                .map_err(|e| StartError::Http(e.to_string()))?;
+            let busy = Arc::clone(&shared);
+            tokio::spawn(mandala_ledger::notice::run_sweeper(
+                ledger,
+                notifier,
+                // Jobs wait exactly while workers are busy: sweep then.
+                move || busy.in_flight.running() > 0,
+                job::now_ms,
+                stopped,
+            ));
+        }
         Ok(Worker {
-            shared: Arc::new(shared),
+            shared,
+            stop_sweeper,
         })
     }
 
@@ -99,6 +161,7 @@ impl Worker {
     /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere) and waits
     /// for in-flight jobs.
     pub async fn shutdown(self) {
+        let _ = self.stop_sweeper.send(true);
         let running = self.shared.in_flight.running();
         if running > 0 {
             tracing::info!(running, "waiting for in-flight jobs");

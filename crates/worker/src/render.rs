@@ -1,16 +1,21 @@
-//! Rendering off the async executor.
+//! Rendering off the async executor, fairly.
 //!
-//! A render is seconds of pure CPU. It runs on tokio's blocking pool, gated
-//! by a semaphore of `RENDER_CONCURRENCY` permits, so at most that many
-//! renders (and their pixel buffers) exist at once however many pushes
-//! arrive, and the executor threads stay free to answer health checks and
-//! talk to Discord and Cloud Storage.
+//! A render is seconds of pure CPU. It runs on tokio's blocking pool, at
+//! most `RENDER_CONCURRENCY` at once however many pushes arrive, so the
+//! executor threads stay free to answer health checks and talk to Discord
+//! and Cloud Storage.
+//!
+//! When more jobs wait for a render slot than there are slots, users take
+//! turns: the next free slot goes to the next user in round-robin order,
+//! not to the oldest job, so one user's burst never makes everyone else
+//! wait behind all of it. Jobs without a user (manual ones) share one turn.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use mandala_model::ResolvedSpec;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// An encoded image and what it took to make it.
 #[derive(Debug, Clone)]
@@ -35,17 +40,64 @@ pub enum RenderFailure {
     Crashed(String),
 }
 
+/// The render slots and the users waiting for them.
 #[derive(Debug, Clone)]
 pub struct RenderPool {
-    permits: Arc<Semaphore>,
+    state: Arc<Mutex<Slots>>,
     size: usize,
+}
+
+#[derive(Debug)]
+struct Slots {
+    free: usize,
+    /// Per user (`""` for none), the jobs waiting for a slot, oldest first.
+    waiting: HashMap<String, VecDeque<oneshot::Sender<()>>>,
+    /// Users with waiting jobs, in the order they get the next slot.
+    turns: VecDeque<String>,
+}
+
+/// A render slot; dropping it hands the slot to the next user in turn.
+struct Slot(Arc<Mutex<Slots>>);
+
+fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
+    // Each update is a few pushes and pops: nothing is left half-done.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.0);
+        while let Some(user) = slots.turns.pop_front() {
+            let Some(queue) = slots.waiting.get_mut(&user) else {
+                continue;
+            };
+            let next = queue.pop_front();
+            if queue.is_empty() {
+                slots.waiting.remove(&user);
+            } else {
+                slots.turns.push_back(user);
+            }
+            // A waiter that gave up (its job timed out) has dropped its
+            // receiver: the slot goes to the next one.
+            if let Some(tx) = next
+                && tx.send(()).is_ok()
+            {
+                return;
+            }
+        }
+        slots.free += 1;
+    }
 }
 
 impl RenderPool {
     pub fn new(size: usize) -> Self {
         let size = size.max(1);
         RenderPool {
-            permits: Arc::new(Semaphore::new(size)),
+            state: Arc::new(Mutex::new(Slots {
+                free: size,
+                waiting: HashMap::new(),
+                turns: VecDeque::new(),
+            })),
             size,
         }
     }
@@ -54,15 +106,43 @@ impl RenderPool {
         self.size
     }
 
-    pub async fn render(&self, spec: ResolvedSpec) -> Result<Image, RenderFailure> {
+    /// Jobs waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiting.values().map(VecDeque::len).sum()
+    }
+
+    async fn slot(&self, user: Option<&str>) -> Result<Slot, RenderFailure> {
+        let rx = {
+            let mut slots = lock(&self.state);
+            if slots.free > 0 && slots.turns.is_empty() {
+                slots.free -= 1;
+                return Ok(Slot(Arc::clone(&self.state)));
+            }
+            let user = user.unwrap_or_default().to_owned();
+            let (tx, rx) = oneshot::channel();
+            let queue = slots.waiting.entry(user.clone()).or_default();
+            queue.push_back(tx);
+            if queue.len() == 1 {
+                slots.turns.push_back(user);
+            }
+            rx
+        };
+        rx.await
+            .map(|()| Slot(Arc::clone(&self.state)))
+            .map_err(|_| RenderFailure::Crashed("render pool closed".into()))
+    }
+
+    /// Renders `spec` for `user` once a slot is theirs.
+    pub async fn render(
+        &self,
+        spec: ResolvedSpec,
+        user: Option<&str>,
+    ) -> Result<Image, RenderFailure> {
         let queued = Instant::now();
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| RenderFailure::Crashed(format!("render pool closed: {e}")))?;
+        let slot = self.slot(user).await?;
         let queue_us = queued.elapsed().as_micros() as u64;
         let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _slot = slot;
             render_now(&spec)
         })
         .await;
@@ -88,4 +168,69 @@ fn render_now(spec: &ResolvedSpec) -> Result<Image, RenderFailure> {
         content_type: rendered.content_type.to_owned(),
         queue_us: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes a slot for `user` and records the order slots were granted in.
+    async fn take(
+        pool: &RenderPool,
+        user: &str,
+        order: &Arc<Mutex<Vec<String>>>,
+        name: &str,
+    ) -> Slot {
+        let slot = pool.slot(Some(user)).await.unwrap();
+        order
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.to_owned());
+        slot
+    }
+
+    #[tokio::test]
+    async fn waiting_users_take_turns_for_a_free_slot() {
+        let pool = RenderPool::new(1);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = take(&pool, "burst", &order, "b0").await;
+        let mut waiters = Vec::new();
+        // A burst of three, then two other users, all waiting.
+        for (user, name) in [
+            ("burst", "b1"),
+            ("burst", "b2"),
+            ("burst", "b3"),
+            ("x", "x0"),
+            ("y", "y0"),
+        ] {
+            let (pool, order) = (pool.clone(), Arc::clone(&order));
+            waiters.push(tokio::spawn(async move {
+                let slot = take(&pool, user, &order, name).await;
+                tokio::task::yield_now().await;
+                drop(slot);
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.waiting(), 5);
+        drop(first);
+        for w in waiters {
+            w.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, ["b0", "b1", "x0", "y0", "b2", "b3"]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gave_up_does_not_keep_the_slot() {
+        let pool = RenderPool::new(1);
+        let held = pool.slot(None).await.unwrap();
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(10), pool.slot(Some("a"))).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        // The slot is free again, not handed to the waiter that left.
+        let again =
+            tokio::time::timeout(std::time::Duration::from_secs(1), pool.slot(Some("b"))).await;
+        assert!(again.is_ok());
+    }
 }

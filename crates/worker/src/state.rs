@@ -1,15 +1,16 @@
 //! What every request shares: the store, the render pool, the Discord
-//! client, counters, and the bookkeeping that lets shutdown wait for
-//! in-flight jobs.
+//! client, the queue ledger and this instance's speed, counters, and the
+//! bookkeeping that lets shutdown wait for in-flight jobs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mandala_ledger::{Calibrator, Ledger};
 use reqwest::Url;
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::auth::PushVerifier;
 use crate::render::RenderPool;
@@ -22,47 +23,98 @@ pub struct Shared {
     pub discord: Discord,
     pub api_base: Url,
     pub job_deadline: Duration,
+    /// The subscription's delivery attempts: the last one tells the user.
+    pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
+    /// The shared queue ledger (Firestore), when this worker keeps it; with
+    /// local push delivery the delivery keeps it instead.
+    pub ledger: Option<Ledger>,
+    /// How fast this instance renders, measured.
+    pub calibrator: Calibrator,
+    /// When the speed was last reported to the ledger (Unix ms).
+    pub last_report_ms: AtomicU64,
     pub stats: Counters,
     pub in_flight: InFlight,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Arc<Mutex<ObjectLocks>>,
+}
+
+type ObjectLocks = HashMap<String, Arc<tokio::sync::Mutex<()>>>;
+
+/// Everything [`Shared`] is built from.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub pool: RenderPool,
+    pub discord: Discord,
+    pub api_base: Url,
+    pub job_deadline: Duration,
+    pub max_attempts: u32,
+    pub verifier: Option<PushVerifier>,
+    pub ledger: Option<Ledger>,
+    pub calibrator: Calibrator,
+}
+
+/// Held while a job works on one object name; dropping it (on every path)
+/// lets the next job for that name in and forgets the name when nobody
+/// else wants it.
+pub struct ObjectLock {
+    locks: Arc<Mutex<ObjectLocks>>,
+    name: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for ObjectLock {
+    fn drop(&mut self) {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        // Release first, then see whether anyone else still holds the lock.
+        drop(self.guard.take());
+        if locks
+            .get(&self.name)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            locks.remove(&self.name);
+        }
+    }
 }
 
 impl Shared {
-    pub fn new(
-        store: Arc<dyn Store>,
-        pool: RenderPool,
-        discord: Discord,
-        api_base: Url,
-        job_deadline: Duration,
-        verifier: Option<PushVerifier>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Shared {
-            store,
-            pool,
-            discord,
-            api_base,
-            job_deadline,
-            verifier,
+            store: parts.store,
+            pool: parts.pool,
+            discord: parts.discord,
+            api_base: parts.api_base,
+            job_deadline: parts.job_deadline,
+            max_attempts: parts.max_attempts,
+            verifier: parts.verifier,
+            ledger: parts.ledger,
+            calibrator: parts.calibrator,
+            last_report_ms: AtomicU64::new(0),
             stats: Counters::default(),
             in_flight: InFlight::default(),
-            locks: Mutex::new(HashMap::new()),
+            locks: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// The lock serialising jobs for one object name.
-    pub fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(locks.entry(name.to_owned()).or_default())
+    /// Waits for, then holds, the lock serialising jobs for one object name.
+    pub async fn lock_object(&self, name: &str) -> ObjectLock {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(locks.entry(name.to_owned()).or_default())
+        };
+        let guard = lock.lock_owned().await;
+        ObjectLock {
+            locks: Arc::clone(&self.locks),
+            name: name.to_owned(),
+            guard: Some(guard),
+        }
     }
 
-    /// Forgets the lock when nobody else holds or waits for it.
-    pub fn release_lock(&self, name: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        drop(lock);
-        if locks.get(name).is_some_and(|l| Arc::strong_count(l) == 1) {
-            locks.remove(name);
-        }
+    /// Object names with a lock entry (held or waited for); for tests.
+    pub fn locked_objects(&self) -> usize {
+        self.locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -79,6 +131,10 @@ pub struct Counters {
     reply_dropped: AtomicU64,
     redeliver: AtomicU64,
     unauthorized: AtomicU64,
+    cancelled: AtomicU64,
+    gave_up: AtomicU64,
+    dead_lettered: AtomicU64,
+    told: AtomicU64,
     timings: [AtomicU64; 9],
 }
 
@@ -133,6 +189,14 @@ pub struct Stats {
     pub redeliver: u64,
     /// Pushes refused for a missing or invalid OIDC token.
     pub unauthorized: u64,
+    /// Jobs the ledger said were cancelled (their publish was reported failed).
+    pub cancelled: u64,
+    /// Jobs given up on their last delivery attempt (their user was told).
+    pub gave_up: u64,
+    /// Jobs received from the dead-letter subscription.
+    pub dead_lettered: u64,
+    /// Final failure messages sent to users.
+    pub told: u64,
     pub stages: StageTotals,
 }
 
@@ -149,6 +213,10 @@ impl Counters {
             "reply-dropped" => &self.reply_dropped,
             "redeliver" => &self.redeliver,
             "unauthorized" => &self.unauthorized,
+            "cancelled" => &self.cancelled,
+            "gave-up" => &self.gave_up,
+            "dead-lettered" => &self.dead_lettered,
+            "told" => &self.told,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -185,6 +253,10 @@ impl Counters {
             reply_dropped: get(&self.reply_dropped),
             redeliver: get(&self.redeliver),
             unauthorized: get(&self.unauthorized),
+            cancelled: get(&self.cancelled),
+            gave_up: get(&self.gave_up),
+            dead_lettered: get(&self.dead_lettered),
+            told: get(&self.told),
             stages: StageTotals {
                 decode_us: t(0),
                 decoded: t(1),

@@ -58,6 +58,10 @@ pub struct Args {
     /// What to send: `/mandala` commands (each queues a job) or PINGs (verification only).
     #[arg(long, value_enum, default_value_t = Kind::Command)]
     pub kind: Kind,
+    /// How many users the commands come from, in turn: each user may have only a few jobs
+    /// queued at once (the ingress's MAX_QUEUED_PER_USER), so a throughput test needs many.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: usize,
 }
 
 /// The interaction a load test sends.
@@ -110,6 +114,9 @@ fn check(args: &Args) -> Result<(), UsageError> {
     if args.timeout_secs == 0 {
         return Err(UsageError("--timeout-secs must be at least 1".into()));
     }
+    if args.users == 0 {
+        return Err(UsageError("--users must be at least 1".into()));
+    }
     Ok(())
 }
 
@@ -125,10 +132,12 @@ fn prepare(
     application_id: &str,
     kind: Kind,
     n: usize,
+    users: usize,
 ) -> anyhow::Result<Vec<Prepared>> {
     (0..n)
-        .map(|_| {
-            let outgoing = client::command_with_options(application_id, &[]);
+        .map(|i| {
+            let user = format!("{}", 2_000_000_000_000_000_000u64 + (i % users) as u64);
+            let outgoing = client::command_from(application_id, &user, &[]);
             let body = match kind {
                 Kind::Command => outgoing.body,
                 Kind::Ping => serde_json::json!({"id": outgoing.id, "application_id": application_id, "type": 1, "token": outgoing.token, "version": 1})
@@ -370,8 +379,20 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
         "signing {} interactions (+{} warm-up) for application {}…",
         args.requests, args.warmup, args.application_id
     );
-    let warmup = prepare(&key, &args.application_id, args.kind, args.warmup)?;
-    let batch = prepare(&key, &args.application_id, args.kind, args.requests)?;
+    let warmup = prepare(
+        &key,
+        &args.application_id,
+        args.kind,
+        args.warmup,
+        args.users,
+    )?;
+    let batch = prepare(
+        &key,
+        &args.application_id,
+        args.kind,
+        args.requests,
+        args.users,
+    )?;
 
     if !warmup.is_empty() {
         let w = run_batch(&http, &args.url, warmup, args.concurrency).await;

@@ -70,7 +70,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let id = publisher
-        .publish(&job, attributes)
+        // Manual jobs have no user, hence no ordering key.
+        .publish(&job, attributes, None)
         .await
         .with_context(|| format!("publishing to {topic}"))?;
     publisher.shutdown().await;

@@ -37,7 +37,21 @@ fn fresh_ids() -> (String, String) {
     (id, token)
 }
 
+/// The user every interaction claims to come from unless told otherwise.
+pub const DEV_USER_ID: &str = "1000000000000000300";
+
 fn envelope(kind: u8, application_id: &str, id: &str, token: &str, data: &Value) -> Value {
+    envelope_from(kind, application_id, id, token, data, DEV_USER_ID)
+}
+
+fn envelope_from(
+    kind: u8,
+    application_id: &str,
+    id: &str,
+    token: &str,
+    data: &Value,
+    user_id: &str,
+) -> Value {
     json!({
         "id": id,
         "application_id": application_id,
@@ -47,7 +61,7 @@ fn envelope(kind: u8, application_id: &str, id: &str, token: &str, data: &Value)
         "data": data,
         "guild_id": "1000000000000000100",
         "channel_id": "1000000000000000200",
-        "member": {"user": {"id": "1000000000000000300", "username": "playground", "global_name": "Playground"}},
+        "member": {"user": {"id": user_id, "username": "playground", "global_name": "Playground"}},
         "locale": "en-US",
         "app_permissions": "0",
         "attachment_size_limit": 10_485_760,
@@ -96,12 +110,22 @@ pub fn command(application_id: &str, spec: &RenderSpec) -> Outgoing {
     command_with_options(application_id, &command_options(spec))
 }
 
+/// A `/mandala` APPLICATION_COMMAND interaction for `spec` from the user `user_id`.
+pub fn command_as(application_id: &str, user_id: &str, spec: &RenderSpec) -> Outgoing {
+    command_from(application_id, user_id, &command_options(spec))
+}
+
 /// A `/mandala` interaction with options given as Discord's JSON.
 pub fn command_with_options(application_id: &str, options: &[Value]) -> Outgoing {
+    command_from(application_id, DEV_USER_ID, options)
+}
+
+/// A `/mandala` interaction from the user `user_id`.
+pub fn command_from(application_id: &str, user_id: &str, options: &[Value]) -> Outgoing {
     let (id, token) = fresh_ids();
     let data =
         json!({"id": "1000000000000000400", "name": "mandala", "type": 1, "options": options});
-    let body = envelope(2, application_id, &id, &token, &data)
+    let body = envelope_from(2, application_id, &id, &token, &data, user_id)
         .to_string()
         .into_bytes();
     Outgoing { id, token, body }
@@ -109,9 +133,14 @@ pub fn command_with_options(application_id: &str, options: &[Value]) -> Outgoing
 
 /// A button click (MESSAGE_COMPONENT) on a message.
 pub fn button(application_id: &str, custom_id: &str) -> Outgoing {
+    button_from(application_id, DEV_USER_ID, custom_id)
+}
+
+/// A button click by the user `user_id`.
+pub fn button_from(application_id: &str, user_id: &str, custom_id: &str) -> Outgoing {
     let (id, token) = fresh_ids();
     let data = json!({"custom_id": custom_id, "component_type": 2});
-    let body = envelope(3, application_id, &id, &token, &data)
+    let body = envelope_from(3, application_id, &id, &token, &data, user_id)
         .to_string()
         .into_bytes();
     Outgoing { id, token, body }

@@ -39,6 +39,13 @@ pub enum PublishError {
     TooSlow(std::time::Duration),
 }
 
+/// The ordering key of a job: its user's id. Pub/Sub (with ordering on the
+/// subscription) and the local delivery then hand out one job per user at
+/// a time, users in turn. Manual jobs have none and go out in any order.
+pub fn ordering_key(job: &Job) -> Option<String> {
+    job.user().map(str::to_owned)
+}
+
 /// The attributes every job message carries, for filtering and tracing
 /// without decoding the body.
 pub fn attributes(job: &Job, interaction_id: &str, spec_hash: &str) -> BTreeMap<String, String> {
@@ -57,9 +64,10 @@ impl JobPublisher {
         job: &Job,
         attributes: BTreeMap<String, String>,
     ) -> Result<String, PublishError> {
+        let key = ordering_key(job);
         match self {
-            JobPublisher::Pubsub(p) => p.publish(job, attributes).await,
-            JobPublisher::Local(l) => l.publish(job, attributes),
+            JobPublisher::Pubsub(p) => p.publish(job, attributes, key).await,
+            JobPublisher::Local(l) => l.publish(job, attributes, key),
         }
     }
 
@@ -72,11 +80,14 @@ impl JobPublisher {
         job: &Job,
         attributes: BTreeMap<String, String>,
     ) -> Result<String, PublishError> {
+        let key = ordering_key(job);
         match self {
-            JobPublisher::Pubsub(p) => tokio::time::timeout(budget, p.publish(job, attributes))
-                .await
-                .unwrap_or(Err(PublishError::TooSlow(budget))),
-            JobPublisher::Local(l) => l.publish(job, attributes),
+            JobPublisher::Pubsub(p) => {
+                tokio::time::timeout(budget, p.publish(job, attributes, key))
+                    .await
+                    .unwrap_or(Err(PublishError::TooSlow(budget)))
+            }
+            JobPublisher::Local(l) => l.publish(job, attributes, key),
         }
     }
 

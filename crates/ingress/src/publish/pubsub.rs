@@ -72,19 +72,38 @@ impl PubsubPublisher {
             .await
     }
 
+    /// Publishes one job under `ordering_key` (its user).
     pub async fn publish(
         &self,
         job: &Job,
         attributes: BTreeMap<String, String>,
+        ordering_key: Option<String>,
     ) -> Result<String, PublishError> {
         let client = self.client().await?;
-        let message = Message::new()
+        let mut message = Message::new()
             .set_data(job.to_json())
             .set_attributes(attributes);
-        client
-            .publish(message)
-            .await
-            .map_err(|e| PublishError::Publish(e.to_string()))
+        if let Some(key) = &ordering_key {
+            message = message.set_ordering_key(key.clone());
+        }
+        // The client sends the message whether or not the caller still
+        // waits for it (a caller past its budget stops waiting); the outcome
+        // is watched here to the end, so that a failure always resumes the
+        // ordering key. A failed publish pauses its key in the client, so
+        // nothing after it goes out of order; the job itself is reported
+        // failed (its user is asked to try again), so their next one may go.
+        let pending = client.publish(message);
+        let resumer = client.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let published = pending.await;
+            if let (Err(_), Some(key)) = (&published, ordering_key) {
+                resumer.resume_publish(key);
+            }
+            let _ = tx.send(published.map_err(|e| PublishError::Publish(e.to_string())));
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(PublishError::Publish("the publish task ended".into())))
     }
 
     /// Sends what is still batched.

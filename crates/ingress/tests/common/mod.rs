@@ -52,6 +52,14 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.signature_max_age_secs = 60;
     c.max_body_bytes = 65_536;
     c.publish_timeout_ms = 1500;
+    c.max_queued_per_user = 5;
+    c.firestore_database = None;
+    c.firestore_emulator_host = None;
+    c.ledger_timeout_ms = 800;
+    c.local_push_min_backoff_ms = 100;
+    c.local_push_max_backoff_ms = 10_000;
+    c.local_dead_letter_url = None;
+    c.discord_api_base = "http://127.0.0.1:9/api/v10".into();
     c
 }
 
@@ -85,11 +93,18 @@ pub fn snowflake() -> String {
     )
 }
 
+/// A `/mandala` interaction from a user of its own (so per-user limits
+/// and ordering never get in the way of a test about something else).
 pub fn command(id: &str, options: Value) -> Value {
+    command_from(id, &format!("9{id}"), options)
+}
+
+/// A `/mandala` interaction from `user`.
+pub fn command_from(id: &str, user: &str, options: Value) -> Value {
     json!({
         "id": id, "application_id": APP_ID, "type": 2, "token": format!("tok-{id}"),
         "version": 1, "guild_id": "11", "channel_id": "22",
-        "member": {"user": {"id": "33", "username": "ada"}},
+        "member": {"user": {"id": user, "username": "ada"}},
         "data": {"id": "44", "name": "mandala", "type": 1, "options": options}
     })
 }

@@ -31,9 +31,13 @@ pub enum SendError {
     /// Not now: answer non-2xx so Pub/Sub redelivers.
     #[error("{why} (after {attempts} attempts)")]
     Redeliver { why: String, attempts: u32 },
-    /// Never: acknowledge and log.
+    /// Never: acknowledge and log. `status` is Discord's answer, if any.
     #[error("{why} (after {attempts} attempts)")]
-    Drop { why: String, attempts: u32 },
+    Drop {
+        why: String,
+        attempts: u32,
+        status: Option<u16>,
+    },
 }
 
 impl SendError {
@@ -69,7 +73,7 @@ enum Attempt {
     Done(u16),
     Wait(Duration, String),
     Retry(String),
-    Drop(String),
+    Drop(String, Option<u16>),
 }
 
 impl Discord {
@@ -99,7 +103,13 @@ impl Discord {
             attempts += 1;
             let (wait, why) = match self.attempt(target, message, &now_ms).await {
                 Attempt::Done(status) => return Ok(SendReport { attempts, status }),
-                Attempt::Drop(why) => return Err(SendError::Drop { why, attempts }),
+                Attempt::Drop(why, status) => {
+                    return Err(SendError::Drop {
+                        why,
+                        attempts,
+                        status,
+                    });
+                }
                 Attempt::Wait(wait, why) => (wait, why),
                 Attempt::Retry(why) => {
                     let wait = backoff;
@@ -140,7 +150,7 @@ impl Discord {
         let mut form = reqwest::multipart::Form::new();
         match reqwest::multipart::Part::bytes(payload_json).mime_str("application/json") {
             Ok(part) => form = form.part("payload_json", part),
-            Err(e) => return Attempt::Drop(format!("cannot build payload_json: {e}")),
+            Err(e) => return Attempt::Drop(format!("cannot build payload_json: {e}"), None),
         }
         if let Some(file) = &message.file {
             // `Part::stream` shares the bytes instead of copying the image per attempt.
@@ -152,7 +162,10 @@ impl Discord {
             match part.mime_str(&file.content_type) {
                 Ok(part) => form = form.part("files[0]", part),
                 Err(e) => {
-                    return Attempt::Drop(format!("bad content type {}: {e}", file.content_type));
+                    return Attempt::Drop(
+                        format!("bad content type {}: {e}", file.content_type),
+                        None,
+                    );
                 }
             }
         }
@@ -208,9 +221,9 @@ impl Discord {
                     Duration::from_secs(1),
                     detail + " soon after the interaction",
                 ),
-                _ => Attempt::Drop(detail),
+                _ => Attempt::Drop(detail, Some(status.as_u16())),
             },
-            _ => Attempt::Drop(detail),
+            _ => Attempt::Drop(detail, Some(status.as_u16())),
         }
     }
 }

@@ -42,7 +42,8 @@ fn kind_label(kind: JobKind) -> Option<&'static str> {
 ///
 /// `spec` is the user's spec with the seed filled in: the buttons carry it,
 /// so a re-roll keeps the user's options and lets the seed choose the rest.
-/// `location` is mentioned when the image cannot be attached.
+/// `location` is mentioned when the image cannot be attached; `note` is a
+/// line added to the caption (e.g. that a smaller preview is attached).
 pub fn build(
     job: &Job,
     spec: &RenderSpec,
@@ -50,6 +51,7 @@ pub fn build(
     image: bytes::Bytes,
     content_type: &str,
     location: &str,
+    note: Option<&str>,
 ) -> Message {
     let mut parts: Vec<String> = Vec::new();
     if let Some(user) = job.requested_by.as_ref().and_then(|r| r.user_id.as_deref())
@@ -72,6 +74,9 @@ pub fn build(
             resolved.format.extension()
         ),
     };
+    if let Some(note) = note {
+        let _ = write!(content, "\n{note}");
+    }
     let too_large = image.len() > ATTACHMENT_LIMIT;
     if too_large {
         let _ = write!(
@@ -170,6 +175,7 @@ mod tests {
             vec![1, 2, 3].into(),
             "image/png",
             "x",
+            None,
         );
         let p = &m.payload;
         let content = p.content.as_deref().unwrap();
@@ -216,6 +222,7 @@ mod tests {
             vec![1].into(),
             "image/svg+xml",
             "x",
+            None,
         );
         assert!(m.payload.embeds.as_ref().unwrap()[0].image.is_none());
         assert_eq!(m.file.unwrap().filename, "mandala-7.svg");
@@ -239,6 +246,7 @@ mod tests {
             big,
             "image/png",
             "gs://b/o.png",
+            None,
         );
         assert!(m.file.is_none());
         assert_eq!(m.payload.attachments, Some(vec![]));

@@ -4,7 +4,9 @@
 //! - [`discord`]: the REST client, with the retry schedule that decides
 //!   whether a failed reply is waited out, redelivered or dropped.
 //! - [`target`]: where a job's reply goes, and which webhook URLs are allowed.
+//! - [`last_word`]: what the user sees when the image will not come.
 
 pub mod discord;
+pub mod last_word;
 pub mod message;
 pub mod target;

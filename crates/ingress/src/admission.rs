@@ -1,0 +1,161 @@
+//! Admission: whether a job may join the queue, and what its user is told.
+//!
+//! Every render request passes the queue ledger before it is published:
+//! 1. a user who already has `MAX_QUEUED_PER_USER` jobs waiting or rendering
+//!    is told, privately, how many they have queued;
+//! 2. a job expected to take longer than Discord lets us answer (an
+//!    interaction token lives 15 minutes) is refused at once, privately,
+//!    with the estimate;
+//! 3. otherwise the job is recorded and its user sees when to expect it:
+//!    `⏱️ ready in ~4 s · 3 jobs ahead`.
+//!
+//! If the ledger cannot answer in time (`LEDGER_TIMEOUT_MS`) the job is
+//! queued anyway, without an estimate or a cap check: a slow shared store
+//! must not turn into users seeing errors.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use mandala_ledger::{Admission, AdmitRequest, Estimate, NoticeTarget};
+use mandala_model::discord::InteractionResponse;
+use mandala_model::{Job, Reply, ResolvedSpec, Ticket, wait};
+
+use crate::interactions::AppState;
+
+/// Refuse jobs expected to be ready later than this: the token lives 15
+/// minutes, and the reply needs its own moment at the end.
+pub const MAX_WAIT: Duration = Duration::from_secs(14 * 60);
+
+/// What admission decided.
+pub enum Decision {
+    /// Publish `job` (with its ticket when the ledger recorded it) and
+    /// answer with `text`.
+    Queue { job: Box<Job>, text: String },
+    /// Answer privately, queue nothing.
+    Refuse {
+        response: InteractionResponse,
+        outcome: &'static str,
+    },
+}
+
+/// The answer's second line: when to expect the image.
+pub fn expectation(estimate: &Estimate) -> String {
+    let ahead = estimate.others_ahead + estimate.yours_ahead;
+    let mut line = format!("⏱️ {}", wait::ready_in(estimate.wait));
+    let _ = match (ahead, estimate.yours_ahead) {
+        (0, _) => Ok(()),
+        (n, 0) => write!(line, " · {n} job{} ahead", plural(n)),
+        (n, y) => write!(line, " · {n} job{} ahead ({y} of them yours)", plural(n)),
+    };
+    line
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Passes `job` (whose acknowledgement reads `label`) through the ledger.
+pub async fn admit(
+    state: &AppState,
+    mut job: Job,
+    resolved: &ResolvedSpec,
+    label: String,
+) -> Decision {
+    let (Some(user), Reply::Interaction(reply)) = (job.user().map(str::to_owned), &job.reply)
+    else {
+        return Decision::Queue {
+            job: Box::new(job),
+            text: label,
+        };
+    };
+    let now = crate::now_ms();
+    let cost = resolved.cost().0;
+    let request = AdmitRequest {
+        user: user.clone(),
+        job: reply.interaction_id.clone(),
+        cost,
+        expires_ms: reply
+            .token_expires_at_ms()
+            .unwrap_or(now + mandala_model::job::TOKEN_LIFETIME_MS),
+        label: label.clone(),
+        reply: Some(NoticeTarget {
+            application_id: reply.application_id.clone(),
+            token: reply.token.clone(),
+        }),
+        now_ms: now,
+    };
+    let job_id = request.job.clone();
+    match state.ledger.admit(request).await {
+        Ok(Admission::Accepted { estimate, due_ms }) => {
+            job.ticket = Some(Ticket {
+                user,
+                job: job_id,
+                due_ms,
+                cost: mandala_model::Cost(cost),
+            });
+            Decision::Queue {
+                job: Box::new(job),
+                text: format!("{label}\n{}", expectation(&estimate)),
+            }
+        }
+        Ok(Admission::Full { queued }) => Decision::Refuse {
+            response: InteractionResponse::ephemeral(format!(
+                "⏳ You already have {queued} mandala{} in the queue — the most one person can have at once. \
+                 Wait for one to arrive, then try again.",
+                plural(queued)
+            )),
+            outcome: "user_queue_full",
+        },
+        Ok(Admission::TooLong { estimate }) => Decision::Refuse {
+            response: InteractionResponse::ephemeral(format!(
+                "⏳ The queue is too long right now: this mandala would be ready in {}, and Discord \
+                 only lets me answer within 15 min. Please try again later (smaller images are quicker).",
+                wait::approx(estimate.wait)
+            )),
+            outcome: "queue_too_long",
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "queue ledger unavailable; queueing without an estimate");
+            Decision::Queue {
+                job: Box::new(job),
+                text: label,
+            }
+        }
+    }
+}
+
+/// The job was not published after all: take it out of the ledger, so it
+/// neither counts against its user nor gets rendered if the message
+/// reaches a worker anyway.
+pub async fn cancel(state: &AppState, job: &Job) {
+    let Some(t) = &job.ticket else { return };
+    if let Err(e) = state.ledger.finish(&t.user, &t.job, crate::now_ms()).await {
+        tracing::error!(error = %e, job = %t.job, "could not cancel a job in the ledger");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(ms: u64, others: u64, yours: u64) -> Estimate {
+        Estimate {
+            wait: Duration::from_millis(ms),
+            others_ahead: others,
+            yours_ahead: yours,
+        }
+    }
+
+    #[test]
+    fn the_expectation_reads_at_a_glance() {
+        assert_eq!(expectation(&estimate(3_600, 0, 0)), "⏱️ ready in ~4 s");
+        assert_eq!(
+            expectation(&estimate(100_000, 1, 0)),
+            "⏱️ ready in ~2 min · 1 job ahead"
+        );
+        assert_eq!(
+            expectation(&estimate(9_000, 3, 2)),
+            "⏱️ ready in ~9 s · 5 jobs ahead (2 of them yours)"
+        );
+    }
+}
