@@ -40,10 +40,6 @@ fn fresh_ids() -> (String, String) {
 /// The user every interaction claims to come from unless told otherwise.
 pub const DEV_USER_ID: &str = "1000000000000000300";
 
-fn envelope(kind: u8, application_id: &str, id: &str, token: &str, data: &Value) -> Value {
-    envelope_from(kind, application_id, id, token, data, DEV_USER_ID)
-}
-
 fn envelope_from(
     kind: u8,
     application_id: &str,
