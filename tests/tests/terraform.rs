@@ -15,19 +15,28 @@
 //!   deadlines and concurrency agree, and every environment variable on
 //!   Cloud Run is one the binary reads, as its clap `Config` defines, with
 //!   every required one set; the Dockerfile and cloudbuild.yaml build the
-//!   binaries the workspace defines.
+//!   binaries the workspace defines;
+//! - the google provider's schema, derived from the PyPI packages
+//!   `cdktn-provider-google` of the oldest and the newest release the pin
+//!   admits (`deploy/tfschema.py`): every type, argument, block and
+//!   attribute reference exists, required ones are set, computed-only ones
+//!   are not; an optional suite that skips loudly without the wheels.
 //!
 //! Layout: this file holds the checker's entry point, the copy-and-break
 //! helper and the tests of the real configuration; under `terraform/`,
 //! `hclx` (parsed files), `refs` (references), `eval` (input scenarios),
 //! `rules` with `push` and `access` (the deployment's rules) and `images`
 //! (Dockerfile, cloudbuild.yaml, .dockerignore) make up the checker;
-//! `catches` shows each rule fire on a broken copy, `walker_tests` covers
-//! the reference walker, and `deploy_script` runs `deploy/deploy.sh`
+//! `schema` (the provider schemas and the pin) and `conform` (the
+//! configuration against one schema) the provider check; `catches` and
+//! `schema_catches` show each rule fire on a broken copy, `walker_tests`
+//! covers the reference walker, and `deploy_script` runs `deploy/deploy.sh`
 //! against recording stand-ins for gcloud, terraform and mandala.
 
 #[path = "terraform/catches.rs"]
 mod catches;
+#[path = "terraform/conform.rs"]
+mod conform;
 #[path = "terraform/deploy_script.rs"]
 mod deploy_script;
 #[path = "terraform/eval.rs"]
@@ -40,6 +49,10 @@ mod images;
 mod refs;
 #[path = "terraform/rules.rs"]
 mod rules;
+#[path = "terraform/schema.rs"]
+mod schema;
+#[path = "terraform/schema_catches.rs"]
+mod schema_catches;
 #[path = "terraform/walker_tests.rs"]
 mod walker_tests;
 
@@ -163,6 +176,48 @@ impl Copy {
     fn problems(&self) -> Vec<String> {
         check(self.dir.path())
     }
+
+    fn schema_problems(&self, schemas: &[schema::Schema]) -> Vec<String> {
+        schema_check(self.dir.path(), schemas)
+    }
+}
+
+/// Every problem of `terraform/` under `root` against each provider
+/// schema (prefixed with the release), and of the version pin.
+fn schema_check(root: &Path, schemas: &[schema::Schema]) -> Vec<String> {
+    let config = match Config::load(&root.join("terraform")) {
+        Ok(c) => c,
+        Err(problems) => return problems,
+    };
+    let mut problems = schema::check_pin(&config, schemas);
+    for s in schemas {
+        problems.extend(
+            conform::check(&config, s)
+                .into_iter()
+                .map(|p| format!("google {}: {p}", s.version)),
+        );
+    }
+    problems
+}
+
+/// The provider schemas (oldest release first), or `None` after reporting
+/// the suite as skipped, loudly. Wheels that are there but yield no schema
+/// fail the test.
+fn provider_schemas() -> Option<&'static [schema::Schema]> {
+    static LOADED: OnceLock<Result<Vec<schema::Schema>, String>> = OnceLock::new();
+    let root = workspace_root();
+    let pins = schema::pinned_packages(&root).unwrap_or_else(|e| panic!("{e}"));
+    let wheels = mandala_standin::suites::require(
+        &format!(
+            "terraform vs google provider schema (cdktn-provider-google {})",
+            pins.join(", ")
+        ),
+        schema::wheels(&root),
+    )?;
+    match LOADED.get_or_init(|| schema::load(&root, &wheels)) {
+        Ok(schemas) => Some(schemas),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Asserts that one of the problems contains every fragment.
@@ -185,6 +240,19 @@ fn the_deployment_passes_every_rule() {
     assert!(
         problems.is_empty(),
         "terraform/ and deploy/ have problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn terraform_matches_the_provider_schema_of_the_oldest_and_newest_release_admitted() {
+    let Some(schemas) = provider_schemas() else {
+        return;
+    };
+    let problems = schema_check(&workspace_root(), schemas);
+    assert!(
+        problems.is_empty(),
+        "terraform/ does not match the google provider's schema:\n{}",
         problems.join("\n")
     );
 }

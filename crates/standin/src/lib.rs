@@ -4,8 +4,9 @@
 //! - [`discord`]: a Discord REST API stand-in that records what the worker
 //!   sends and checks it the way Discord would (method, path, multipart
 //!   shape, `payload_json`, a decodable image), and can be told to fail.
-//! - [`emulators`]: start and stop the official Pub/Sub emulator and
-//!   `gcp-storage-emulator` for tests, or report why they cannot run.
+//! - [`emulators`]: start and stop the official Pub/Sub emulator and the
+//!   Cloud Storage emulators (`fake-gcs-server`, `gcp-storage-emulator`)
+//!   for tests, or report why they cannot run.
 //! - [`suites`]: how optional test suites say loudly whether they ran.
 
 pub mod discord;

@@ -1,22 +1,30 @@
-//! The Cloud Storage store: real uploads through `google-cloud-storage`
-//! into `gcp-storage-emulator` (skipped loudly when it is not installed),
-//! and the 412 path against a tiny in-test fake of the upload endpoint,
-//! because the emulator ignores `ifGenerationMatch`.
+//! The Cloud Storage store against fake-gcs-server, which honours
+//! preconditions: real uploads through `google-cloud-storage`, the
+//! create-only write's 412 seen for real, and two workers racing to store
+//! the same image. The round trip also runs against gcp-storage-emulator, a
+//! second implementation `mandala dev --gcs-emulator` users may run, and
+//! the one that keeps an object's content type as Cloud Storage does (see
+//! [`StoresContentType`]). Each suite skips loudly when its emulator is not
+//! installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use common::*;
 use mandala_model::Reply;
+use mandala_standin::emulators::fake_gcs::FakeGcs;
 use mandala_standin::emulators::gcs::GcsEmulator;
+use mandala_standin::emulators::gcs_json::JsonApi;
 use mandala_standin::suites;
-use mandala_worker::store::CACHE_CONTROL;
+use mandala_worker::store::gcs::GcsStore;
+use mandala_worker::store::{CACHE_CONTROL, NewObject, PutOutcome, Store};
 
 const BUCKET: &str = "mandala-worker-test";
 
@@ -29,14 +37,26 @@ fn gcs_config(endpoint: &str, api_base: &str) -> mandala_worker::Config {
     c
 }
 
-#[tokio::test]
-async fn uploads_to_the_storage_emulator_and_reads_back_on_redelivery() {
-    let Some(gcs) = suites::require("gcs-emulator (worker)", GcsEmulator::start(BUCKET).await)
-    else {
-        return;
-    };
+/// Whether the emulator keeps the content type the upload's metadata
+/// names. Cloud Storage and gcp-storage-emulator do; fake-gcs-server takes
+/// it from the media part's own `Content-Type` header instead, which
+/// `google-cloud-storage` does not send (the metadata carries it), so it
+/// stores none and serves the object as `application/octet-stream`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StoresContentType {
+    Yes,
+    FromMediaPartOnly,
+}
+
+/// One job stored, then the same spec for an interaction: found, read
+/// back and sent, not rendered again.
+async fn stores_and_reads_back_on_redelivery(
+    endpoint: &str,
+    gcs: &JsonApi,
+    content_type: StoresContentType,
+) {
     let d = discord().await;
-    let w = start(gcs_config(&gcs.endpoint(), &d.api_base)).await;
+    let w = start(gcs_config(endpoint, &d.api_base)).await;
     let resolved = spec(21).resolve().unwrap();
     let name = resolved.object_name();
 
@@ -46,11 +66,17 @@ async fn uploads_to_the_storage_emulator_and_reads_back_on_redelivery() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("gs://{BUCKET}/{name}")), "{body}");
-    let (bytes, content_type, metadata) = gcs
+    let (bytes, stored_type, metadata) = gcs
         .get_object(BUCKET, &name)
         .await
         .expect("object uploaded");
-    assert_eq!(content_type, "image/png");
+    let png = |t: &str| match content_type {
+        StoresContentType::Yes => assert_eq!(t, "image/png"),
+        StoresContentType::FromMediaPartOnly => {
+            assert!(["", "application/octet-stream"].contains(&t), "{t}");
+        }
+    };
+    png(&stored_type);
     assert_eq!(png_size(&bytes), (256, 256));
     assert_eq!(metadata["spec"], resolved.canonical_json());
     assert_eq!(metadata["seed"], "21");
@@ -58,7 +84,6 @@ async fn uploads_to_the_storage_emulator_and_reads_back_on_redelivery() {
     assert_eq!(resource["cacheControl"], CACHE_CONTROL);
     assert_eq!(gcs.list(BUCKET).await, vec![name.clone()]);
 
-    // The same spec for an interaction: found by the check, read back, sent; no second render.
     let (status, body) = w
         .push(envelope(
             &job(spec(21), interaction("tok-gcs", 1000)),
@@ -71,89 +96,192 @@ async fn uploads_to_the_storage_emulator_and_reads_back_on_redelivery() {
     assert_eq!((stats.renders, stats.replied), (1, 1));
     let m = d.standin.message_for_token("tok-gcs").unwrap();
     assert_eq!(m.attachments[0].bytes.to_vec(), bytes);
-    assert_eq!(m.attachments[0].content_type, "image/png");
+    png(&m.attachments[0].content_type);
     assert_eq!(gcs.list(BUCKET).await.len(), 1);
 }
 
-/// Objects the fake holds, and every upload it answered.
-#[derive(Default)]
-struct Fake {
-    objects: HashMap<String, usize>,
-    uploads: Vec<(String, u16)>,
-}
-
-type Shared = Arc<Mutex<Fake>>;
-
-/// `GET /storage/v1/b/{b}/o/{name}`: always 404, so each job renders and uploads.
-async fn metadata() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": {"code": 404, "message": "No such object"}})),
+#[tokio::test]
+async fn uploads_to_fake_gcs_server_and_reads_back_on_redelivery() {
+    let Some(gcs) = suites::require("fake-gcs-server (worker)", FakeGcs::start(BUCKET).await)
+    else {
+        return;
+    };
+    stores_and_reads_back_on_redelivery(
+        &gcs.endpoint(),
+        gcs.json(),
+        StoresContentType::FromMediaPartOnly,
     )
-}
-
-/// `POST /upload/storage/v1/b/{b}/o`: honours `ifGenerationMatch=0`.
-async fn upload(
-    State(fake): State<Shared>,
-    Path(bucket): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
-) -> axum::response::Response {
-    // The multipart metadata part names the object.
-    let text = String::from_utf8_lossy(&body);
-    let name = text
-        .split("\"name\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .or(q.get("name").map(String::as_str))
-        .unwrap_or_default()
-        .to_owned();
-    let mut fake = fake.lock().unwrap();
-    let exists = fake.objects.contains_key(&name);
-    if q.get("ifGenerationMatch").map(String::as_str) == Some("0") && exists {
-        fake.uploads.push((name, 412));
-        return (
-            StatusCode::PRECONDITION_FAILED,
-            axum::Json(serde_json::json!({"error": {"code": 412, "message": "At least one of the pre-conditions you specified did not hold."}})),
-        )
-            .into_response();
-    }
-    fake.objects.insert(name.clone(), body.len());
-    fake.uploads.push((name.clone(), 200));
-    axum::Json(serde_json::json!({
-        "kind": "storage#object", "bucket": bucket, "name": name, "id": format!("{bucket}/{name}/1"),
-        "generation": "1", "metageneration": "1", "contentType": "image/png", "size": body.len().to_string(),
-    }))
-    .into_response()
+    .await;
 }
 
 #[tokio::test]
-async fn a_412_on_create_means_someone_stored_it_first() {
-    let fake: Shared = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/storage/v1/b/{bucket}/o/{name}",
-            axum::routing::get(metadata),
-        )
-        .route(
-            "/upload/storage/v1/b/{bucket}/o",
-            axum::routing::post(upload),
-        )
-        .with_state(fake.clone());
-    let addr = serve(app).await;
-    let d = discord().await;
-    let w = start(gcs_config(&format!("http://{addr}"), &d.api_base)).await;
-    for id in ["1", "2"] {
-        let (status, body) = w
-            .push(envelope(&job(spec(31), Reply::None), id, None))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        assert!(body.starts_with("stored"), "{body}");
+async fn uploads_to_gcp_storage_emulator_and_reads_back_on_redelivery() {
+    let Some(gcs) = suites::require("gcs-emulator (worker)", GcsEmulator::start(BUCKET).await)
+    else {
+        return;
+    };
+    stores_and_reads_back_on_redelivery(&gcs.endpoint(), gcs.json(), StoresContentType::Yes).await;
+}
+
+fn object(name: &str, bytes: &'static [u8], seed: &str) -> NewObject {
+    NewObject {
+        name: name.to_owned(),
+        bytes: Bytes::from_static(bytes),
+        content_type: "image/png".to_owned(),
+        metadata: BTreeMap::from([("seed".to_owned(), seed.to_owned())]),
     }
-    let name = spec(31).resolve().unwrap().object_name();
-    let uploads = fake.lock().unwrap().uploads.clone();
-    assert_eq!(uploads, vec![(name.clone(), 200), (name, 412)]);
-    assert_eq!(w.worker.stats().redeliver, 0);
+}
+
+#[tokio::test]
+async fn a_second_create_only_write_gets_a_real_412_and_changes_nothing() {
+    let Some(gcs) = suites::require("fake-gcs-server (worker)", FakeGcs::start(BUCKET).await)
+    else {
+        return;
+    };
+    let store = GcsStore::connect(BUCKET, Some(&gcs.endpoint()))
+        .await
+        .unwrap();
+    let name = "renders/v1/race.png";
+    assert_eq!(
+        store.put(object(name, b"first", "1")).await.unwrap(),
+        PutOutcome::Created
+    );
+    let generation = gcs.json().object_resource(BUCKET, name).await.unwrap()["generation"].clone();
+    // Cloud Storage answers 412 to `ifGenerationMatch=0` on an existing
+    // object; the store reports it as stored by someone else.
+    assert_eq!(
+        store.put(object(name, b"second", "2")).await.unwrap(),
+        PutOutcome::AlreadyExisted
+    );
+    let (bytes, _, metadata) = gcs.json().get_object(BUCKET, name).await.unwrap();
+    assert_eq!(
+        (bytes.as_slice(), metadata["seed"].as_str()),
+        (&b"first"[..], Some("1"))
+    );
+    assert_eq!(
+        gcs.json().object_resource(BUCKET, name).await.unwrap()["generation"],
+        generation,
+        "the first object was not replaced"
+    );
+    // And reads go through the JSON API the same way.
+    let read = store.get(name).await.unwrap().unwrap();
+    assert_eq!(&read.bytes[..], b"first");
+    assert!(store.exists(name).await.unwrap());
+    assert!(!store.exists("renders/v1/nothing.png").await.unwrap());
+}
+
+/// A pass-through to fake-gcs-server that holds the first `hold` object
+/// lookups until all have arrived (so racing workers both miss and both
+/// render), and records the status of every upload.
+#[derive(Clone)]
+struct Gate {
+    upstream: String,
+    http: reqwest::Client,
+    lookups: Arc<AtomicUsize>,
+    hold: usize,
+    all_looked: Arc<tokio::sync::Barrier>,
+    uploads: Arc<std::sync::Mutex<Vec<u16>>>,
+}
+
+async fn forward(State(gate): State<Gate>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let lookup = parts.method == axum::http::Method::GET
+        && path.contains("/o/")
+        && !path.contains("alt=media");
+    if lookup && gate.lookups.fetch_add(1, Ordering::SeqCst) < gate.hold {
+        // Bounded: a worker that never looks fails the test, not hangs it.
+        let _ = tokio::time::timeout(SHORT, gate.all_looked.wait()).await;
+    }
+    let mut upstream = gate
+        .http
+        .request(parts.method.clone(), format!("{}{path}", gate.upstream))
+        .body(body);
+    for (k, v) in &parts.headers {
+        if k != axum::http::header::HOST {
+            upstream = upstream.header(k, v);
+        }
+    }
+    let answer = upstream.send().await.unwrap();
+    let status = answer.status();
+    if path.starts_with("/upload/") {
+        gate.uploads.lock().unwrap().push(status.as_u16());
+    }
+    let headers = answer.headers().clone();
+    let bytes = answer.bytes().await.unwrap();
+    let mut response = (status, bytes).into_response();
+    for (k, v) in &headers {
+        if k != axum::http::header::CONTENT_LENGTH && k != axum::http::header::TRANSFER_ENCODING {
+            response.headers_mut().insert(k, v.clone());
+        }
+    }
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_racing_on_one_spec_store_one_object_and_both_reply() {
+    let Some(gcs) = suites::require("fake-gcs-server (worker)", FakeGcs::start(BUCKET).await)
+    else {
+        return;
+    };
+    let gate = Gate {
+        upstream: gcs.endpoint(),
+        http: reqwest::Client::new(),
+        lookups: Arc::default(),
+        hold: 2,
+        all_looked: Arc::new(tokio::sync::Barrier::new(2)),
+        uploads: Arc::default(),
+    };
+    let proxy = serve(
+        axum::Router::new()
+            .fallback(forward)
+            .with_state(gate.clone()),
+    )
+    .await;
+    let d = discord().await;
+    // Two instances: separate processes' worth of state, one bucket.
+    let a = start(gcs_config(&format!("http://{proxy}"), &d.api_base)).await;
+    let b = start(gcs_config(&format!("http://{proxy}"), &d.api_base)).await;
+
+    // The same spec, to both at once (two interactions asking for it).
+    let (ra, rb) = tokio::join!(
+        a.push(envelope(
+            &job(spec(51), interaction("tok-a", 500)),
+            "a",
+            None
+        )),
+        b.push(envelope(
+            &job(spec(51), interaction("tok-b", 500)),
+            "b",
+            None
+        )),
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{ra:?} {rb:?}");
+
+    // Both looked before either stored, so both rendered and both wrote
+    // create-only: Cloud Storage took one and refused the other with 412,
+    // which the loser treated as stored.
+    let (sa, sb) = (a.worker.stats(), b.worker.stats());
+    assert_eq!((sa.renders, sb.renders), (1, 1));
+    let mut uploads = gate.uploads.lock().unwrap().clone();
+    uploads.sort_unstable();
+    assert_eq!(uploads, vec![200, 412]);
+    assert_eq!((sa.redeliver, sb.redeliver), (0, 0));
+
+    // One object; both interactions got that image.
+    let name = spec(51).resolve().unwrap().object_name();
+    assert_eq!(gcs.json().list(BUCKET).await, vec![name.clone()]);
+    let (stored, _, _) = gcs.json().get_object(BUCKET, &name).await.unwrap();
+    for token in ["tok-a", "tok-b"] {
+        let m = d.standin.message_for_token(token).unwrap();
+        assert_eq!(m.attachments[0].bytes.to_vec(), stored, "{token}");
+    }
+    assert_eq!((sa.replied, sb.replied), (1, 1));
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@
 //! arguments, `for` expressions, conditionals, `count`/`for_each`, and
 //! `dynamic` blocks. Names a scope introduces (`for` variables, a dynamic
 //! block's iterator) and Terraform's own (`each`, `count`, `self`, `path`,
-//! `terraform`) are not references.
+//! `terraform`) are not references. `self.X` inside a resource is kept
+//! apart, with the resource it means, for the attribute check against the
+//! provider's schema (`conform`).
 
 use std::collections::BTreeSet;
 
@@ -31,6 +33,8 @@ pub struct Reference {
     /// A variable's reference to itself in its own validation, which does
     /// not count as a use.
     pub own_declaration: bool,
+    /// What follows the address: `.uri`, `[0].containers`, ...
+    pub rest: Vec<TraversalOperator>,
 }
 
 /// What the configuration declares, in reference syntax.
@@ -59,6 +63,17 @@ pub fn declarations(config: &Config) -> BTreeSet<String> {
 /// Every reference in every file; malformed ones (a bare name, `var` without
 /// an attribute) come back as problems.
 pub fn references(config: &Config) -> (Vec<Reference>, Vec<String>) {
+    let walker = walk(config);
+    (walker.found, walker.problems)
+}
+
+/// Every `self.X` in a resource or data source, as a reference to that
+/// resource (`target` is its address).
+pub fn self_references(config: &Config) -> Vec<Reference> {
+    walk(config).selves
+}
+
+fn walk(config: &Config) -> Walker {
     let mut walker = Walker::default();
     for file in &config.files {
         for structure in &file.body {
@@ -72,12 +87,17 @@ pub fn references(config: &Config) -> (Vec<Reference>, Vec<String>) {
                         b.labels().iter().map(hcl::BlockLabel::as_str).collect();
                     walker.place =
                         format!("{}: {} {}", file.name, b.identifier(), labels.join("."));
+                    walker.enclosing = match (b.identifier(), labels.as_slice()) {
+                        ("resource", [t, n]) => Some(format!("{t}.{n}")),
+                        ("data", [t, n]) => Some(format!("data.{t}.{n}")),
+                        _ => None,
+                    };
                     walker.top_block(b);
                 }
             }
         }
     }
-    (walker.found, walker.problems)
+    walker
 }
 
 /// Problems: references to nothing, and variables or locals nobody uses.
@@ -120,7 +140,10 @@ struct Walker {
     place: String,
     /// `var.NAME` while walking the declaration of NAME.
     declaring: Option<String>,
+    /// The address of the resource or data block being walked, which `self` means.
+    enclosing: Option<String>,
     found: Vec<Reference>,
+    selves: Vec<Reference>,
     problems: Vec<String>,
 }
 
@@ -309,6 +332,18 @@ impl Walker {
     }
 
     fn root(&mut self, root: &str, ops: &[TraversalOperator]) {
+        if root == "self"
+            && !self.scope.iter().any(|s| s == "self")
+            && let Some(target) = &self.enclosing
+        {
+            self.selves.push(Reference {
+                target: target.clone(),
+                place: self.place.clone(),
+                own_declaration: false,
+                rest: ops.to_vec(),
+            });
+            return;
+        }
         if self.bound(root) {
             return;
         }
@@ -339,6 +374,7 @@ impl Walker {
             own_declaration: self.declaring.as_ref() == Some(&target),
             target,
             place: self.place.clone(),
+            rest: ops[needed..].to_vec(),
         });
     }
 }

@@ -1,22 +1,24 @@
 //! `gcp-storage-emulator` (PyPI), started and stopped for tests.
 //!
-//! The emulator is a small Python server speaking Cloud Storage's JSON API
-//! (no gRPC). `.ci/run` installs it into the workspace's `.venv/`; when it
-//! is not there (nor on `PATH`), [`GcsEmulator::start`] says so, for
-//! [`crate::suites::require`] to turn into a loud skip.
+//! A small Python server speaking Cloud Storage's JSON API (no gRPC).
+//! [`super::fake_gcs`] is the emulator the storage suites run against; this
+//! one stays for what it adds: a second, quirkier implementation that
+//! `mandala dev --gcs-emulator` users may run, so the worker's adapter is
+//! checked against both. It does not enforce preconditions
+//! (`ifGenerationMatch=0` overwrites) and its media downloads are
+//! `text/plain` and lack the headers `google-cloud-storage`'s `read_object`
+//! requires.
 //!
-//! It does not enforce preconditions (`ifGenerationMatch=0` overwrites) and
-//! its media downloads lack the headers `google-cloud-storage`'s
-//! `read_object` requires, so the helpers here read back with plain JSON-API
-//! requests. The process is killed when the value is dropped.
+//! `.ci/run` installs it into the workspace's `.venv/`; when it is not
+//! there (nor on `PATH`), [`GcsEmulator::start`] says so, for
+//! [`crate::suites::require`] to turn into a loud skip. The process is
+//! killed when the value is dropped.
 
-use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use super::gcs_json::JsonApi;
 
 /// How long the emulator may take to come up (usually well under a second).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,26 +27,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct GcsEmulator {
     child: Child,
-    addr: SocketAddr,
-    http: reqwest::Client,
+    json: JsonApi,
     log: PathBuf,
 }
 
-/// An object read back: bytes, content type, custom metadata.
-pub type StoredObject = (Vec<u8>, String, serde_json::Map<String, Value>);
-
 fn binary() -> Result<PathBuf, String> {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = workspace.join(".venv/bin/gcp-storage-emulator");
+    let venv = super::workspace_root().join(".venv/bin/gcp-storage-emulator");
     if venv.exists() {
         return Ok(venv);
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("gcp-storage-emulator"))
-            .find(|p| p.exists())
-    });
-    on_path.ok_or_else(|| {
+    super::on_path("gcp-storage-emulator").ok_or_else(|| {
         format!(
             "gcp-storage-emulator is not installed (neither {} nor on PATH; `.ci/run` installs tests/requirements.txt into .venv)",
             venv.display()
@@ -52,31 +44,12 @@ fn binary() -> Result<PathBuf, String> {
     })
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-/// Percent-encodes an object name as one path segment (`/` included).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 impl GcsEmulator {
     /// Starts the emulator on a free port with `bucket` created, and waits
     /// until it serves. `Err` says why it cannot run here.
     pub async fn start(bucket: &str) -> Result<GcsEmulator, String> {
         let bin = binary()?;
-        let port = free_port()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let port = super::free_port()?;
         let log = std::env::temp_dir().join(format!("gcs-emulator-{port}.log"));
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -92,14 +65,14 @@ impl GcsEmulator {
             .map_err(|e| format!("could not start {}: {e}", bin.display()))?;
         let mut emulator = GcsEmulator {
             child,
-            addr,
-            http: reqwest::Client::new(),
+            json: JsonApi::new(format!("http://127.0.0.1:{port}")),
             log,
         };
         let started = Instant::now();
         loop {
             let probe = emulator
-                .http
+                .json
+                .http()
                 .get(format!("{}/storage/v1/b/{bucket}", emulator.endpoint()))
                 .timeout(Duration::from_secs(2))
                 .send()
@@ -122,76 +95,12 @@ impl GcsEmulator {
 
     /// `http://127.0.0.1:PORT`, the value for `STORAGE_EMULATOR_HOST`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.json.endpoint().to_owned()
     }
 
-    async fn get_json(&self, url: &str) -> Option<Value> {
-        let r = self.http.get(url).send().await.ok()?;
-        if !r.status().is_success() {
-            return None;
-        }
-        r.json().await.ok()
-    }
-
-    /// An object's bytes, content type and custom metadata, if it exists.
-    pub async fn get_object(&self, bucket: &str, name: &str) -> Option<StoredObject> {
-        let url = format!(
-            "{}/storage/v1/b/{bucket}/o/{}",
-            self.endpoint(),
-            encode_segment(name)
-        );
-        let meta = self.get_json(&url).await?;
-        let media = self
-            .http
-            .get(format!("{url}?alt=media"))
-            .send()
-            .await
-            .ok()?;
-        if !media.status().is_success() {
-            return None;
-        }
-        let bytes = media.bytes().await.ok()?.to_vec();
-        Some((
-            bytes,
-            meta["contentType"].as_str().unwrap_or_default().to_owned(),
-            meta["metadata"].as_object().cloned().unwrap_or_default(),
-        ))
-    }
-
-    /// An object's JSON-API resource (cacheControl, size, metadata, ...).
-    pub async fn object_resource(&self, bucket: &str, name: &str) -> Option<Value> {
-        self.get_json(&format!(
-            "{}/storage/v1/b/{bucket}/o/{}",
-            self.endpoint(),
-            encode_segment(name)
-        ))
-        .await
-    }
-
-    /// The names of every object in `bucket`.
-    pub async fn list(&self, bucket: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut page: Option<String> = None;
-        loop {
-            let mut url = format!("{}/storage/v1/b/{bucket}/o", self.endpoint());
-            if let Some(token) = &page {
-                let _ = write!(url, "?pageToken={}", encode_segment(token));
-            }
-            let Some(listing) = self.get_json(&url).await else {
-                return names;
-            };
-            names.extend(
-                listing["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|o| o["name"].as_str().map(str::to_owned)),
-            );
-            match listing["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => page = Some(t.to_owned()),
-                _ => return names,
-            }
-        }
+    /// Reads back what was stored.
+    pub fn json(&self) -> &JsonApi {
+        &self.json
     }
 }
 

