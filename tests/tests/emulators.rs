@@ -1,6 +1,7 @@
 //! The production adapters end to end: the real ingress and worker binaries
 //! as separate processes, configured only by environment variables, joined
-//! by the official Pub/Sub emulator's push subscription and storing in
+//! by the official Pub/Sub emulator's ordered push subscription, sharing the
+//! queue ledger in the official Firestore emulator, and storing in
 //! fake-gcs-server (which, like Cloud Storage, enforces the worker's
 //! create-only writes). Then a manual job published with `gcloud`.
 //!
@@ -17,6 +18,7 @@ use mandala_e2e::{
 use mandala_model::{PaletteChoice, RenderSpec};
 use mandala_standin::discord::DiscordStandin;
 use mandala_standin::emulators::fake_gcs::FakeGcs;
+use mandala_standin::emulators::firestore::FirestoreEmulator;
 use mandala_standin::emulators::pubsub::PubsubEmulator;
 use mandala_standin::suites;
 
@@ -35,6 +37,12 @@ async fn binaries_through_real_emulators() {
     else {
         return;
     };
+    let Some(firestore) =
+        suites::require("firestore-emulator end-to-end", FirestoreEmulator::start())
+    else {
+        return;
+    };
+    let database = format!("projects/{PROJECT}/databases/(default)");
     let logs = tempfile::tempdir().unwrap();
 
     // Discord stand-in served by the test.
@@ -52,6 +60,8 @@ async fn binaries_through_real_emulators() {
             ("STORAGE_EMULATOR_HOST", gcs.endpoint()),
             ("DISCORD_API_BASE", api_base.clone()),
             ("RENDER_CONCURRENCY", "2".to_owned()),
+            ("FIRESTORE_DATABASE", database.clone()),
+            ("FIRESTORE_EMULATOR_HOST", firestore.host_port()),
         ],
         logs.path(),
     )
@@ -88,6 +98,8 @@ async fn binaries_through_real_emulators() {
             ("DISCORD_APPLICATION_ID", APP.to_owned()),
             ("PUBSUB_TOPIC", format!("projects/{PROJECT}/topics/{TOPIC}")),
             ("PUBSUB_EMULATOR_HOST", pubsub.host_port()),
+            ("FIRESTORE_DATABASE", database.clone()),
+            ("FIRESTORE_EMULATOR_HOST", firestore.host_port()),
         ],
         logs.path(),
     )
@@ -268,6 +280,11 @@ async fn dev_stack_through_emulators() {
     let Some(pubsub) = suites::require("pubsub-emulator dev stack", PubsubEmulator::start()) else {
         return;
     };
+    let Some(firestore) =
+        suites::require("firestore-emulator dev stack", FirestoreEmulator::start())
+    else {
+        return;
+    };
     // The stack creates its own bucket; this one only starts the server.
     let Some(gcs) = suites::require(
         "fake-gcs-server dev stack",
@@ -278,6 +295,7 @@ async fn dev_stack_through_emulators() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = mandala_cli::dev::DevOptions::ephemeral(dir.path().join(".mandala"));
     options.pubsub_emulator = Some(pubsub.host_port());
+    options.firestore_emulator = Some(firestore.host_port());
     options.gcs_emulator = Some(gcs.endpoint());
     let stack = mandala_cli::dev::DevStack::start(options).await.unwrap();
     let mandala_cli::dev::StoreLocation::Bucket { bucket, .. } = stack.store.clone() else {

@@ -36,8 +36,12 @@ pub struct Args {
     #[arg(long, env = "DISCORD_API_BASE")]
     pub discord_api_base: Option<String>,
     /// Publish through a Pub/Sub emulator at HOST:PORT (topic and push subscription are created).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Needs --firestore-emulator: with Pub/Sub the queue ledger is shared through Firestore.
+    #[arg(long, value_name = "HOST:PORT", requires = "firestore_emulator")]
     pub pubsub_emulator: Option<String>,
+    /// Keep the queue ledger in a Firestore emulator at HOST:PORT (with --pubsub-emulator).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub firestore_emulator: Option<String>,
     /// Store through a Cloud Storage emulator at URL (the bucket is created).
     #[arg(long, value_name = "URL")]
     pub gcs_emulator: Option<String>,
@@ -66,6 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .discord_api_base
             .or_else(|| real.then(|| "https://discord.com/api/v10".to_owned())),
         pubsub_emulator: args.pubsub_emulator,
+        firestore_emulator: args.firestore_emulator,
         gcs_emulator: args.gcs_emulator,
         render_concurrency: args.render_concurrency,
     };

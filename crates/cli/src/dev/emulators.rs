@@ -7,6 +7,12 @@ use anyhow::Context as _;
 pub const PROJECT: &str = "mandala-dev";
 pub const TOPIC: &str = "mandala-jobs";
 pub const SUBSCRIPTION: &str = "mandala-jobs-push";
+pub const DEAD_LETTER_TOPIC: &str = "mandala-jobs-dead-letter";
+pub const DEAD_LETTER_SUBSCRIPTION: &str = "mandala-jobs-dead-letter-push";
+/// The database the queue ledger uses in the Firestore emulator.
+pub const FIRESTORE_DATABASE: &str = "projects/mandala-dev/databases/(default)";
+/// The push subscription's delivery attempts before dead-lettering.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 5;
 
 async fn put_or_exists(
     client: &reqwest::Client,
@@ -28,18 +34,29 @@ async fn put_or_exists(
     }
 }
 
-/// Creates the jobs topic and a push subscription to `push_endpoint` in the
-/// Pub/Sub emulator at `host:port`; returns the topic's full name.
-pub async fn ensure_push_topic(host: &str, push_endpoint: &str) -> anyhow::Result<String> {
+/// Creates, in the Pub/Sub emulator at `host:port`, what Terraform creates
+/// in production: the jobs topic and its ordered push subscription to
+/// `push_endpoint` (with a dead-letter policy), and the dead-letter topic
+/// with a push subscription to `dead_letter_endpoint`. Returns the jobs
+/// topic's full name. (The emulator honours ordering; it neither counts
+/// delivery attempts nor forwards dead letters.)
+pub async fn ensure_push_topic(
+    host: &str,
+    push_endpoint: &str,
+    dead_letter_endpoint: &str,
+) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
     let base = format!("http://{host}/v1/projects/{PROJECT}");
     let topic = format!("projects/{PROJECT}/topics/{TOPIC}");
-    put_or_exists(
-        &client,
-        &format!("{base}/topics/{TOPIC}"),
-        serde_json::json!({}),
-    )
-    .await?;
+    let dead = format!("projects/{PROJECT}/topics/{DEAD_LETTER_TOPIC}");
+    for t in [TOPIC, DEAD_LETTER_TOPIC] {
+        put_or_exists(
+            &client,
+            &format!("{base}/topics/{t}"),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
     put_or_exists(
         &client,
         &format!("{base}/subscriptions/{SUBSCRIPTION}"),
@@ -47,7 +64,19 @@ pub async fn ensure_push_topic(host: &str, push_endpoint: &str) -> anyhow::Resul
             "topic": topic,
             "pushConfig": {"pushEndpoint": push_endpoint},
             "ackDeadlineSeconds": 60,
+            "enableMessageOrdering": true,
             "retryPolicy": {"minimumBackoff": "1s", "maximumBackoff": "30s"},
+            "deadLetterPolicy": {"deadLetterTopic": dead, "maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS},
+        }),
+    )
+    .await?;
+    put_or_exists(
+        &client,
+        &format!("{base}/subscriptions/{DEAD_LETTER_SUBSCRIPTION}"),
+        serde_json::json!({
+            "topic": dead,
+            "pushConfig": {"pushEndpoint": dead_letter_endpoint},
+            "ackDeadlineSeconds": 60,
         }),
     )
     .await?;

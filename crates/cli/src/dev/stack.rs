@@ -47,6 +47,9 @@ pub struct DevOptions {
     pub discord_api_base: Option<String>,
     /// Run through a Pub/Sub emulator at `host:port` instead of local push.
     pub pubsub_emulator: Option<String>,
+    /// Keep the queue ledger in a Firestore emulator at `host:port` (needed
+    /// with `pubsub_emulator`; optional with local push).
+    pub firestore_emulator: Option<String>,
     /// Store through a Cloud Storage emulator at this URL instead of a directory.
     pub gcs_emulator: Option<String>,
     pub render_concurrency: Option<u32>,
@@ -64,6 +67,7 @@ impl DevOptions {
             discord_application_id: None,
             discord_api_base: None,
             pubsub_emulator: None,
+            firestore_emulator: None,
             gcs_emulator: None,
             render_concurrency: None,
         }
@@ -183,15 +187,27 @@ impl DevStack {
         let mut ingress_args = vec![
             ("port", front_addr.port().to_string()),
             ("discord-public-key", public_key_hex.clone()),
+            // Waiting notices from the local delivery go where replies go.
+            ("discord-api-base", api_base.clone()),
         ];
+        if let Some(host) = &options.firestore_emulator {
+            ingress_args.push((
+                "firestore-database",
+                emulators::FIRESTORE_DATABASE.to_owned(),
+            ));
+            ingress_args.push(("firestore-emulator-host", host.clone()));
+        }
         if let Some(app) = &options.discord_application_id {
             ingress_args.push(("discord-application-id", app.clone()));
         }
         match &options.pubsub_emulator {
             Some(host) => {
-                let topic =
-                    emulators::ensure_push_topic(host, &format!("{worker_url}/pubsub/push"))
-                        .await?;
+                let topic = emulators::ensure_push_topic(
+                    host,
+                    &format!("{worker_url}/pubsub/push"),
+                    &format!("{worker_url}/pubsub/dead-letter"),
+                )
+                .await?;
                 ingress_args.push(("pubsub-topic", topic));
                 ingress_args.push(("pubsub-emulator-host", host.clone()));
             }
@@ -324,6 +340,23 @@ fn worker_config(
         ("port", port.to_string()),
         ("discord-api-base", api_base.to_owned()),
     ];
+    match (&options.pubsub_emulator, &options.firestore_emulator) {
+        // Through Pub/Sub the worker keeps the shared ledger.
+        (Some(_), Some(host)) => {
+            args.push((
+                "firestore-database",
+                emulators::FIRESTORE_DATABASE.to_owned(),
+            ));
+            args.push(("firestore-emulator-host", host.clone()));
+            args.push((
+                "max-delivery-attempts",
+                emulators::MAX_DELIVERY_ATTEMPTS.to_string(),
+            ));
+        }
+        // With local delivery the delivery keeps it; the worker's last
+        // attempt is the delivery's.
+        _ => args.push(("max-delivery-attempts", LOCAL_PUSH_ATTEMPTS.to_string())),
+    }
     match store {
         StoreLocation::Directory(dir) => args.push(("local-store-dir", dir.display().to_string())),
         StoreLocation::Bucket { endpoint, bucket } => {

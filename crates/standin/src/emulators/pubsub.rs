@@ -157,7 +157,9 @@ impl PubsubEmulator {
         .map(drop)
     }
 
-    /// Creates a push subscription that POSTs wrapped envelopes to `push_endpoint`.
+    /// Creates a push subscription that POSTs wrapped envelopes to
+    /// `push_endpoint`, with message ordering on (as Terraform creates it:
+    /// one user's jobs one at a time).
     pub async fn create_push_subscription(
         &self,
         project: &str,
@@ -172,6 +174,7 @@ impl PubsubEmulator {
                 "topic": format!("projects/{project}/topics/{topic}"),
                 "ackDeadlineSeconds": 60,
                 "pushConfig": {"pushEndpoint": push_endpoint},
+                "enableMessageOrdering": true,
             }),
         )
         .await
