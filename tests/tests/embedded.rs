@@ -35,8 +35,10 @@ async fn two_hundred_interactions_become_two_hundred_images() {
     assert_eq!(sent.len() as u64, JOBS);
 
     let messages = standin
-        .wait_for_messages(JOBS as usize, Duration::from_secs(180))
+        .wait_for_images(JOBS as usize, Duration::from_secs(180))
         .await;
+    // Waiting notices edit the same messages: still one per interaction.
+    assert_eq!(standin.messages().len(), messages.len());
     assert_eq!(
         messages.len() as u64,
         JOBS,

@@ -121,7 +121,7 @@ async fn binaries_through_real_emulators() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", ingress.output()));
     let messages = standin
-        .wait_for_messages(sent.len(), Duration::from_secs(120))
+        .wait_for_images(sent.len(), Duration::from_secs(120))
         .await;
     assert_eq!(
         messages.len(),
@@ -316,7 +316,7 @@ async fn dev_stack_through_emulators() {
         .standin
         .clone()
         .unwrap()
-        .wait_for_messages(sent.len(), Duration::from_secs(60))
+        .wait_for_images(sent.len(), Duration::from_secs(60))
         .await;
     assert_eq!(messages.len(), 3);
     for spec in specs {

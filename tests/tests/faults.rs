@@ -78,8 +78,10 @@ async fn nothing_is_lost_and_nothing_is_doubled() {
     std::fs::rename(&moved, &renders).unwrap();
 
     let messages = standin
-        .wait_for_messages(JOBS as usize, Duration::from_secs(240))
+        .wait_for_images(JOBS as usize, Duration::from_secs(240))
         .await;
+    // Waiting notices edit the same messages: still one per interaction.
+    assert_eq!(standin.messages().len(), messages.len());
     let sent = by_token(&sent);
     let tokens: HashSet<&str> = messages.iter().filter_map(|m| m.token.as_deref()).collect();
     assert_eq!(

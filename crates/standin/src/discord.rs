@@ -49,6 +49,9 @@ pub enum Failure {
     ServerError,
     /// 404 `{"code":10015,"message":"Unknown Webhook"}`.
     UnknownWebhook,
+    /// 413 `{"code":40005,"message":"Request entity too large"}`: a file over
+    /// the channel's upload limit.
+    TooLarge,
 }
 
 /// An attachment as stored on a message.
@@ -289,6 +292,24 @@ impl DiscordStandin {
         self.messages()
     }
 
+    /// Waits until at least `n` messages carry a file (or the timeout passes)
+    /// and returns those. Waiting notices also create messages (an edit of a
+    /// not yet seen `@original`), so tests waiting for images count these.
+    pub async fn wait_for_images(&self, n: usize, timeout: Duration) -> Vec<RecordedMessage> {
+        self.wait_until(timeout, |s| {
+            s.messages
+                .iter()
+                .filter(|m| !m.attachments.is_empty())
+                .count()
+                >= n
+        })
+        .await;
+        self.messages()
+            .into_iter()
+            .filter(|m| !m.attachments.is_empty())
+            .collect()
+    }
+
     /// Waits until `n` requests have been answered (or the timeout passes) and returns them.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
         self.wait_until(timeout, |s| s.requests.len() >= n).await;
@@ -344,6 +365,13 @@ fn injected(failure: &Failure) -> Response {
             "injected 500".into(),
         ),
         Failure::UnknownWebhook => unknown(10015, "Webhook"),
+        Failure::TooLarge => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            40005,
+            "Request entity too large",
+            None,
+            "injected 413".into(),
+        ),
     }
 }
 
