@@ -36,6 +36,8 @@ pub enum Command {
     RegisterCommands(commands::register_commands::Args),
     /// Load-test an interactions endpoint with signed requests.
     Load(commands::load::Args),
+    /// Run the real binaries at capacity and report estimates, fairness and final states.
+    Lab(commands::lab::Args),
 }
 
 /// Runs the command; maps [`UsageError`]s to exit code 2 and others to 1.
@@ -49,6 +51,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Publish(a) => commands::publish::run(a).await,
         Command::RegisterCommands(a) => commands::register_commands::run(a).await,
         Command::Load(a) => commands::load::run(a).await,
+        Command::Lab(a) => commands::lab::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //!
 //! One binary for everything an operator or developer does by hand: render
 //! images, run the whole bot on one machine, talk to it, queue manual jobs,
-//! register the slash command and load-test an endpoint.
+//! register the slash command, load-test an endpoint and measure the
+//! bot at capacity ([`lab`]).
 //!
 //! Layout: [`cli`] holds the command tree and dispatch; each subcommand lives
 //! in its own module under [`commands`], with its flags (`Args`) beside its
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod dev;
+pub mod lab;
 pub mod spec_args;
 
 /// An error in what the user typed: reported without a backtrace and with

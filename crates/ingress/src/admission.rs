@@ -30,7 +30,11 @@ pub const MAX_WAIT: Duration = Duration::from_secs(14 * 60);
 pub enum Decision {
     /// Publish `job` (with its ticket when the ledger recorded it) and
     /// answer with `text`.
-    Queue { job: Box<Job>, text: String },
+    Queue {
+        job: Box<Job>,
+        text: String,
+        estimate: Option<Estimate>,
+    },
     /// Answer privately, queue nothing.
     Refuse {
         response: InteractionResponse,
@@ -66,6 +70,7 @@ pub async fn admit(
         return Decision::Queue {
             job: Box::new(job),
             text: label,
+            estimate: None,
         };
     };
     let now = crate::now_ms();
@@ -96,6 +101,7 @@ pub async fn admit(
             Decision::Queue {
                 job: Box::new(job),
                 text: format!("{label}\n{}", expectation(&estimate)),
+                estimate: Some(estimate),
             }
         }
         Ok(Admission::Full { queued }) => Decision::Refuse {
@@ -119,6 +125,7 @@ pub async fn admit(
             Decision::Queue {
                 job: Box::new(job),
                 text: label,
+                estimate: None,
             }
         }
     }

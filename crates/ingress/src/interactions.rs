@@ -75,6 +75,8 @@ struct Handled {
     id: Option<String>,
     kind: Option<InteractionType>,
     command: Option<String>,
+    /// What admission estimated, for the log line.
+    estimate: Option<mandala_ledger::Estimate>,
 }
 
 enum Answer {
@@ -90,6 +92,7 @@ impl Handled {
             id: None,
             kind: None,
             command: None,
+            estimate: None,
         }
     }
 
@@ -129,6 +132,9 @@ async fn interactions(
         status = status.as_u16(),
         reason,
         latency_us,
+        wait_ms = handled.estimate.map(|e| e.wait.as_millis() as u64),
+        others_ahead = handled.estimate.map(|e| e.others_ahead),
+        yours_ahead = handled.estimate.map(|e| e.yours_ahead),
         "logging.googleapis.com/trace" = trace.as_deref(),
         "interaction"
     );
@@ -266,6 +272,7 @@ fn answer(response: InteractionResponse, outcome: &'static str) -> Handled {
         id: None,
         kind: None,
         command: None,
+        estimate: None,
     }
 }
 
@@ -419,15 +426,21 @@ async fn request_render(
         ..Job::new(spec, reply, kind)
     };
     match admission::admit(state, job, &resolved, ack(&resolved)).await {
-        Decision::Queue { job, text } => {
-            queue(
+        Decision::Queue {
+            job,
+            text,
+            estimate,
+        } => {
+            let mut handled = queue(
                 state,
                 *job,
                 resolved.hash().to_string(),
                 &interaction.id,
                 text,
             )
-            .await
+            .await;
+            handled.estimate = estimate;
+            handled
         }
         Decision::Refuse { response, outcome } => answer(response, outcome),
     }

@@ -66,6 +66,7 @@ impl Worker {
             slots,
             us_per_unit,
             overhead_us: 1_000.0,
+            lateness: 1.0,
             seen_ms: 0,
         })
         .to_headers()

@@ -23,6 +23,13 @@ const WORKER: HeaderName = HeaderName::from_static("x-mandala-worker");
 const SLOTS: HeaderName = HeaderName::from_static("x-mandala-slots");
 const US_PER_UNIT: HeaderName = HeaderName::from_static("x-mandala-us-per-unit");
 const OVERHEAD_US: HeaderName = HeaderName::from_static("x-mandala-overhead-us");
+const LATENESS: HeaderName = HeaderName::from_static("x-mandala-lateness");
+
+/// Weight of a new lateness sample: slower, so one outage does not swing it.
+const LATENESS_SMOOTHING: f64 = 0.1;
+
+/// Only waits promised at least this long say something about the queue.
+const LATENESS_MIN_PROMISE_MS: u64 = 500;
 
 /// The moving averages of one worker instance.
 #[derive(Debug)]
@@ -37,6 +44,8 @@ struct Averages {
     us_per_unit: f64,
     overhead_us: f64,
     samples: u64,
+    lateness: f64,
+    lateness_samples: u64,
 }
 
 impl Calibrator {
@@ -50,6 +59,8 @@ impl Calibrator {
                 us_per_unit: 1.0,
                 overhead_us: 20_000.0,
                 samples: 0,
+                lateness: 1.0,
+                lateness_samples: 0,
             }),
         }
     }
@@ -69,6 +80,19 @@ impl Calibrator {
         a.overhead_us += w * (other_us as f64 - a.overhead_us);
     }
 
+    /// One admitted job delivered: it was promised `promised_ms` after its
+    /// admission and arrived `actual_ms` after it.
+    pub fn record_wait(&self, promised_ms: u64, actual_ms: u64) {
+        if promised_ms < LATENESS_MIN_PROMISE_MS {
+            return;
+        }
+        let mut a = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        a.lateness_samples += 1;
+        let w = (1.0 / a.lateness_samples as f64).max(LATENESS_SMOOTHING);
+        let ratio = (actual_ms as f64 / promised_ms as f64).clamp(0.1, 10.0);
+        a.lateness += w * (ratio - a.lateness);
+    }
+
     pub fn samples(&self) -> u64 {
         self.state
             .lock()
@@ -84,6 +108,7 @@ impl Calibrator {
             slots: self.slots,
             us_per_unit: a.us_per_unit,
             overhead_us: a.overhead_us,
+            lateness: a.lateness,
             seen_ms: now_ms,
         }
     }
@@ -98,6 +123,7 @@ impl WorkerStat {
             (SLOTS, value(self.slots.to_string())),
             (US_PER_UNIT, value(format!("{:.6}", self.us_per_unit))),
             (OVERHEAD_US, value(format!("{:.0}", self.overhead_us))),
+            (LATENESS, value(format!("{:.3}", self.lateness))),
         ]
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
@@ -112,18 +138,23 @@ impl WorkerStat {
         let slots: u32 = text(&SLOTS)?.parse().ok()?;
         let us_per_unit: f64 = text(&US_PER_UNIT)?.parse().ok()?;
         let overhead_us: f64 = text(&OVERHEAD_US)?.parse().ok()?;
+        // Older workers do not send it: no correction.
+        let lateness: f64 = text(&LATENESS).map_or(Some(1.0), |l| l.parse().ok())?;
         let sane = !id.is_empty()
             && id.len() <= 64
             && (1..=4096).contains(&slots)
             && us_per_unit.is_finite()
             && us_per_unit > 0.0
             && overhead_us.is_finite()
-            && overhead_us >= 0.0;
+            && overhead_us >= 0.0
+            && lateness.is_finite()
+            && lateness > 0.0;
         sane.then(|| WorkerStat {
             id: id.to_owned(),
             slots,
             us_per_unit,
             overhead_us,
+            lateness,
             seen_ms: now_ms,
         })
     }

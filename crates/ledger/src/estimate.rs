@@ -55,9 +55,22 @@ pub struct WorkerStat {
     pub us_per_unit: f64,
     /// Microseconds a job spends outside the renderer (moving average).
     pub overhead_us: f64,
+    /// How long jobs really took from admission to image, over what they
+    /// were promised (moving average; 1 when estimates are right). Fair
+    /// turns let later jobs of other users go first, which a snapshot of
+    /// the queue cannot see; this measured factor makes up for it.
+    #[serde(default = "one")]
+    pub lateness: f64,
     /// When it reported (Unix ms).
     pub seen_ms: u64,
 }
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The correction [`WorkerStat::lateness`] may apply, at most.
+pub const LATENESS_RANGE: (f64, f64) = (0.7, 3.0);
 
 /// What the estimate is computed from: the ledger's totals and the workers'
 /// reports, as of `at_ms`.
@@ -77,6 +90,8 @@ pub struct Capacity {
     pub us_per_unit: f64,
     /// Time a job spends outside the renderer, plus delivery.
     pub overhead_ms: f64,
+    /// Measured actual / promised wait (see [`WorkerStat::lateness`]).
+    pub lateness: f64,
     /// No worker reported recently: the first job pays a cold start.
     pub cold: bool,
 }
@@ -105,6 +120,7 @@ impl Snapshot {
                 units_per_sec: 1e6,
                 us_per_unit: 1.0,
                 overhead_ms: DELIVERY_MS as f64 + 50.0,
+                lateness: 1.0,
                 cold: true,
             };
         }
@@ -120,6 +136,7 @@ impl Snapshot {
             units_per_sec,
             us_per_unit: weighted(|w| w.us_per_unit),
             overhead_ms: weighted(|w| w.overhead_us) / 1000.0 + DELIVERY_MS as f64,
+            lateness: weighted(|w| w.lateness).clamp(LATENESS_RANGE.0, LATENESS_RANGE.1),
             cold,
         }
     }
@@ -166,7 +183,7 @@ pub fn estimate(snapshot: &Snapshot, own: &Sums, cost: u64, now_ms: u64) -> Esti
     let queue_ms = fair_ms.max(serial_ms);
     let own_ms = cost as f64 * cap.us_per_unit / 1000.0 + cap.overhead_ms;
     let cold_ms = if cap.cold { COLD_START_MS as f64 } else { 0.0 };
-    let ms = (queue_ms + own_ms + cold_ms).max(0.0);
+    let ms = ((queue_ms + own_ms) * cap.lateness + cold_ms).max(0.0);
     Estimate {
         wait: Duration::from_millis(ms.round() as u64),
         others_ahead,
@@ -184,6 +201,7 @@ mod tests {
             slots,
             us_per_unit,
             overhead_us: 10_000.0,
+            lateness: 1.0,
             seen_ms,
         }
     }
@@ -245,6 +263,19 @@ mod tests {
         fast.workers = vec![worker(2, 0.5, 1_000), worker(2, 0.5, 1_500)];
         let fast = estimate(&fast, &Sums::default(), 1_000, NOW).wait;
         assert!(fast * 3 < slow, "{fast:?} vs {slow:?}");
+    }
+
+    #[test]
+    fn measured_lateness_stretches_the_estimate_within_bounds() {
+        let s = snapshot(3, 3, 3_000_000);
+        let base = estimate(&s, &Sums::default(), 1_000_000, NOW).wait;
+        let mut late = s.clone();
+        late.workers[0].lateness = 1.5;
+        let stretched = estimate(&late, &Sums::default(), 1_000_000, NOW).wait;
+        assert_eq!(stretched, base.mul_f64(1.5));
+        late.workers[0].lateness = 50.0;
+        let capped = estimate(&late, &Sums::default(), 1_000_000, NOW).wait;
+        assert_eq!(capped, base.mul_f64(LATENESS_RANGE.1));
     }
 
     #[test]

@@ -181,6 +181,7 @@ async fn estimates_grow_with_the_work_ahead_and_users_take_turns() {
                 slots: 1,
                 us_per_unit: 1.0,
                 overhead_us: 0.0,
+                lateness: 1.0,
                 seen_ms: T0,
             })
             .await
@@ -219,6 +220,7 @@ async fn a_wait_past_the_token_is_refused_before_it_is_recorded() {
                 slots: 1,
                 us_per_unit: 1_000.0,
                 overhead_us: 0.0,
+                lateness: 1.0,
                 seen_ms: T0,
             })
             .await

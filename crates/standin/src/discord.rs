@@ -79,6 +79,8 @@ pub struct RecordedMessage {
     pub original: bool,
     /// Successful edits (PATCH) so far.
     pub edits: u32,
+    /// When it was last written (created or edited), Unix ms.
+    pub updated_ms: u64,
     pub payload: MessagePayload,
     /// The merged JSON body, as Discord would store it.
     pub payload_json: Value,
@@ -817,6 +819,7 @@ async fn execute_webhook(
         token: Some(token),
         original: false,
         edits: 0,
+        updated_ms: now_ms(),
         payload: serde_json::from_value(payload.clone()).unwrap_or_default(),
         payload_json: payload,
         attachments,
@@ -868,6 +871,7 @@ async fn edit_message(
             token: Some(token.clone()),
             original: true,
             edits: 0,
+            updated_ms: 0,
             payload: MessagePayload::default(),
             payload_json: json!({}),
             attachments: Vec::new(),
@@ -888,6 +892,7 @@ async fn edit_message(
     current.payload = serde_json::from_value(current.payload_json.clone()).unwrap_or_default();
     current.attachments = attachments;
     current.edits += 1;
+    current.updated_ms = now_ms();
     let body = message_json(&current, &base_url(&headers, &original, &uri));
     standin.with(|s| match find(s, &webhook, &token, &message) {
         Some(i) => s.messages[i] = current,

@@ -390,7 +390,16 @@ async fn produce(
     .await;
     log.reply_us = Some(us(reply_started.elapsed()));
     if let Some(t) = &log.ticket {
-        log.late_ms = Some(now_ms() as i64 - t.due_ms as i64);
+        let now = now_ms();
+        log.late_ms = Some(now as i64 - t.due_ms as i64);
+        // How the promise compares with what happened, for the estimates.
+        if let (Ok(Verdict::Ack { .. }), Some(at)) = (&sent, job.requested_at) {
+            let admitted = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(now);
+            shared.calibrator.record_wait(
+                t.due_ms.saturating_sub(admitted),
+                now.saturating_sub(admitted),
+            );
+        }
     }
     if let Some(us_total) = log.render_us.zip(log.encode_us).map(|(r, e)| r + e) {
         let other = log.decode_us + log.store_us.unwrap_or(0) + log.reply_us.unwrap_or(0);

@@ -6,9 +6,16 @@
 //! and Cloud Storage.
 //!
 //! When more jobs wait for a render slot than there are slots, users take
-//! turns: the next free slot goes to the next user in round-robin order,
-//! not to the oldest job, so one user's burst never makes everyone else
-//! wait behind all of it. Jobs without a user (manual ones) share one turn.
+//! turns: the next free slot goes to the waiting user who was served least
+//! recently (never served comes first), not to the oldest job, so one
+//! user's burst never makes everyone else wait behind all of it. Jobs
+//! without a user (manual ones) share one turn.
+//!
+//! This is where fairness is decided in production: Pub/Sub pushes the
+//! oldest eligible message first, and ordering keys let each user have
+//! only one job out at a time, so the worker (which accepts more pushes
+//! than it has slots) holds at most one job per user and serves them in
+//! turn.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -52,8 +59,32 @@ struct Slots {
     free: usize,
     /// Per user (`""` for none), the jobs waiting for a slot, oldest first.
     waiting: HashMap<String, VecDeque<oneshot::Sender<()>>>,
-    /// Users with waiting jobs, in the order they get the next slot.
-    turns: VecDeque<String>,
+    /// When each user last got a slot (a counter, not a clock). Users not
+    /// served for [`MEMORY`] grants are forgotten, and count as never served.
+    served: HashMap<String, u64>,
+    grants: u64,
+}
+
+/// How many grants a user's last turn is remembered for.
+const MEMORY: u64 = 10_000;
+
+impl Slots {
+    /// The waiting user who was served least recently.
+    fn next_user(&self) -> Option<String> {
+        self.waiting
+            .keys()
+            .min_by_key(|u| (self.served.get(*u).copied().unwrap_or(0), (*u).clone()))
+            .cloned()
+    }
+
+    fn granted(&mut self, user: &str) {
+        self.grants += 1;
+        self.served.insert(user.to_owned(), self.grants);
+        if self.served.len() > 4096 {
+            let oldest = self.grants.saturating_sub(MEMORY);
+            self.served.retain(|_, g| *g > oldest);
+        }
+    }
 }
 
 /// A render slot; dropping it hands the slot to the next user in turn.
@@ -67,21 +98,20 @@ fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut slots = lock(&self.0);
-        while let Some(user) = slots.turns.pop_front() {
+        while let Some(user) = slots.next_user() {
             let Some(queue) = slots.waiting.get_mut(&user) else {
-                continue;
+                break;
             };
             let next = queue.pop_front();
             if queue.is_empty() {
                 slots.waiting.remove(&user);
-            } else {
-                slots.turns.push_back(user);
             }
             // A waiter that gave up (its job timed out) has dropped its
             // receiver: the slot goes to the next one.
             if let Some(tx) = next
                 && tx.send(()).is_ok()
             {
+                slots.granted(&user);
                 return;
             }
         }
@@ -96,7 +126,8 @@ impl RenderPool {
             state: Arc::new(Mutex::new(Slots {
                 free: size,
                 waiting: HashMap::new(),
-                turns: VecDeque::new(),
+                served: HashMap::new(),
+                grants: 0,
             })),
             size,
         }
@@ -114,17 +145,14 @@ impl RenderPool {
     async fn slot(&self, user: Option<&str>) -> Result<Slot, RenderFailure> {
         let rx = {
             let mut slots = lock(&self.state);
-            if slots.free > 0 && slots.turns.is_empty() {
+            let user = user.unwrap_or_default().to_owned();
+            if slots.free > 0 && slots.waiting.is_empty() {
                 slots.free -= 1;
+                slots.granted(&user);
                 return Ok(Slot(Arc::clone(&self.state)));
             }
-            let user = user.unwrap_or_default().to_owned();
             let (tx, rx) = oneshot::channel();
-            let queue = slots.waiting.entry(user.clone()).or_default();
-            queue.push_back(tx);
-            if queue.len() == 1 {
-                slots.turns.push_back(user);
-            }
+            slots.waiting.entry(user).or_default().push_back(tx);
             rx
         };
         rx.await
@@ -217,7 +245,8 @@ mod tests {
             w.await.unwrap();
         }
         let order = order.lock().unwrap().clone();
-        assert_eq!(order, ["b0", "b1", "x0", "y0", "b2", "b3"]);
+        // The burst was just served: the others go first, then the burst.
+        assert_eq!(order, ["b0", "x0", "y0", "b1", "b2", "b3"]);
     }
 
     #[tokio::test]

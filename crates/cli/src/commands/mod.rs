@@ -3,6 +3,7 @@
 pub mod dev;
 pub mod gallery;
 pub mod interact;
+pub mod lab;
 pub mod load;
 pub mod palettes;
 pub mod publish;

@@ -418,6 +418,7 @@ impl Backend for FirestoreBackend {
                         slots: u32::try_from(integer(&f["slots"])?).ok()?,
                         us_per_unit: double(&f["us_per_unit"])?,
                         overhead_us: double(&f["overhead_us"])?,
+                        lateness: double(&f["lateness"]).unwrap_or(1.0),
                         seen_ms: u64::try_from(integer(&f["seen"])?).ok()?,
                     })
                 })
@@ -433,6 +434,7 @@ impl Backend for FirestoreBackend {
                 "slots": int_value(u64::from(stat.slots)),
                 "us_per_unit": { "doubleValue": stat.us_per_unit },
                 "overhead_us": { "doubleValue": stat.overhead_us },
+                "lateness": { "doubleValue": stat.lateness },
                 "seen": int_value(stat.seen_ms),
                 // Reports of instances long gone are deleted by the TTL policy.
                 "expire_at": timestamp_value(stat.seen_ms + 24 * 3600 * 1000),
