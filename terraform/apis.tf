@@ -13,6 +13,8 @@ locals {
       "iam.googleapis.com",
       # Pub/Sub mints the push subscription's OIDC tokens through it.
       "iamcredentials.googleapis.com",
+      # The queue ledger.
+      "firestore.googleapis.com",
     ],
     var.daily_mandala_enabled ? ["cloudscheduler.googleapis.com"] : [],
   )

@@ -1,8 +1,10 @@
 # Identities and least-privilege grants. One runtime service account per
 # service, one for Pub/Sub's pushes and one for Cloud Build:
 #
-#   ingress  publishes to the jobs topic and reads the public key secret
-#   worker   creates and reads objects in the renders bucket
+#   ingress  publishes to the jobs topic, reads the public key secret and
+#            reads and writes the queue ledger
+#   worker   creates and reads objects in the renders bucket, and reads and
+#            writes the queue ledger
 #   push     invokes the worker (Pub/Sub signs its pushes as this account)
 #   build    pushes images to the Artifact Registry repository
 
@@ -48,6 +50,19 @@ resource "google_secret_manager_secret_iam_member" "ingress_reads_public_key" {
   member    = google_service_account.ingress.member
 }
 
+# Firestore grants are project roles; the condition narrows this one to the
+# queue's own database.
+resource "google_project_iam_member" "ingress_uses_queue" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.ingress.member
+
+  condition {
+    title      = "queue database only"
+    expression = "resource.name == \"${google_firestore_database.queue.id}\""
+  }
+}
+
 # Discord must reach the interactions endpoint without Google credentials;
 # every request is authenticated by its Ed25519 signature instead.
 resource "google_cloud_run_v2_service_iam_member" "ingress_public" {
@@ -71,6 +86,17 @@ resource "google_storage_bucket_iam_member" "worker_reads_renders" {
   bucket = google_storage_bucket.renders.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.worker.member
+}
+
+resource "google_project_iam_member" "worker_uses_queue" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.worker.member
+
+  condition {
+    title      = "queue database only"
+    expression = "resource.name == \"${google_firestore_database.queue.id}\""
+  }
 }
 
 # The only principal that may call the private worker.

@@ -20,10 +20,14 @@ locals {
   worker_timeout_secs  = var.job_deadline_secs + 5
   ack_deadline_seconds = var.job_deadline_secs + 10
 
-  # One render per vCPU: the worker's render pool and Cloud Run's request
-  # concurrency are the same number, so Cloud Run adds instances exactly
-  # when every CPU is busy.
-  worker_concurrency = var.worker_cpu
+  # One render per vCPU (RENDER_CONCURRENCY). Cloud Run lets each instance
+  # hold worker_jobs_per_cpu times as many pushes, so that the worker sees
+  # several users' jobs at once and gives each free render slot to the one
+  # served least recently: Pub/Sub pushes the oldest message first, and
+  # fairness between users is decided here. Instances are added when their
+  # CPUs are busy (Cloud Run's CPU target) or their room fills.
+  worker_render_slots = var.worker_cpu
+  worker_concurrency  = var.worker_cpu * var.worker_jobs_per_cpu
 
   # Pub/Sub's own service account, which moves undeliverable messages to
   # the dead-letter topic and mints the push OIDC tokens.

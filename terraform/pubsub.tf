@@ -1,6 +1,7 @@
 # The job queue: the jobs topic, the push subscription that delivers every
 # job to the worker, and the dead-letter topic where jobs that failed
-# max_delivery_attempts times wait for an operator.
+# max_delivery_attempts times go: pushed to the worker, which tells their
+# users, and kept for an operator.
 
 resource "google_pubsub_topic" "jobs" {
   name = "${var.name_prefix}-jobs"
@@ -42,6 +43,12 @@ resource "google_pubsub_subscription" "worker_push" {
   # long before.
   message_retention_duration = "86400s"
 
+  # Jobs are published with their user as the ordering key: one job per
+  # user is out at a time, so a user's burst occupies one render slot and
+  # the worker can serve users in turn. (Changing this replaces the
+  # subscription, and with it any jobs still waiting in it.)
+  enable_message_ordering = true
+
   push_config {
     push_endpoint = "${google_cloud_run_v2_service.worker.uri}/pubsub/push"
 
@@ -75,6 +82,44 @@ resource "google_pubsub_subscription" "worker_push" {
     # Without these, undeliverable jobs cannot be dead-lettered and the push
     # cannot be authorised.
     google_pubsub_topic_iam_member.dead_letter_publisher,
+    google_cloud_run_v2_service_iam_member.worker_push_invoker,
+    google_service_account_iam_member.pubsub_mints_push_tokens,
+  ]
+}
+
+# The dead letters' last word: every job that exhausted its attempts is
+# pushed to the worker's dead-letter route, which tells the user (their
+# message would otherwise say "Rendering…" forever). The inspect
+# subscription above keeps a copy for operators.
+resource "google_pubsub_subscription" "dead_letter_push" {
+  name  = "${var.name_prefix}-jobs-dead-letter-worker-push"
+  topic = google_pubsub_topic.dead_letter.id
+
+  ack_deadline_seconds = local.ack_deadline_seconds
+  # Interaction tokens live 15 minutes: an older dead letter can tell
+  # nobody, so its failures are given up after an hour (the inspect
+  # subscription keeps every dead letter for 7 days).
+  message_retention_duration = "3600s"
+
+  push_config {
+    push_endpoint = "${google_cloud_run_v2_service.worker.uri}/pubsub/dead-letter"
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = local.worker_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_secs}s"
+    maximum_backoff = "${var.retry_maximum_backoff_secs}s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
     google_cloud_run_v2_service_iam_member.worker_push_invoker,
     google_service_account_iam_member.pubsub_mints_push_tokens,
   ]

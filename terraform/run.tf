@@ -4,9 +4,9 @@
 #   job and answers, so one vCPU serves hundreds of requests at once, and
 #   it may scale out far: Discord must never see it time out.
 # worker: private (only the push service account may invoke it), bigger,
-#   one request per vCPU, and capped by worker_max_instances: the knob that
-#   bounds what a flood of /mandala commands can cost. Jobs beyond the cap
-#   wait in Pub/Sub.
+#   one render per vCPU with a small waiting room of pushes in front, and
+#   capped by worker_max_instances: the knob that bounds what a flood of
+#   /mandala commands can cost. Jobs beyond the cap wait in Pub/Sub.
 #
 # Every setting is an environment variable the binary reads through its
 # clap `Config`; the e2e test `terraform` checks each name set here against
@@ -61,6 +61,14 @@ resource "google_cloud_run_v2_service" "ingress" {
         value = google_pubsub_topic.jobs.id
       }
       env {
+        name  = "FIRESTORE_DATABASE"
+        value = google_firestore_database.queue.id
+      }
+      env {
+        name  = "MAX_QUEUED_PER_USER"
+        value = tostring(var.max_queued_per_user)
+      }
+      env {
         name = "DISCORD_PUBLIC_KEY"
         value_source {
           secret_key_ref {
@@ -86,6 +94,7 @@ resource "google_cloud_run_v2_service" "ingress" {
     google_project_service.apis,
     google_secret_manager_secret_iam_member.ingress_reads_public_key,
     google_pubsub_topic_iam_member.ingress_publishes_jobs,
+    google_project_iam_member.ingress_uses_queue,
   ]
 }
 
@@ -134,7 +143,16 @@ resource "google_cloud_run_v2_service" "worker" {
       }
       env {
         name  = "RENDER_CONCURRENCY"
-        value = tostring(local.worker_concurrency)
+        value = tostring(local.worker_render_slots)
+      }
+      env {
+        name  = "FIRESTORE_DATABASE"
+        value = google_firestore_database.queue.id
+      }
+      env {
+        # The last attempt tells the user instead of asking Pub/Sub again.
+        name  = "MAX_DELIVERY_ATTEMPTS"
+        value = tostring(var.max_delivery_attempts)
       }
       env {
         name  = "JOB_DEADLINE_SECS"
@@ -173,5 +191,6 @@ resource "google_cloud_run_v2_service" "worker" {
     google_project_service.apis,
     google_storage_bucket_iam_member.worker_creates_renders,
     google_storage_bucket_iam_member.worker_reads_renders,
+    google_project_iam_member.worker_uses_queue,
   ]
 }

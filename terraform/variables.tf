@@ -278,6 +278,17 @@ variable "worker_memory" {
   }
 }
 
+variable "worker_jobs_per_cpu" {
+  type        = number
+  description = "Pushes a worker instance holds per vCPU (its Cloud Run request concurrency is worker_cpu times this; it renders worker_cpu at once). Above 1, the worker sees several users' jobs and serves them in turn."
+  default     = 4
+
+  validation {
+    condition     = var.worker_jobs_per_cpu >= 1 && var.worker_jobs_per_cpu <= 16 && floor(var.worker_jobs_per_cpu) == var.worker_jobs_per_cpu
+    error_message = "worker_jobs_per_cpu must be a whole number in 1..16."
+  }
+}
+
 variable "worker_min_instances" {
   type        = number
   description = "Worker instances kept warm. 0 scales to zero."
@@ -301,6 +312,28 @@ variable "worker_max_instances" {
 }
 
 # ---------------------------------------------------------------- mandala of the day
+
+variable "max_queued_per_user" {
+  type        = number
+  description = "Jobs one user may have waiting or rendering at once (button clicks count); beyond, they are told privately. 0 means no limit."
+  default     = 5
+
+  validation {
+    condition     = var.max_queued_per_user >= 0 && var.max_queued_per_user <= 1000 && floor(var.max_queued_per_user) == var.max_queued_per_user
+    error_message = "max_queued_per_user must be a whole number in 0..1000."
+  }
+}
+
+variable "queue_database_location" {
+  type        = string
+  description = "Location of the queue ledger's Firestore database (a region such as us-central1, or a multi-region such as nam5); default: the region."
+  default     = null
+
+  validation {
+    condition     = var.queue_database_location == null ? true : can(regex("^[a-z]+[0-9]*(-[a-z]+[0-9]+)?$", var.queue_database_location))
+    error_message = "queue_database_location must be a Firestore location id such as us-central1 or nam5."
+  }
+}
 
 variable "daily_mandala_enabled" {
   type        = bool

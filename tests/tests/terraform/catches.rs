@@ -218,18 +218,50 @@ fn catches_pubsub_limits_broken_with_the_operators_inputs() {
 }
 
 #[test]
-fn catches_render_concurrency_that_differs_from_the_request_concurrency() {
+fn catches_render_concurrency_that_differs_from_the_vcpus() {
     let p = Copy::new()
         .replace(
             "terraform/run.tf",
-            "value = tostring(local.worker_concurrency)",
+            "value = tostring(local.worker_render_slots)",
             "value = \"2\"",
         )
         .problems();
     assert_reports(
         &p,
+        &["RENDER_CONCURRENCY (Some(\"2\")) differs from the container's vCPUs (Some(\"7\"))"],
+    );
+}
+
+#[test]
+fn catches_a_request_concurrency_below_the_render_slots() {
+    let p = Copy::new()
+        .replace(
+            "terraform/locals.tf",
+            "worker_concurrency  = var.worker_cpu * var.worker_jobs_per_cpu",
+            "worker_concurrency  = 1",
+        )
+        .problems();
+    assert_reports(
+        &p,
         &[
-            "RENDER_CONCURRENCY (Some(\"2\")) differs from max_instance_request_concurrency (Some(\"7\"))",
+            "max_instance_request_concurrency (Some(\"1\")) is not a whole multiple of RENDER_CONCURRENCY (Some(\"2\"))",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_project_wide_grant_without_a_condition() {
+    let p = Copy::new()
+        .replace(
+            "terraform/iam.tf",
+            "  condition {\n    title      = \"queue database only\"\n    expression = \"resource.name == \\\"${google_firestore_database.queue.id}\\\"\"\n  }\n}\n\n# The only principal",
+            "}\n\n# The only principal",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_project_iam_member.worker_uses_queue grants google_service_account.worker (runtime of google_cloud_run_v2_service.worker) a project-wide role",
         ],
     );
 }
@@ -408,4 +440,21 @@ fn catches_an_unvalidated_variable() {
     assert_reports(&p, &["variable extra has no description"]);
     assert_reports(&p, &["variable extra has no validation block"]);
     assert_reports(&p, &["var.extra is declared but never used"]);
+}
+
+#[test]
+fn catches_a_dead_letter_push_that_keeps_trying_for_days() {
+    let p = Copy::new()
+        .replace(
+            "terraform/pubsub.tf",
+            "message_retention_duration = \"3600s\"",
+            "message_retention_duration = \"604800s\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_pubsub_subscription.dead_letter_push pushes dead letters without a dead_letter_policy",
+        ],
+    );
 }

@@ -63,8 +63,29 @@ impl Checker<'_> {
             Some(oidc) => self.oidc(&addr, oidc, service),
         }
 
-        // Dead-lettering.
+        // Dead-lettering. A subscription on a dead-letter topic (pushing
+        // dead letters to the worker so it can tell their users) has nowhere
+        // further to send its failures; it must instead give up soon.
+        let topic = attr(sub.body, "topic")
+            .map(|t| self.render(t))
+            .unwrap_or_default();
+        let on_dead_letter_topic = subs.iter().any(|other| {
+            body_at(other.body, &["dead_letter_policy"])
+                .and_then(|dl| attr(dl, "dead_letter_topic"))
+                .is_some_and(|t| !topic.is_empty() && self.render(t) == topic)
+        });
         match body_at(sub.body, &["dead_letter_policy"]) {
+            None if on_dead_letter_topic => {
+                let retention = attr(sub.body, "message_retention_duration")
+                    .and_then(|e| self.scenarios.first().and_then(|sc| sc.eval(e).ok()))
+                    .as_ref()
+                    .and_then(as_seconds);
+                if !retention.is_some_and(|r| r <= 86_400.0) {
+                    self.problem(format!(
+                        "{addr} pushes dead letters without a dead_letter_policy: its message_retention_duration must be at most a day (got {retention:?} s), or undeliverable dead letters are retried for 7 days"
+                    ));
+                }
+            }
             None => self.problem(format!(
                 "{addr} has no dead_letter_policy: a job that always fails would be retried for 7 days"
             )),
@@ -362,7 +383,10 @@ impl Checker<'_> {
         }
     }
 
-    /// RENDER_CONCURRENCY = request concurrency = vCPUs.
+    /// RENDER_CONCURRENCY = vCPUs (one render per CPU), and Cloud Run's
+    /// request concurrency a whole multiple of it, at least equal: the
+    /// worker holds a few pushes per render slot so it can serve users in
+    /// turn, but never fewer pushes than it can render.
     pub(super) fn concurrency(&mut self, service: &Service) {
         if !service.settings.reads("RENDER_CONCURRENCY") {
             return;
@@ -370,26 +394,28 @@ impl Checker<'_> {
         let svc = service.address();
         let Some(Env::Plain(render_env)) = service.env.get("RENDER_CONCURRENCY") else {
             self.problem(format!(
-                "{svc} does not set RENDER_CONCURRENCY; it must equal max_instance_request_concurrency"
+                "{svc} does not set RENDER_CONCURRENCY; it must equal the container's vCPUs"
             ));
             return;
         };
         let Some(conc) = attr(service.template, "max_instance_request_concurrency") else {
             self.problem(format!(
-                "{svc} has no max_instance_request_concurrency (Cloud Run's default, 80, would overload the renderer)"
+                "{svc} has no max_instance_request_concurrency (Cloud Run's default, 80, would hold more pushes than it can render before their deadline)"
             ));
             return;
         };
         let cpu =
             body_at(service.template, &["containers", "resources"]).and_then(|r| attr(r, "limits"));
+        let number = |v: Option<String>| v.and_then(|t| t.parse::<f64>().ok());
         for sc in self.scenarios {
             let r = sc.eval(render_env).ok().as_ref().and_then(as_text);
             let c = sc.eval(conc).ok().as_ref().and_then(as_text);
-            if r.is_none() || r != c {
-                self.problem(format!(
-                    "{svc}: RENDER_CONCURRENCY ({r:?}) differs from max_instance_request_concurrency ({c:?}) ({})",
+            match (number(r.clone()), number(c.clone())) {
+                (Some(rv), Some(cv)) if cv >= rv && rv > 0.0 && (cv / rv).fract() == 0.0 => {}
+                _ => self.problem(format!(
+                    "{svc}: max_instance_request_concurrency ({c:?}) is not a whole multiple of RENDER_CONCURRENCY ({r:?}), at least equal ({})",
                     sc.name
-                ));
+                )),
             }
             let v = cpu.and_then(|l| sc.eval(l).ok()).and_then(|l| match l {
                 hcl::Value::Object(o) => o.get("cpu").and_then(as_text),

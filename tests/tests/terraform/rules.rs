@@ -361,13 +361,21 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Runtime accounts have no project-wide roles.
+    /// Runtime accounts have no project-wide roles. Some services (Firestore)
+    /// grant only at the project level; such a grant must carry an IAM
+    /// condition that narrows it to `resource.name ==` one resource.
     fn least_privilege(&mut self, s: &Service) {
         let Some(account) = &s.account else { return };
         for kind in ["google_project_iam_member", "google_project_iam_binding"] {
             for r in self.config.resources(kind) {
                 let members = members_of(r.body, &self.locals);
-                if members.iter().any(|m| is_account(m, account)) {
+                let narrowed = crate::hclx::block(r.body, "condition")
+                    .and_then(|c| attr(&c.body, "expression"))
+                    .map(|e| self.render(e))
+                    .is_some_and(|text| {
+                        text.contains("resource.name ==") && text.contains("${google_")
+                    });
+                if members.iter().any(|m| is_account(m, account)) && !narrowed {
                     self.problem(format!(
                         "{} grants google_service_account.{account} (runtime of {}) a project-wide role; \
                          grant it on the one resource it needs",
