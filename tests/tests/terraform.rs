@@ -277,13 +277,8 @@ fn settings_come_from_the_binaries_config_definitions() {
 }
 
 #[test]
-fn the_readme_lists_every_input_and_output() {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let start = readme
-        .find("## Deployment")
-        .expect("README has a Deployment section");
-    let section = &readme[start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+fn the_deployment_guide_lists_every_input_and_output() {
+    let section = std::fs::read_to_string(workspace_root().join("docs/DEPLOY.md")).unwrap();
     let config = Config::load(&workspace_root().join("terraform")).unwrap();
     let mut missing = Vec::new();
     for name in config.variables().keys() {
@@ -299,8 +294,30 @@ fn the_readme_lists_every_input_and_output() {
     }
     assert!(
         missing.is_empty(),
-        "README's Deployment section does not mention: {missing:?}"
+        "docs/DEPLOY.md does not mention: {missing:?}"
     );
+}
+
+#[test]
+fn the_configuration_reference_lists_every_setting() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/CONFIGURATION.md")).unwrap();
+    for s in settings() {
+        let heading = format!("## `{}`", s.binary);
+        let start = doc
+            .find(&heading)
+            .unwrap_or_else(|| panic!("docs/CONFIGURATION.md has no {heading} section"));
+        let section = &doc[start + heading.len()..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        let missing: Vec<&String> = s
+            .env
+            .keys()
+            .filter(|name| !section.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/CONFIGURATION.md's {heading} section does not list {missing:?}"
+        );
+    }
 }
 
 /// Evaluates output `name` with the given values for what only exists
