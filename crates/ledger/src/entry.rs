@@ -98,6 +98,8 @@ impl Entry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sums {
     pub jobs: u64,
+    /// Jobs started (being rendered).
+    pub running_jobs: u64,
     /// Work units not started yet.
     pub waiting_units: u64,
     /// Work units being rendered now.
@@ -128,6 +130,7 @@ impl UserQueue {
             if e.is_waiting() {
                 s.waiting_units += e.cost;
             } else {
+                s.running_jobs += 1;
                 s.running_units += e.cost;
             }
             s.expires_ms = s.expires_ms.max(e.expires_ms);

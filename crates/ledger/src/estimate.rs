@@ -40,6 +40,9 @@ pub struct Totals {
     /// Users with at least one live entry.
     pub users: u64,
     pub jobs: u64,
+    /// Of `jobs`, those being rendered.
+    #[serde(default)]
+    pub running_jobs: u64,
     pub waiting_units: u64,
     pub running_units: u64,
 }
@@ -211,6 +214,7 @@ mod tests {
             totals: Totals {
                 users,
                 jobs,
+                running_jobs: 0,
                 waiting_units: waiting,
                 running_units: 0,
             },

@@ -287,10 +287,13 @@ impl Ledger {
                 }),
             )
             .await?;
-        self.adjust_snapshot(|t| {
-            t.waiting_units = t.waiting_units.saturating_sub(moved);
-            t.running_units += moved;
-        });
+        if moved > 0 {
+            self.adjust_snapshot(|t| {
+                t.running_jobs += 1;
+                t.waiting_units = t.waiting_units.saturating_sub(moved);
+                t.running_units += moved;
+            });
+        }
         Ok(start)
     }
 
@@ -314,6 +317,7 @@ impl Ledger {
                 if e.is_waiting() {
                     t.waiting_units = t.waiting_units.saturating_sub(e.cost);
                 } else {
+                    t.running_jobs = t.running_jobs.saturating_sub(1);
                     t.running_units = t.running_units.saturating_sub(e.cost);
                 }
             });

@@ -35,6 +35,8 @@ pub struct Playground {
     pub standin: Option<DiscordStandin>,
     pub store: StoreLocation,
     pub client: reqwest::Client,
+    /// The ingress's queue ledger, shown as a user would feel it.
+    pub ledger: mandala_ledger::Ledger,
 }
 
 type ApiError = (StatusCode, Json<Value>);
@@ -56,6 +58,7 @@ impl Playground {
                 get(attachment),
             )
             .route("/playground/gallery", get(gallery))
+            .route("/playground/queue", get(queue))
             .route("/playground/store/{*path}", get(stored_image))
             .with_state(self)
     }
@@ -190,6 +193,46 @@ async fn attachment(
         .find(|a| a.filename == filename)
         .ok_or_else(|| api_error(StatusCode::NOT_FOUND, "no such attachment"))?;
     Ok(([(header::CONTENT_TYPE, file.content_type)], file.bytes).into_response())
+}
+
+/// What the queue ledger knows now, and what a new default mandala would
+/// be told.
+async fn queue(State(p): State<Playground>) -> Result<Json<Value>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let snapshot = p
+        .ledger
+        .snapshot(now)
+        .await
+        .map_err(|e| api_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let cost = mandala_model::RenderSpec::default()
+        .with_seed_from(b"playground")
+        .resolve()
+        .map(|r| r.cost().0)
+        .unwrap_or(1);
+    let estimate = mandala_ledger::estimate::estimate(
+        &snapshot,
+        &mandala_ledger::entry::Sums::default(),
+        cost,
+        now,
+    );
+    let slots: u32 = snapshot
+        .workers
+        .iter()
+        .filter(|w| w.seen_ms + mandala_ledger::estimate::LIVE_WINDOW_MS > now)
+        .map(|w| w.slots)
+        .sum();
+    let t = snapshot.totals;
+    Ok(Json(json!({
+        "users": t.users,
+        "jobs": t.jobs,
+        "waiting": t.jobs.saturating_sub(t.running_jobs),
+        "rendering": t.running_jobs,
+        "render_slots": slots,
+        "new_job": mandala_model::wait::ready_in(estimate.wait),
+        "others_ahead": estimate.others_ahead,
+    })))
 }
 
 /// Newest images in the local store (the gallery).

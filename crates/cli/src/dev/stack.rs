@@ -242,6 +242,7 @@ impl DevStack {
             standin: standin.clone(),
             store: store.clone(),
             client: reqwest::Client::new(),
+            ledger: ingress.ledger().clone(),
         };
         let mut app = ingress.router().merge(playground.router());
         if let Some(s) = &standin {

@@ -9,8 +9,8 @@
 //! Layout, in the database named by `FIRESTORE_DATABASE`:
 //! - `mandala_queue/{user}`: one document per user with live jobs. `jobs`
 //!   holds the entries as JSON (nothing queries inside them); beside it the
-//!   sums the estimate and the sweeper query: `n`, `waiting`, `running`
-//!   (work units), `exp` (the last token expiry, ms), `notice` (the next
+//!   sums the estimate and the sweeper query: `n` and `started` (jobs),
+//!   `waiting` and `running` (work units), `exp` (the last token expiry, ms), `notice` (the next
 //!   waiting notice, ms) and `expire_at`, a timestamp for a TTL policy that
 //!   deletes records nobody finished.
 //! - `mandala_workers/{id}`: each worker instance's speed report.
@@ -296,6 +296,7 @@ impl Backend for FirestoreBackend {
                 let fields = json!({
                     "jobs": { "stringValue": jobs },
                     "n": int_value(sums.jobs),
+                    "started": int_value(sums.running_jobs),
                     "waiting": int_value(sums.waiting_units),
                     "running": int_value(sums.running_units),
                     "exp": int_value(sums.expires_ms),
@@ -352,6 +353,7 @@ impl Backend for FirestoreBackend {
                     "aggregations": [
                         { "alias": "users", "count": {} },
                         { "alias": "jobs", "sum": { "field": { "fieldPath": "n" } } },
+                        { "alias": "started", "sum": { "field": { "fieldPath": "started" } } },
                         { "alias": "waiting", "sum": { "field": { "fieldPath": "waiting" } } },
                         { "alias": "running", "sum": { "field": { "fieldPath": "running" } } },
                     ],
@@ -379,6 +381,7 @@ impl Backend for FirestoreBackend {
             Ok(Totals {
                 users: get("users"),
                 jobs: get("jobs"),
+                running_jobs: get("started"),
                 waiting_units: get("waiting"),
                 running_units: get("running"),
             })

@@ -93,6 +93,7 @@ impl Backend for MemoryBackend {
             }
             t.users += 1;
             t.jobs += s.jobs;
+            t.running_jobs += s.running_jobs;
             t.waiting_units += s.waiting_units;
             t.running_units += s.running_units;
             true
