@@ -209,8 +209,7 @@ async fn queue(State(p): State<Playground>) -> Result<Json<Value>, ApiError> {
     let cost = mandala_model::RenderSpec::default()
         .with_seed_from(b"playground")
         .resolve()
-        .map(|r| r.cost().0)
-        .unwrap_or(1);
+        .map_or(1, |r| r.cost().0);
     let estimate = mandala_ledger::estimate::estimate(
         &snapshot,
         &mandala_ledger::entry::Sums::default(),
