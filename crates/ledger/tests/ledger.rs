@@ -1,9 +1,11 @@
 //! The ledger's rules, run against both backends: in memory, and in the real
 //! Firestore emulator (skipped loudly where gcloud's emulator or Java is
-//! missing). Two `Ledger` values over one Firestore database stand for two
-//! ingress instances.
+//! missing). Two `Ledger` values over one store stand for two ingress
+//! instances. Each rule takes a fresh store.
 
-use std::sync::{Arc, OnceLock};
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code may panic
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use mandala_ledger::backend::firestore::FirestoreBackend;
@@ -49,17 +51,6 @@ fn accepted(a: Admission) -> (Duration, u64) {
     }
 }
 
-/// One Firestore emulator for the whole file; each backend gets its own
-/// project (an empty database of its own).
-fn emulator() -> Option<&'static FirestoreEmulator> {
-    static EMULATOR: OnceLock<Option<FirestoreEmulator>> = OnceLock::new();
-    EMULATOR
-        .get_or_init(|| {
-            mandala_standin::suites::require("ledger-firestore", FirestoreEmulator::start())
-        })
-        .as_ref()
-}
-
 fn unique_project() -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!(
@@ -72,41 +63,63 @@ fn unique_project() -> String {
 /// Makes `n` ledgers over one fresh shared store.
 type MakeLedgers = Box<dyn Fn(usize) -> Vec<Ledger>>;
 
-/// Every backend to run a rule against: memory, and Firestore when it runs.
-fn backends() -> Vec<(&'static str, MakeLedgers)> {
-    let mut all: Vec<(&'static str, MakeLedgers)> = vec![(
-        "memory",
-        Box::new(|n| {
-            let shared: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
-            (0..n)
-                .map(|_| Ledger::new(Arc::clone(&shared), policy()))
-                .collect()
-        }),
-    )];
-    if let Some(emu) = emulator() {
-        let host = emu.host_port();
-        all.push((
-            "firestore",
-            Box::new(move |n| {
-                let database = format!("projects/{}/databases/(default)", unique_project());
-                (0..n)
-                    .map(|_| {
-                        let backend = match FirestoreBackend::connect(&database, Some(&host)) {
-                            Ok(b) => b,
-                            Err(e) => panic!("cannot reach the Firestore emulator: {e}"),
-                        };
-                        Ledger::new(Arc::new(backend), policy())
-                    })
-                    .collect()
-            }),
-        ));
-    }
-    all
+fn memory() -> MakeLedgers {
+    Box::new(|n| {
+        let shared: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        (0..n)
+            .map(|_| Ledger::new(Arc::clone(&shared), policy()))
+            .collect()
+    })
+}
+
+/// Ledgers over a fresh database (project) of the emulator at `host`.
+fn firestore(host: String) -> MakeLedgers {
+    Box::new(move |n| {
+        let database = format!("projects/{}/databases/(default)", unique_project());
+        (0..n)
+            .map(|_| {
+                let backend = match FirestoreBackend::connect(&database, Some(&host)) {
+                    Ok(b) => b,
+                    Err(e) => panic!("cannot reach the Firestore emulator: {e}"),
+                };
+                Ledger::new(Arc::new(backend), policy())
+            })
+            .collect()
+    })
+}
+
+/// Every rule, against one backend.
+async fn every_rule(name: &str, make: &MakeLedgers) {
+    a_user_has_at_most_five_jobs_and_gets_room_back_when_one_ends(name, make).await;
+    the_cap_holds_across_instances_admitting_at_once(name, make).await;
+    estimates_grow_with_the_work_ahead_and_users_take_turns(name, make).await;
+    a_wait_past_the_token_is_refused_before_it_is_recorded(name, make).await;
+    start_marks_running_and_finds_cancelled_jobs(name, make).await;
+    expired_jobs_stop_counting(name, make).await;
+    overdue_jobs_are_claimed_once_and_hold_the_message_briefly(name, make).await;
 }
 
 #[tokio::test]
-async fn a_user_has_at_most_five_jobs_and_gets_room_back_when_one_ends() {
-    for (name, make) in backends() {
+async fn every_rule_holds_in_memory() {
+    every_rule("memory", &memory()).await;
+}
+
+/// One emulator for all the rules, dropped (and so stopped) at the end.
+#[tokio::test]
+async fn every_rule_holds_in_firestore() {
+    let Some(emulator) =
+        mandala_standin::suites::require("ledger-firestore", FirestoreEmulator::start())
+    else {
+        return;
+    };
+    every_rule("firestore", &firestore(emulator.host_port())).await;
+}
+
+async fn a_user_has_at_most_five_jobs_and_gets_room_back_when_one_ends(
+    name: &str,
+    make: &MakeLedgers,
+) {
+    {
         let ledger = &make(1)[0];
         for i in 0..5 {
             accepted(
@@ -145,9 +158,8 @@ async fn a_user_has_at_most_five_jobs_and_gets_room_back_when_one_ends() {
     }
 }
 
-#[tokio::test]
-async fn the_cap_holds_across_instances_admitting_at_once() {
-    for (name, make) in backends() {
+async fn the_cap_holds_across_instances_admitting_at_once(name: &str, make: &MakeLedgers) {
+    {
         let ledgers = make(2);
         let mut tasks = Vec::new();
         for i in 0..16 {
@@ -171,9 +183,8 @@ async fn the_cap_holds_across_instances_admitting_at_once() {
     }
 }
 
-#[tokio::test]
-async fn estimates_grow_with_the_work_ahead_and_users_take_turns() {
-    for (name, make) in backends() {
+async fn estimates_grow_with_the_work_ahead_and_users_take_turns(name: &str, make: &MakeLedgers) {
+    {
         let ledger = &make(1)[0];
         ledger
             .report_worker(WorkerStat {
@@ -210,9 +221,8 @@ async fn estimates_grow_with_the_work_ahead_and_users_take_turns() {
     }
 }
 
-#[tokio::test]
-async fn a_wait_past_the_token_is_refused_before_it_is_recorded() {
-    for (name, make) in backends() {
+async fn a_wait_past_the_token_is_refused_before_it_is_recorded(name: &str, make: &MakeLedgers) {
+    {
         let ledger = &make(1)[0];
         ledger
             .report_worker(WorkerStat {
@@ -238,9 +248,8 @@ async fn a_wait_past_the_token_is_refused_before_it_is_recorded() {
     }
 }
 
-#[tokio::test]
-async fn start_marks_running_and_finds_cancelled_jobs() {
-    for (name, make) in backends() {
+async fn start_marks_running_and_finds_cancelled_jobs(name: &str, make: &MakeLedgers) {
+    {
         let ledger = &make(1)[0];
         accepted(
             ledger
@@ -276,9 +285,8 @@ async fn start_marks_running_and_finds_cancelled_jobs() {
     }
 }
 
-#[tokio::test]
-async fn expired_jobs_stop_counting() {
-    for (name, make) in backends() {
+async fn expired_jobs_stop_counting(name: &str, make: &MakeLedgers) {
+    {
         let ledger = &make(1)[0];
         for i in 0..5 {
             accepted(
@@ -303,9 +311,11 @@ async fn expired_jobs_stop_counting() {
     }
 }
 
-#[tokio::test]
-async fn overdue_jobs_are_claimed_once_and_hold_the_message_briefly() {
-    for (name, make) in backends() {
+async fn overdue_jobs_are_claimed_once_and_hold_the_message_briefly(
+    name: &str,
+    make: &MakeLedgers,
+) {
+    {
         let ledgers = make(2);
         let (_, due) = accepted(
             ledgers[0]
