@@ -65,12 +65,6 @@ impl Fixture {
     }
 }
 
-fn ephemeral_text(v: &Value) -> &str {
-    assert_eq!(v["type"], 4, "{v}");
-    assert_eq!(v["data"]["flags"], 64, "not ephemeral: {v}");
-    v["data"]["content"].as_str().unwrap()
-}
-
 #[tokio::test]
 async fn ping_gets_pong_as_json() {
     let f = fixture().await;

@@ -104,3 +104,52 @@ async fn jobs_reach_pubsub_with_their_attributes() {
         job.spec.resolve().unwrap().hash().to_string()
     );
 }
+
+/// A publish that outlives its budget: the user is told to try again, and
+/// the job is cancelled in the ledger, so a worker that still receives the
+/// message does not render it (the worker's side is in its ledger tests).
+#[tokio::test]
+async fn a_publish_that_times_out_is_cancelled_in_the_ledger() {
+    let Some(firestore) = mandala_standin::suites::require(
+        "firestore-emulator (ingress cancel)",
+        FirestoreEmulator::start(),
+    ) else {
+        return;
+    };
+    // A Pub/Sub "server" that accepts connections and never answers.
+    let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pubsub = blackhole.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = blackhole.accept().await {
+            held.push(s);
+        }
+    });
+    let database = "projects/cancel-proj/databases/(default)";
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(1);
+    let mut c = config(&k, "http://unused", dir.path());
+    c.local_push_url = None;
+    c.pubsub_topic = Some("projects/cancel-proj/topics/jobs".into());
+    c.pubsub_emulator_host = Some(pubsub);
+    c.publish_timeout_ms = 300;
+    c.firestore_database = Some(database.into());
+    c.firestore_emulator_host = Some(firestore.host_port());
+    c.ledger_timeout_ms = 2000;
+    let ingress = Ingress::start(c).await.unwrap();
+    let r = ingress
+        .router()
+        .oneshot(signed_now(&k, &command_from(&snowflake(), "77", json!([]))))
+        .await
+        .unwrap();
+    assert_eq!(
+        ephemeral_text(&body_json(r).await),
+        mandala_ingress::interactions::TRY_AGAIN
+    );
+    let now = mandala_ingress::now_ms();
+    let totals = ingress.ledger().snapshot(now + 2_000).await.unwrap().totals;
+    assert_eq!(
+        totals.jobs, 0,
+        "the job the user was told to retry is not queued"
+    );
+}

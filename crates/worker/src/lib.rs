@@ -158,6 +158,11 @@ impl Worker {
         self.shared.stats.snapshot()
     }
 
+    /// Object names with a lock entry: none once every job has ended.
+    pub fn locked_objects(&self) -> usize {
+        self.shared.locked_objects()
+    }
+
     /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere) and waits
     /// for in-flight jobs.
     pub async fn shutdown(self) {

@@ -78,6 +78,8 @@ async fn a_failure_is_retried_quietly_until_the_last_attempt_then_told() {
     );
     let stats = w.worker.stats();
     assert_eq!((stats.gave_up, stats.told, stats.redeliver), (1, 1, 1));
+    // The per-object lock was released on the failing path too.
+    assert_eq!(w.worker.locked_objects(), 0);
 }
 
 #[tokio::test]

@@ -117,6 +117,13 @@ pub fn click(id: &str, custom_id: &str) -> Value {
     })
 }
 
+/// The text of an answer only its user sees (panics if it is not one).
+pub fn ephemeral_text(v: &Value) -> &str {
+    assert_eq!(v["type"], 4, "{v}");
+    assert_eq!(v["data"]["flags"], 64, "not ephemeral: {v}");
+    v["data"]["content"].as_str().unwrap()
+}
+
 pub async fn body_json(resp: axum::response::Response) -> Value {
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
