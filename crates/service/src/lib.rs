@@ -1,7 +1,8 @@
 //! Run-time plumbing shared by the ingress and the worker services.
 //!
 //! - [`logging`]: `tracing` set up as JSON in Cloud Logging's format on Cloud
-//!   Run (`K_SERVICE` set) and readable text everywhere else.
+//!   Run (`K_SERVICE` set) and readable text everywhere else, with whatever
+//!   came from outside escaped so it cannot forge lines.
 //! - [`trace`]: the trace id of an incoming request, from `traceparent` or
 //!   `X-Cloud-Trace-Context`, so log lines group under the request in Cloud
 //!   Logging.
