@@ -4,6 +4,8 @@
 //! This struct is also the source of truth for deployment checks: the
 //! Terraform test derives the set of variables the binary reads from it.
 
+use std::time::Duration;
+
 use clap::Parser;
 use ed25519_dalek::VerifyingKey;
 
@@ -92,6 +94,30 @@ pub struct Config {
     /// Discord allows 3 s for the whole answer; keep well below.
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
+
+    /// How long a client may take to send a request head once it started, in milliseconds;
+    /// then the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub http_header_read_timeout_ms: u64,
+
+    /// How long a client may take to send a request body after its head, in milliseconds;
+    /// then it gets 408. Discord allows 3 s for the whole exchange.
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub http_body_read_timeout_ms: u64,
+
+    /// How long a connection may stay open with no request in progress, in seconds.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout_secs: u64,
+
+    /// Connections open at once (lowered to what the open-file limit allows); at the cap,
+    /// idle connections are closed to make room and new ones wait.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
+
+    /// After SIGTERM, how long requests in progress may take before their connections are
+    /// closed, in seconds; undelivered jobs are flushed after. Cloud Run allows 10 s in all.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub shutdown_drain_secs: u64,
 }
 
 /// Where jobs go, decided from the configuration.
@@ -126,6 +152,17 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The HTTP server's limits.
+    pub fn http_limits(&self) -> mandala_service::server::Limits {
+        mandala_service::server::Limits {
+            header_read_timeout: Duration::from_millis(self.http_header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.http_body_read_timeout_ms),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
+            max_connections: self.http_max_connections as usize,
+            drain_timeout: Duration::from_secs(self.shutdown_drain_secs),
+        }
+    }
+
     /// Checks the settings that clap cannot check one by one.
     pub fn publish_target(&self) -> Result<PublishTarget, ConfigError> {
         let topic = self.pubsub_topic.as_deref().filter(|t| !t.is_empty());

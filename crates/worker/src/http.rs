@@ -58,6 +58,11 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .map(|t| mandala_service::logging::cloud_trace(&t));
     let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
         Ok(b) => b,
+        Err(e) if mandala_service::server::body_timed_out(&e) => {
+            // Slow, not malformed: answered 408, so Pub/Sub redelivers it.
+            tracing::warn!("push body unreadable: {e}");
+            return (StatusCode::REQUEST_TIMEOUT, e.to_string()).into_response();
+        }
         Err(e) => {
             // Too large or cut off: a Pub/Sub push never is, so nothing to redeliver.
             shared.stats.count("received");

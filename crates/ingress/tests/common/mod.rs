@@ -52,6 +52,11 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.signature_max_age_secs = 60;
     c.max_body_bytes = 65_536;
     c.publish_timeout_ms = 1500;
+    c.http_header_read_timeout_ms = 5000;
+    c.http_body_read_timeout_ms = 3000;
+    c.http_idle_timeout_secs = 60;
+    c.http_max_connections = 1024;
+    c.shutdown_drain_secs = 5;
     c
 }
 
