@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use tokio::time::Instant;
 
+use crate::auth::AuthError;
 use crate::job::{self, Verdict};
 use crate::state::{InFlight, Shared};
 
@@ -39,6 +40,11 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     if let Some(verifier) = &shared.verifier {
         match verifier.check(request.headers()).await {
             Ok(_) => {}
+            Err(e @ AuthError::KeysUnavailable(_)) => {
+                shared.stats.count("redeliver");
+                tracing::warn!("push not checked: {e}");
+                return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+            }
             Err(e) => {
                 shared.stats.count("unauthorized");
                 tracing::warn!("push refused: {e}");

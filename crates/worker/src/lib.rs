@@ -63,7 +63,12 @@ impl Worker {
         };
         let discord =
             reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
-        let verifier = config.push_auth()?.as_ref().map(auth::PushVerifier::new);
+        let verifier = config
+            .push_auth()?
+            .as_ref()
+            .map(auth::PushVerifier::new)
+            .transpose()
+            .map_err(|e| StartError::Http(e.to_string()))?;
         let pool = render::RenderPool::new(config.concurrency());
         tracing::info!(
             store = %store.location(""),
