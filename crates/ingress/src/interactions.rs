@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mandala_model::discord::command::{COMMAND_NAME, palette_choices, spec_from_options};
+use mandala_model::discord::token;
 use mandala_model::discord::{Interaction, InteractionResponse, InteractionType};
 use mandala_model::job::JobKind;
 use mandala_model::{
@@ -289,6 +290,14 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Ha
                 "bad_json",
             ))
         })?;
+    // The token becomes a path segment of the worker's reply URL.
+    if !token::is_plausible(&token) {
+        return Err(Box::new(Handled::reject(
+            StatusCode::BAD_REQUEST,
+            format!("interaction token is not a Discord token ({})", token::RULE),
+            "bad_token",
+        )));
+    }
     let application_id = interaction
         .application_id
         .clone()

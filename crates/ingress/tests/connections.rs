@@ -1,7 +1,8 @@
 //! Hostile and careless clients against the real server on 127.0.0.1:
 //! connections that send half a head, half a body or nothing, too many
-//! connections, requests without a proper `Host`. Raw sockets, so the
-//! bytes on the wire are exactly what a probe would send.
+//! connections, requests without a proper `Host`, interactions whose token
+//! would aim the worker's reply elsewhere. Raw sockets, so the bytes on the
+//! wire are exactly what a probe would send.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -59,7 +60,12 @@ impl Server {
     /// A complete signed `/mandala` request as raw HTTP/1.1, with `host`
     /// header lines as given.
     fn interaction(&self, hosts: &[&str]) -> Vec<u8> {
-        let body = command(&snowflake(), json!([])).to_string();
+        self.signed(&command(&snowflake(), json!([])), hosts)
+    }
+
+    /// `body`, signed, as a raw HTTP/1.1 POST /interactions.
+    fn signed(&self, body: &serde_json::Value, hosts: &[&str]) -> Vec<u8> {
+        let body = body.to_string();
         let ts = now_secs().to_string();
         let sig = mandala_ingress::signing::sign(&self.key, &ts, body.as_bytes());
         let mut head = "POST /interactions HTTP/1.1\r\n".to_owned();
@@ -334,4 +340,23 @@ async fn shutdown_does_not_wait_for_a_client_that_never_finishes() {
         .unwrap();
     read_until_closed(&mut stalled).await;
     read_until_closed(&mut half_head).await;
+}
+
+#[tokio::test]
+async fn interactions_with_implausible_tokens_are_400_and_queue_nothing() {
+    let s = server(|_| {}).await;
+    for token in [".", "..", "a/b", "-"] {
+        let mut body = command(&snowflake(), json!([]));
+        body["token"] = json!(token);
+        let mut stream = s.connect().await;
+        stream
+            .write_all(&s.signed(&body, &["ingress"]))
+            .await
+            .unwrap();
+        let answer = read_response(&mut stream).await;
+        assert_eq!(status(&answer), "400", "{token:?}: {answer}");
+        assert!(answer.contains("token"), "{token:?}: {answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.receiver.count(), 0);
 }
