@@ -86,6 +86,11 @@ pub struct Config {
     #[arg(long, env = "SIGNATURE_MAX_AGE_SECS", default_value_t = 60)]
     pub signature_max_age_secs: u64,
 
+    /// Interaction ids remembered for replay protection (about 30 bytes each); when all are
+    /// still inside their window, new interactions get the ephemeral try-again.
+    #[arg(long, env = "REPLAY_MEMORY_IDS", default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
+    pub replay_memory_ids: u32,
+
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1024..=10_485_760))]
     pub max_body_bytes: u64,

@@ -8,7 +8,8 @@
 //! 4. the timestamp within `SIGNATURE_MAX_AGE_SECS`, else 401;
 //! 5. the JSON, else 400 with a short reason;
 //! 6. the application id (when configured), else 401;
-//! 7. the interaction id not seen before, else 401 (see [`handle`]).
+//! 7. the interaction id not seen before, else 401 (see [`handle`]); when
+//!    the replay memory is full, the ephemeral try-again.
 //!
 //! Then one handler per interaction type builds the answer. Every request
 //! ends in exactly one log line with the interaction id, type, command,
@@ -34,7 +35,7 @@ use mandala_model::{
 use time::OffsetDateTime;
 
 use crate::publish::{self, JobPublisher, PublishError};
-use crate::replay::SeenIds;
+use crate::replay::{Seen, SeenIds};
 use crate::signing::{PublicKey, SignatureHeaders};
 
 /// What every request handler shares.
@@ -231,12 +232,23 @@ async fn dispatch(state: &AppState, interaction: &Interaction) -> Handled {
     // Discord does not redeliver interactions. It gets 401, the answer for
     // a request we refuse to act on, so a replayer learns nothing and no job
     // is queued twice. PINGs have no effect and are exempt above.
-    if !state.seen.first_time(id, Instant::now()) {
-        return Handled::reject(
-            StatusCode::UNAUTHORIZED,
-            "interaction already received",
-            "replay",
-        );
+    match state.seen.check(id, Instant::now()) {
+        Seen::First => {}
+        Seen::Again => {
+            return Handled::reject(
+                StatusCode::UNAUTHORIZED,
+                "interaction already received",
+                "replay",
+            );
+        }
+        // Remembering no more ids, a replay could not be told apart: take
+        // nothing on, as when the job queue is full.
+        Seen::Full => {
+            return answer(
+                InteractionResponse::ephemeral(TRY_AGAIN),
+                "replay_memory_full",
+            );
+        }
     }
     match interaction.kind {
         InteractionType::ApplicationCommand => command(state, interaction, id).await,

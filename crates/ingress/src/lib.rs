@@ -33,9 +33,6 @@ use publish::JobPublisher;
 use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
 use publish::pubsub::PubsubPublisher;
 
-/// How many recent interaction ids an instance remembers.
-const SEEN_IDS_CAPACITY: usize = 65_536;
-
 /// Why the ingress could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -87,7 +84,7 @@ impl Ingress {
             max_age_secs: config.signature_max_age_secs,
             max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
-            seen: replay::SeenIds::new(seen_ttl, SEEN_IDS_CAPACITY),
+            seen: replay::SeenIds::new(seen_ttl, config.replay_memory_ids as usize),
             publisher,
         };
         Ok(Ingress {

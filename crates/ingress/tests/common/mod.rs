@@ -50,6 +50,7 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.local_push_concurrency = 8;
     c.local_push_ack_deadline_secs = 60;
     c.signature_max_age_secs = 60;
+    c.replay_memory_ids = 131_072;
     c.max_body_bytes = 65_536;
     c.publish_timeout_ms = 1500;
     c.http_header_read_timeout_ms = 5000;
