@@ -114,8 +114,8 @@ pub struct Config {
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_idle_timeout_secs: u64,
 
-    /// Connections open at once (lowered to what the open-file limit allows); at the cap,
-    /// idle connections are closed to make room and new ones wait.
+    /// Connections open at once (lowered to what the open-file limit allows), and requests
+    /// in progress at once; at the cap, idle connections are closed to make room and new ones wait.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub http_max_connections: u32,
 

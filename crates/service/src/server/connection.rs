@@ -41,6 +41,11 @@ use super::{Shared, request};
 
 /// How long a connection asked to close may take to do so.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// The largest HTTP/1.1 read buffer, and so the largest request head.
+const READ_BUFFER_MAX: usize = 16 * 1024;
+const H2_STREAM_WINDOW: u32 = 64 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 128 * 1024;
+const H2_MAX_STREAMS: u32 = 16;
 
 /// What the socket and the request path tell the watchdog.
 #[derive(Debug, Default)]
@@ -108,16 +113,30 @@ pub(super) async fn serve(
     });
     let service = {
         let activity = Arc::clone(&activity);
+        let shared = Arc::clone(&shared);
         hyper::service::service_fn(move |req| {
             request::handle(
                 router.clone(),
                 Arc::clone(&activity),
-                limits.body_read_timeout,
+                Arc::clone(&shared),
                 req,
             )
         })
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // What a stalled client can make the server hold, per connection. An
+    // HTTP/1.1 read buffer otherwise doubles up to 400 KiB while a body
+    // arrives, and body chunks keep every buffer they were cut from alive:
+    // 140 KiB held per stalled 64 KiB body. 16 KiB still takes any
+    // request head these services are sent.
+    builder.http1().max_buf_size(READ_BUFFER_MAX);
+    // HTTP/2 defaults to 1 MiB windows and 200 streams a connection; the
+    // protocol's own 64 KiB window and a few streams are plenty here.
+    builder
+        .http2()
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_concurrent_streams(H2_MAX_STREAMS);
     let mut conn = std::pin::pin!(builder.serve_connection(io, service));
     let mut draining = shared.draining.clone();
     let mut phase = Phase::Idle;

@@ -8,7 +8,9 @@
 //!
 //! - a cap on open connections ([`Limits::max_connections`], lowered to
 //!   what the open-file limit allows); when it is reached, connections with
-//!   no request in progress are closed to make room, and accepting waits;
+//!   no request in progress are closed to make room, and accepting waits.
+//!   The same number caps requests in progress, which HTTP/2 could
+//!   otherwise multiply;
 //! - per connection, a watchdog ([`connection`]) that closes it when it
 //!   sits idle ([`Limits::idle_timeout`]) or takes too long to deliver a
 //!   request head once it started sending one ([`Limits::header_read_timeout`]);
@@ -43,7 +45,7 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// How long a connection may stay open with no request in progress.
     pub idle_timeout: Duration,
-    /// Connections open at once.
+    /// Connections open at once, and requests in progress at once.
     pub max_connections: usize,
     /// After the shutdown signal, how long requests in progress may take
     /// before their connections are closed.
@@ -68,6 +70,8 @@ struct Shared {
     crowded: AtomicBool,
     /// Becomes `true` on the shutdown signal.
     draining: watch::Receiver<bool>,
+    /// Requests in progress, capped like connections (see [`request`]).
+    requests: Semaphore,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains.
@@ -87,6 +91,7 @@ pub async fn serve(
         pressure: Notify::new(),
         crowded: AtomicBool::new(false),
         draining,
+        requests: Semaphore::new(limits.max_connections),
     });
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();

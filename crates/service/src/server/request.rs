@@ -16,6 +16,7 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tower::ServiceExt as _;
 
+use super::Shared;
 use super::connection::Activity;
 
 /// The request body did not arrive within the body read timeout. Handlers
@@ -40,10 +41,21 @@ pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
 pub(super) async fn handle(
     router: axum::Router,
     activity: Arc<Activity>,
-    body_timeout: Duration,
+    shared: Arc<Shared>,
     request: Request<Incoming>,
 ) -> Result<Response<Tracked>, Infallible> {
+    let body_timeout = shared.limits.body_read_timeout;
     let in_progress = InProgress::start(activity, request.version() == Version::HTTP_2);
+    // HTTP/2 carries many requests a connection: the cap on connections is
+    // also the cap on requests in progress, so stalled bodies cannot
+    // multiply past it. (HTTP/1.1 never waits here: one request a
+    // connection.) A waiting stream's unread data is bounded by its window.
+    let Ok(_slot) = shared.requests.acquire().await else {
+        return Ok(Tracked::wrap(
+            StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            in_progress,
+        ));
+    };
     if let Err(problem) = check_host(&request) {
         tracing::info!(status = 400, reason = problem, "request refused");
         let response = (StatusCode::BAD_REQUEST, problem).into_response();
