@@ -364,3 +364,25 @@ async fn a_failing_key_endpoint_is_503_so_pubsub_retries_later() {
     assert_eq!(keys.fetches(), 1, "the pushes shared one failed fetch");
     assert_eq!(w.worker.stats().unauthorized, 0, "nobody was refused");
 }
+
+#[tokio::test]
+async fn a_push_abandoned_during_the_key_fetch_does_not_restart_it() {
+    let keys = KeyServer::start(std::time::Duration::from_millis(1500), None).await;
+    let (w, _d, _dir) = worker_for(&keys).await;
+    // The first push gives up while the keys are being fetched.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{}/pubsub/push", w.url))
+        .header("authorization", format!("Bearer {}", valid()))
+        .body(envelope(&job(spec(800), Reply::None), "800", None))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the push was meant to time out");
+    // Those that arrive meanwhile wait for that same fetch.
+    let statuses = push_all(&w, (0..4).map(|i| (valid(), 801 + i)).collect()).await;
+    assert_eq!(statuses, vec![200; 4]);
+    assert_eq!(keys.fetches(), 1, "the abandoned fetch was started again");
+}

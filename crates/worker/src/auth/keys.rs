@@ -50,11 +50,15 @@ pub enum KeyError {
 pub struct KeyCacheError(#[from] reqwest::Error);
 
 pub struct KeyCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     url: String,
     http: reqwest::Client,
     current: RwLock<Arc<Snapshot>>,
     /// Held by the one fetch in progress; checks that need it queue here.
-    fetching: tokio::sync::Mutex<()>,
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The key set as of the last fetch attempt.
@@ -123,30 +127,28 @@ impl From<Result<DecodingKey, KeyError>> for Decision {
 impl KeyCache {
     pub fn new(url: &str) -> Result<Self, KeyCacheError> {
         Ok(KeyCache {
-            url: url.to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            current: RwLock::new(Arc::new(Snapshot::default())),
-            fetching: tokio::sync::Mutex::new(()),
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                http: reqwest::Client::builder()
+                    .timeout(FETCH_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+                current: RwLock::new(Arc::new(Snapshot::default())),
+                fetching: Arc::new(tokio::sync::Mutex::new(())),
+            }),
         })
-    }
-
-    fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The key `kid` names, fetching the key set if needed.
     pub async fn get(&self, kid: &str) -> Result<DecodingKey, KeyError> {
         let asked = Instant::now();
-        match self.snapshot().decide(kid, asked) {
+        match self.inner.snapshot().decide(kid, asked) {
             Decision::Use(key) => return Ok(key),
             Decision::Refuse(e) => return Err(e),
             Decision::Fetch => {}
         }
-        let _turn = self.fetching.lock().await;
-        let snapshot = self.snapshot();
+        let turn = Arc::clone(&self.inner.fetching).lock_owned().await;
+        let snapshot = self.inner.snapshot();
         let now = Instant::now();
         // A fetch that ended while this check waited answers for it too.
         let decision = if snapshot
@@ -163,6 +165,29 @@ impl KeyCache {
             Decision::Refuse(e) => return Err(e),
             Decision::Fetch => {}
         }
+        // The fetch runs in its own task, holding the turn: if this check is
+        // abandoned (its client hung up), the fetch still completes and the
+        // checks queued behind it get its outcome instead of starting over.
+        let inner = Arc::clone(&self.inner);
+        let refresh = tokio::spawn(async move {
+            let _turn = turn;
+            inner.refresh(&snapshot).await
+        });
+        match refresh.await {
+            Ok(next) => next.outcome(kid, Instant::now()),
+            Err(e) => Err(KeyError::Unavailable(format!("key fetch failed: {e}"))),
+        }
+    }
+}
+
+impl Inner {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Fetches the key set and publishes the outcome; keeps the previous
+    /// keys when the fetch fails.
+    async fn refresh(&self, snapshot: &Snapshot) -> Arc<Snapshot> {
         let fetched = self.fetch().await;
         let now = Instant::now();
         let next = match fetched {
@@ -189,7 +214,7 @@ impl KeyCache {
         };
         let next = Arc::new(next);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
-        next.outcome(kid, now)
+        next
     }
 
     /// Downloads and parses the key set; its keys by id, and how long it is fresh.
