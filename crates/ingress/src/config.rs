@@ -4,6 +4,8 @@
 //! This struct is also the source of truth for deployment checks: the
 //! Terraform test derives the set of variables the binary reads from it.
 
+use std::time::Duration;
+
 use clap::Parser;
 use ed25519_dalek::VerifyingKey;
 
@@ -84,6 +86,11 @@ pub struct Config {
     #[arg(long, env = "SIGNATURE_MAX_AGE_SECS", default_value_t = 60)]
     pub signature_max_age_secs: u64,
 
+    /// Interaction ids remembered for replay protection (about 30 bytes each); when all are
+    /// still inside their window, new interactions get the ephemeral try-again.
+    #[arg(long, env = "REPLAY_MEMORY_IDS", default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
+    pub replay_memory_ids: u32,
+
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1024..=10_485_760))]
     pub max_body_bytes: u64,
@@ -93,6 +100,29 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
 
+    /// How long a client may take to send a request head once it started, in milliseconds;
+    /// then the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub http_header_read_timeout_ms: u64,
+
+    /// How long a client may take to send a request body after its head, in milliseconds;
+    /// then it gets 408. Discord allows 3 s for the whole exchange.
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub http_body_read_timeout_ms: u64,
+
+    /// How long a connection may stay open with no request in progress, in seconds.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout_secs: u64,
+
+    /// Connections open at once (lowered to what the open-file limit allows), and requests
+    /// in progress at once; at the cap, idle connections are closed to make room and new ones wait.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
+
+    /// After SIGTERM, how long requests in progress may take before their connections are
+    /// closed, in seconds; undelivered jobs are flushed after. Cloud Run allows 10 s in all.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub shutdown_drain_secs: u64,
     /// Jobs one user may have waiting or rendering at once (button clicks count too); beyond
     /// this they are told, privately, how many they have queued. 0 means no limit.
     #[arg(long, env = "MAX_QUEUED_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
@@ -199,6 +229,17 @@ fn is_host_port(host: &str) -> bool {
 }
 
 impl Config {
+    /// The HTTP server's limits.
+    pub fn http_limits(&self) -> mandala_service::server::Limits {
+        mandala_service::server::Limits {
+            header_read_timeout: Duration::from_millis(self.http_header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.http_body_read_timeout_ms),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
+            max_connections: self.http_max_connections as usize,
+            drain_timeout: Duration::from_secs(self.shutdown_drain_secs),
+        }
+    }
+
     /// Checks the settings that clap cannot check one by one.
     pub fn publish_target(&self) -> Result<PublishTarget, ConfigError> {
         let topic = self.pubsub_topic.as_deref().filter(|t| !t.is_empty());

@@ -8,7 +8,8 @@
 //! 4. the timestamp within `SIGNATURE_MAX_AGE_SECS`, else 401;
 //! 5. the JSON, else 400 with a short reason;
 //! 6. the application id (when configured), else 401;
-//! 7. the interaction id not seen before, else 401 (see [`handle`]).
+//! 7. the interaction id not seen before, else 401 (see [`handle`]); when
+//!    the replay memory is full, the ephemeral try-again.
 //!
 //! Then one handler per interaction type builds the answer. Every request
 //! ends in exactly one log line with the interaction id, type, command,
@@ -25,6 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mandala_model::discord::command::{COMMAND_NAME, palette_choices, spec_from_options};
+use mandala_model::discord::token;
 use mandala_model::discord::{Interaction, InteractionResponse, InteractionType};
 use mandala_model::job::JobKind;
 use mandala_model::{
@@ -34,7 +36,7 @@ use time::OffsetDateTime;
 
 use crate::admission::{self, Decision};
 use crate::publish::{self, JobPublisher, PublishError};
-use crate::replay::SeenIds;
+use crate::replay::{Seen, SeenIds};
 use crate::signing::{PublicKey, SignatureHeaders};
 
 /// What every request handler shares.
@@ -239,12 +241,23 @@ async fn dispatch(state: &AppState, interaction: &Interaction) -> Handled {
     // Discord does not redeliver interactions. It gets 401, the answer for
     // a request we refuse to act on, so a replayer learns nothing and no job
     // is queued twice. PINGs have no effect and are exempt above.
-    if !state.seen.first_time(id, Instant::now()) {
-        return Handled::reject(
-            StatusCode::UNAUTHORIZED,
-            "interaction already received",
-            "replay",
-        );
+    match state.seen.check(id, Instant::now()) {
+        Seen::First => {}
+        Seen::Again => {
+            return Handled::reject(
+                StatusCode::UNAUTHORIZED,
+                "interaction already received",
+                "replay",
+            );
+        }
+        // Remembering no more ids, a replay could not be told apart: take
+        // nothing on, as when the job queue is full.
+        Seen::Full => {
+            return answer(
+                InteractionResponse::ephemeral(TRY_AGAIN),
+                "replay_memory_full",
+            );
+        }
     }
     match interaction.kind {
         InteractionType::ApplicationCommand => command(state, interaction, id).await,
@@ -299,6 +312,14 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Ha
                 "bad_json",
             ))
         })?;
+    // The token becomes a path segment of the worker's reply URL.
+    if !token::is_plausible(&token) {
+        return Err(Box::new(Handled::reject(
+            StatusCode::BAD_REQUEST,
+            format!("interaction token is not a Discord token ({})", token::RULE),
+            "bad_token",
+        )));
+    }
     let application_id = interaction
         .application_id
         .clone()

@@ -16,8 +16,9 @@
 //! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub and local
 //!   push back ends.
 //!
-//! [`Ingress`] ties these together; [`serve`] runs it on a listener until a
-//! shutdown signal, then drains and flushes.
+//! [`Ingress`] ties these together; [`serve`] runs it on a listener, with
+//! the limits of [`mandala_service::server`], until a shutdown signal, then
+//! drains and flushes.
 
 pub mod admission;
 pub mod config;
@@ -38,13 +39,6 @@ use publish::JobPublisher;
 use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
 use publish::pubsub::PubsubPublisher;
 
-/// How many recent interaction ids an instance remembers.
-const SEEN_IDS_CAPACITY: usize = 65_536;
-
-/// How long draining in-flight requests may take after the shutdown signal
-/// (Cloud Run allows 10 s in all; the publisher flush needs the rest).
-const DRAIN_BUDGET: Duration = Duration::from_secs(5);
-
 /// Why the ingress could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -56,8 +50,6 @@ pub enum StartError {
     Ledger(#[from] LedgerError),
     #[error("HTTP client: {0}")]
     Http(String),
-    #[error("serving HTTP: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// A running ingress: its state and publisher.
@@ -114,7 +106,7 @@ impl Ingress {
             max_age_secs: config.signature_max_age_secs,
             max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
-            seen: replay::SeenIds::new(seen_ttl, SEEN_IDS_CAPACITY),
+            seen: replay::SeenIds::new(seen_ttl, config.replay_memory_ids as usize),
             publisher,
             ledger,
         };
@@ -185,31 +177,23 @@ pub fn now_ms() -> u64 {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
-/// finishes in-flight requests and flushes the publisher.
+/// finishes in-flight requests (within `SHUTDOWN_DRAIN_SECS`) and flushes
+/// the publisher.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let limits = config.http_limits();
     let ingress = Ingress::start(config).await?;
-    let app = ingress.router();
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let on_signal = Arc::clone(&signalled);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        on_signal.notify_one();
-    });
-    let drained = async {
-        signalled.notified().await;
-        tokio::time::sleep(DRAIN_BUDGET).await;
-    };
-    let result = tokio::select! {
-        r = server.into_future() => r,
-        () = drained => {
-            tracing::warn!("in-flight requests did not finish within the drain budget");
-            Ok(())
-        }
-    };
+    let drained =
+        mandala_service::server::serve(listener, ingress.router(), limits, shutdown).await;
+    if drained.cut > 0 {
+        tracing::warn!(
+            cut = drained.cut,
+            "in-flight requests did not finish within the drain budget"
+        );
+    }
     ingress.shutdown().await;
-    result.map_err(StartError::Serve)
+    Ok(())
 }

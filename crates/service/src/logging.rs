@@ -1,8 +1,18 @@
 //! Log output: Cloud Logging JSON on Cloud Run, text locally.
+//!
+//! Field values and messages carry what clients sent (ids, error texts
+//! quoting unknown field names). JSON escapes them by construction; the
+//! text format writes them raw, so a newline in a message id would start a
+//! forged log line. [`Escaped`] formats the text fields with control
+//! characters escaped.
 
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
 
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -53,17 +63,121 @@ pub fn init() {
             .try_init(),
         LogFormat::Text => registry
             .with(
-                tracing_subscriber::fmt::layer()
-                    .with_target(false)
+                text_layer()
                     // Colour codes only for a person at a terminal, not in
                     // files and pipes.
-                    .with_ansi(std::io::stdout().is_terminal())
-                    .compact(),
+                    .with_ansi(std::io::stdout().is_terminal()),
             )
             .try_init(),
     };
     // Already initialised: keep the first subscriber.
     drop(result);
+}
+
+/// The readable one-line-per-event format, with fields escaped.
+pub fn text_layer<S>() -> tracing_subscriber::fmt::Layer<
+    S,
+    Escaped,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Compact>,
+>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .compact()
+        .fmt_fields(Escaped)
+}
+
+/// Formats fields as `name=value` separated by spaces, the message bare,
+/// with control characters (and Unicode line separators) escaped in both.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Escaped;
+
+impl<'a> MakeVisitor<Writer<'a>> for Escaped {
+    type Visitor = EscapedVisitor<'a>;
+
+    fn make_visitor(&self, writer: Writer<'a>) -> Self::Visitor {
+        EscapedVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        }
+    }
+}
+
+/// The visitor behind [`Escaped`].
+#[derive(Debug)]
+pub struct EscapedVisitor<'a> {
+    writer: Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl EscapedVisitor<'_> {
+    fn write(&mut self, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
+        let name = field.name();
+        // tracing-log's metadata fields are shown by the formatter itself.
+        if name.starts_with("log.") {
+            return Ok(());
+        }
+        if !self.first {
+            self.writer.write_char(' ')?;
+        }
+        self.first = false;
+        if name != "message" {
+            write!(self.writer, "{}=", name.strip_prefix("r#").unwrap_or(name))?;
+        }
+        // Strings arrive here quoted and escaped by their Debug; messages
+        // and `%` (Display) values arrive as they are.
+        write!(EscapeControl(&mut self.writer), "{value:?}")
+    }
+}
+
+impl Visit for EscapedVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_ok() {
+            self.result = self.write(field, value);
+        }
+    }
+}
+
+impl VisitOutput<fmt::Result> for EscapedVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.result
+    }
+}
+
+impl VisitFmt for EscapedVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        &mut self.writer
+    }
+}
+
+/// Writes through to `W` with control characters as `\n`, `\r`, `\t` or
+/// `\u{…}`.
+struct EscapeControl<W>(W);
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+impl<W: fmt::Write> fmt::Write for EscapeControl<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(at) = rest.find(needs_escape) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
 }
 
 /// The camel-cased spelling tracing-stackdriver 0.10 gives an event field
@@ -107,6 +221,68 @@ impl<W: std::io::Write> std::io::Write for CloudKeys<W> {
 mod tests {
     use super::*;
     use std::io::Write as _;
+
+    /// What the text format prints for the events `emit` makes.
+    fn text_output(emit: impl FnOnce()) -> String {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&out);
+        let layer = text_layer()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || SharedBuf(std::sync::Arc::clone(&sink)));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_logs_escape_what_came_from_outside() {
+        let forged = "1234\nINFO interaction outcome=queued status=200";
+        let error = std::io::Error::other("unknown field `a\r\nb`, expected `c`");
+        let out = text_output(|| {
+            tracing::info!(message_id = forged, "job received");
+            tracing::warn!(message_id = %forged, error = %error, "push refused: {forged}");
+            tracing::info!("bell \u{7} escape \u{1b}[31m separator \u{2028} tab\t");
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(
+            lines[0].contains(r#"message_id="1234\nINFO interaction"#),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains(r"push refused: 1234\nINFO interaction outcome=queued"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains(r"message_id=1234\nINFO"), "{}", lines[1]);
+        assert!(
+            lines[1].contains(r"error=unknown field `a\r\nb`"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains(r"bell \u{7} escape \u{1b}[31m separator \u{2028} tab\t"),
+            "{}",
+            lines[2]
+        );
+        // Ordinary text is untouched.
+        assert!(lines[0].contains("job received"), "{}", lines[0]);
+    }
 
     #[test]
     fn the_trace_key_is_restored() {

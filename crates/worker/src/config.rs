@@ -4,8 +4,30 @@
 //! This struct is also the source of truth for deployment checks: the
 //! Terraform test derives the set of variables the binary reads from it.
 
+use std::time::Duration;
+
 use clap::Parser;
 use reqwest::Url;
+
+/// The HTTP defaults, shared by the flags and [`Config::local`].
+struct HttpDefaults {
+    header_read_timeout_ms: u64,
+    body_read_timeout_ms: u64,
+    idle_timeout_secs: u64,
+    max_connections: u32,
+    drain_secs: u64,
+}
+
+const DEFAULT_HTTP: HttpDefaults = HttpDefaults {
+    header_read_timeout_ms: 10_000,
+    // Push bodies are up to 13.4 MB, from inside Google's network.
+    body_read_timeout_ms: 30_000,
+    idle_timeout_secs: 60,
+    // Cloud Run sends at most RENDER_CONCURRENCY pushes at once.
+    max_connections: 256,
+    // Cloud Run kills the instance 10 s after SIGTERM.
+    drain_secs: 8,
+};
 
 /// Settings of `mandala-worker`.
 #[derive(Debug, Clone, Parser)]
@@ -63,6 +85,29 @@ pub struct Config {
     #[arg(long, env = "JOB_DEADLINE_SECS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=590))]
     pub job_deadline_secs: u64,
 
+    /// How long a client may take to send a request head once it started, in milliseconds;
+    /// then the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = DEFAULT_HTTP.header_read_timeout_ms, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub http_header_read_timeout_ms: u64,
+
+    /// How long a client may take to send a request body after its head, in milliseconds;
+    /// then it gets 408 (and Pub/Sub redelivers). Push bodies are up to 13.4 MB.
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_MS", default_value_t = DEFAULT_HTTP.body_read_timeout_ms, value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub http_body_read_timeout_ms: u64,
+
+    /// How long a connection may stay open with no request in progress, in seconds.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_HTTP.idle_timeout_secs, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout_secs: u64,
+
+    /// Connections open at once (lowered to what the open-file limit allows), and requests
+    /// in progress at once; at the cap, idle connections are closed to make room and new ones wait.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = DEFAULT_HTTP.max_connections, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
+
+    /// After SIGTERM, how long pushes in progress may take, in seconds; then their
+    /// connections are closed and Pub/Sub redelivers them. Cloud Run allows 10 s in all.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = DEFAULT_HTTP.drain_secs, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub shutdown_drain_secs: u64,
     /// The push subscription's delivery attempts before a job is dead-lettered (its
     /// `max_delivery_attempts`; with local delivery, LOCAL_PUSH_MAX_ATTEMPTS). On the last
     /// attempt a job that cannot be finished tells its user so instead of asking again.
@@ -129,6 +174,22 @@ impl Config {
             max_delivery_attempts: 5,
             firestore_database: None,
             firestore_emulator_host: None,
+            http_header_read_timeout_ms: DEFAULT_HTTP.header_read_timeout_ms,
+            http_body_read_timeout_ms: DEFAULT_HTTP.body_read_timeout_ms,
+            http_idle_timeout_secs: DEFAULT_HTTP.idle_timeout_secs,
+            http_max_connections: DEFAULT_HTTP.max_connections,
+            shutdown_drain_secs: DEFAULT_HTTP.drain_secs,
+        }
+    }
+
+    /// The HTTP server's limits.
+    pub fn http_limits(&self) -> mandala_service::server::Limits {
+        mandala_service::server::Limits {
+            header_read_timeout: Duration::from_millis(self.http_header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.http_body_read_timeout_ms),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
+            max_connections: self.http_max_connections as usize,
+            drain_timeout: Duration::from_secs(self.shutdown_drain_secs),
         }
     }
 

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use tokio::time::Instant;
 
+use crate::auth::AuthError;
 use crate::job::{self, Verdict};
 use crate::state::{InFlight, Shared};
 
@@ -70,6 +71,9 @@ async fn dead_letter(State(shared): State<Arc<Shared>>, request: Request) -> Res
     }
     let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
         Ok(b) => b,
+        Err(e) if mandala_service::server::body_timed_out(&e) => {
+            return (StatusCode::REQUEST_TIMEOUT, e.to_string()).into_response();
+        }
         Err(e) => {
             return (StatusCode::OK, format!("rejected: body unreadable: {e}")).into_response();
         }
@@ -91,6 +95,13 @@ async fn check_token(shared: &Shared, headers: &http::HeaderMap) -> Option<Respo
     let verifier = shared.verifier.as_ref()?;
     match verifier.check(headers).await {
         Ok(_) => None,
+        // Google's keys cannot be fetched now: not the pusher's fault, so
+        // Pub/Sub should try again rather than count a refusal.
+        Err(e @ AuthError::KeysUnavailable(_)) => {
+            shared.stats.count("redeliver");
+            tracing::warn!("push not checked: {e}");
+            Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
+        }
         Err(e) => {
             shared.stats.count("unauthorized");
             tracing::warn!("push refused: {e}");
@@ -117,6 +128,11 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .map(|t| mandala_service::logging::cloud_trace(&t));
     let body = match axum::body::to_bytes(request.into_body(), MAX_PUSH_BYTES).await {
         Ok(b) => b,
+        Err(e) if mandala_service::server::body_timed_out(&e) => {
+            // Slow, not malformed: answered 408, so Pub/Sub redelivers it.
+            tracing::warn!("push body unreadable: {e}");
+            return (StatusCode::REQUEST_TIMEOUT, e.to_string()).into_response();
+        }
         Err(e) => {
             // Too large or cut off: a Pub/Sub push never is, so nothing to redeliver.
             shared.stats.count("received");

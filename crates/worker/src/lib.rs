@@ -55,8 +55,6 @@ pub enum StartError {
     Ledger(#[from] mandala_ledger::LedgerError),
     #[error("HTTP client: {0}")]
     Http(String),
-    #[error("serving: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// A running worker: build its router, serve it, then [`Worker::shutdown`].
@@ -94,7 +92,12 @@ impl Worker {
         };
         let discord =
             reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
-        let verifier = config.push_auth()?.as_ref().map(auth::PushVerifier::new);
+        let verifier = config
+            .push_auth()?
+            .as_ref()
+            .map(auth::PushVerifier::new)
+            .transpose()
+            .map_err(|e| StartError::Http(e.to_string()))?;
         let pool = render::RenderPool::new(config.concurrency());
         let ledger = match config.ledger()? {
             Some((database, emulator)) => Some(Ledger::new(
@@ -176,19 +179,40 @@ impl Worker {
 }
 
 /// Runs the worker on `listener` until `shutdown` resolves, then finishes
-/// in-flight jobs.
+/// in-flight jobs, all within `SHUTDOWN_DRAIN_SECS` of the signal: Cloud
+/// Run stops the instance soon after, and a push not answered by then is
+/// redelivered anyway.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let limits = config.http_limits();
     let worker = Worker::start(config).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    axum::serve(listener, worker.router())
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    worker.shutdown().await;
+    let (signalled_at, signalled) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled_at.send(tokio::time::Instant::now());
+    };
+    let drained = mandala_service::server::serve(listener, worker.router(), limits, shutdown).await;
+    let deadline = signalled
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + limits.drain_timeout;
+    // Jobs whose pushes were cut keep running as tasks; wait for them only
+    // as long as the budget allows.
+    if drained.cut > 0
+        || tokio::time::timeout_at(deadline, worker.shutdown())
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            cut = drained.cut,
+            "pushes still running after the drain budget; Pub/Sub will redeliver them"
+        );
+    }
     Ok(())
 }

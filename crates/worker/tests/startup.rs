@@ -52,6 +52,17 @@ fn bad_settings_name_their_variable() {
             &[("LOCAL_STORE_DIR", local), ("JOB_DEADLINE_SECS", "3600")],
             "JOB_DEADLINE_SECS",
         ),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("HTTP_BODY_READ_TIMEOUT_MS", "5"),
+            ],
+            "HTTP_BODY_READ_TIMEOUT_MS",
+        ),
+        (
+            &[("LOCAL_STORE_DIR", local), ("HTTP_MAX_CONNECTIONS", "0")],
+            "HTTP_MAX_CONNECTIONS",
+        ),
     ];
     for (env, var) in cases {
         let (ok, stderr) = run(env);

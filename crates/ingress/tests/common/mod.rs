@@ -50,6 +50,7 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.local_push_concurrency = 8;
     c.local_push_ack_deadline_secs = 60;
     c.signature_max_age_secs = 60;
+    c.replay_memory_ids = 131_072;
     c.max_body_bytes = 65_536;
     c.publish_timeout_ms = 1500;
     c.max_queued_per_user = 5;
@@ -60,6 +61,11 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.local_push_max_backoff_ms = 10_000;
     c.local_dead_letter_url = None;
     c.discord_api_base = "http://127.0.0.1:9/api/v10".into();
+    c.http_header_read_timeout_ms = 5000;
+    c.http_body_read_timeout_ms = 3000;
+    c.http_idle_timeout_secs = 60;
+    c.http_max_connections = 1024;
+    c.shutdown_drain_secs = 5;
     c
 }
 

@@ -8,6 +8,7 @@ pub mod command;
 pub mod interaction;
 pub mod response;
 pub mod snowflake;
+pub mod token;
 
 pub use interaction::{
     ApplicationCommandData, CommandOption, Interaction, InteractionType, Member,

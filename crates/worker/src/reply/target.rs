@@ -6,7 +6,7 @@
 //! reached) are allowed: anything else is refused as a poison job rather
 //! than becoming a way to make the worker call internal addresses.
 
-use mandala_model::discord::snowflake;
+use mandala_model::discord::{snowflake, token};
 use mandala_model::{InteractionReply, Reply};
 use reqwest::Url;
 
@@ -59,7 +59,7 @@ pub enum TargetError {
     NotASnowflake(String),
     #[error("application_id {0:?} is not a Discord snowflake")]
     BadApplication(String),
-    #[error("interaction token is empty or has characters Discord never uses")]
+    #[error("interaction token is not a Discord token ({})", token::RULE)]
     BadToken,
     #[error("webhook_url is not allowed: {0}")]
     Webhook(String),
@@ -100,14 +100,8 @@ fn interaction(i: &InteractionReply, api_base: &Url, now_ms: u64) -> Result<Plan
         .token_expires_at_ms()
         .filter(|_| is_snowflake(&i.interaction_id))
         .ok_or_else(|| TargetError::NotASnowflake(i.interaction_id.clone()))?;
-    // Interaction tokens are long base64url-ish strings.
-    if i.token.is_empty()
-        || i.token.len() > 1000
-        || !i
-            .token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    // The token becomes a path segment: `.` or `..` would aim elsewhere.
+    if !token::is_plausible(&i.token) {
         return Err(TargetError::BadToken);
     }
     if expires <= now_ms {
@@ -244,6 +238,14 @@ mod tests {
             plan(&reply(now - 16 * 60 * 1000, "t"), &base(), now).unwrap(),
             Plan::Expired { seconds_ago: 60 }
         ));
-        assert!(plan(&reply(now, "a/../b"), &base(), now).is_err());
+        for bad in ["a/../b", ".", "..", ""] {
+            assert!(
+                matches!(
+                    plan(&reply(now, bad), &base(), now),
+                    Err(TargetError::BadToken)
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }

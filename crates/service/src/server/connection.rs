@@ -1,0 +1,283 @@
+//! One connection: hyper serving it, and a watchdog that closes it.
+//!
+//! hyper's own `header_read_timeout` starts when hyper begins waiting for
+//! a head, which on a kept-alive connection is right after the previous
+//! response: it would make the idle time and the head time one setting,
+//! and it does not cover the first bytes, which hyper-util reads itself to
+//! tell HTTP/1.1 from HTTP/2. So the watchdog keeps its own phases, fed
+//! by the socket (bytes arrived) and by the request path (a request
+//! started or finished):
+//!
+//! - **idle**: no request in progress and nothing received since the last
+//!   one; closed after `idle_timeout`;
+//! - **head**: bytes arrived but no request has started yet (a head on its
+//!   way, or a stalled one); closed `header_read_timeout` after the first
+//!   byte. An HTTP/2 connection is idle instead, since its control frames
+//!   (pings, settings) arrive between requests;
+//! - **busy**: a request is in progress; its body has its own deadline
+//!   (see [`super::request`]) and the handler's time is the handler's
+//!   business.
+//!
+//! Closing is hyper's graceful shutdown (an HTTP/1.1 connection between
+//! requests closes at once, HTTP/2 gets GOAWAY), then a hard close if the
+//! peer does not let go within [`CLOSE_GRACE`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use super::{Shared, request};
+
+/// How long a connection asked to close may take to do so.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// The largest HTTP/1.1 read buffer, and so the largest request head.
+const READ_BUFFER_MAX: usize = 16 * 1024;
+const H2_STREAM_WINDOW: u32 = 64 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 128 * 1024;
+const H2_MAX_STREAMS: u32 = 16;
+
+/// What the socket and the request path tell the watchdog.
+#[derive(Debug, Default)]
+pub(super) struct Activity {
+    in_flight: AtomicUsize,
+    /// Bytes arrived since the connection last became idle.
+    receiving: AtomicBool,
+    http2: AtomicBool,
+    changed: Notify,
+}
+
+impl Activity {
+    fn received(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.receiving.swap(true, Ordering::Relaxed)
+        {
+            self.changed.notify_one();
+        }
+    }
+
+    pub(super) fn request_started(&self, http2: bool) {
+        if http2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Called when the response body is dropped, i.e. written or abandoned.
+    pub(super) fn request_finished(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.receiving.store(false, Ordering::Relaxed);
+            self.changed.notify_one();
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Head,
+    Busy,
+    Closing,
+}
+
+/// Serves one accepted connection until it closes; `_slot` is its place
+/// under the connection cap.
+pub(super) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: axum::Router,
+    shared: Arc<Shared>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let limits = shared.limits;
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: Arc::clone(&activity),
+    });
+    let service = {
+        let activity = Arc::clone(&activity);
+        let shared = Arc::clone(&shared);
+        hyper::service::service_fn(move |req| {
+            request::handle(
+                router.clone(),
+                Arc::clone(&activity),
+                Arc::clone(&shared),
+                req,
+            )
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // What a stalled client can make the server hold, per connection. An
+    // HTTP/1.1 read buffer otherwise doubles up to 400 KiB while a body
+    // arrives, and body chunks keep every buffer they were cut from alive:
+    // 140 KiB held per stalled 64 KiB body. 16 KiB still takes any
+    // request head these services are sent.
+    builder.http1().max_buf_size(READ_BUFFER_MAX);
+    // HTTP/2 defaults to 1 MiB windows and 200 streams a connection; the
+    // protocol's own 64 KiB window and a few streams are plenty here.
+    builder
+        .http2()
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_concurrent_streams(H2_MAX_STREAMS);
+    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+    let mut draining = shared.draining.clone();
+    let mut phase = Phase::Idle;
+    let mut timer = std::pin::pin!(tokio::time::sleep(limits.idle_timeout));
+    let mut closing = false;
+    if *draining.borrow() {
+        conn.as_mut().graceful_shutdown();
+        closing = true;
+    }
+    loop {
+        let timed = matches!(phase, Phase::Idle | Phase::Head | Phase::Closing);
+        let event = tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = activity.changed.notified() => Event::Changed,
+            () = timer.as_mut(), if timed => Event::TimedOut,
+            () = shared.pressure.notified(), if !closing && phase != Phase::Busy => Event::Crowded,
+            changed = draining.changed(), if !closing => {
+                if changed.is_ok() && !*draining.borrow() {
+                    continue;
+                }
+                Event::Draining
+            }
+        };
+        let close = match event {
+            Event::Changed => {
+                let next = if activity.busy() {
+                    Phase::Busy
+                } else if closing {
+                    Phase::Closing
+                } else if activity.receiving.load(Ordering::Relaxed)
+                    && !activity.http2.load(Ordering::Relaxed)
+                {
+                    Phase::Head
+                } else {
+                    Phase::Idle
+                };
+                if next != Phase::Busy && !closing && shared.crowded.load(Ordering::Relaxed) {
+                    Some("to make room")
+                } else {
+                    if next != phase {
+                        let wait = match next {
+                            Phase::Idle => limits.idle_timeout,
+                            Phase::Head => limits.header_read_timeout,
+                            Phase::Closing => CLOSE_GRACE,
+                            Phase::Busy => Duration::ZERO,
+                        };
+                        timer.as_mut().reset(Instant::now() + wait);
+                        phase = next;
+                    }
+                    None
+                }
+            }
+            Event::TimedOut => match phase {
+                Phase::Closing => {
+                    tracing::debug!(%peer, "connection did not close in time; dropping it");
+                    break;
+                }
+                Phase::Head => Some("request head not received in time"),
+                _ => Some("idle"),
+            },
+            Event::Crowded => Some("to make room"),
+            // Requests in progress finish (the server's drain budget
+            // bounds them); idle connections close now.
+            Event::Draining => Some("shutting down"),
+        };
+        if let Some(why) = close {
+            tracing::debug!(%peer, why, "closing connection");
+            conn.as_mut().graceful_shutdown();
+            closing = true;
+            if activity.busy() {
+                phase = Phase::Busy;
+            } else {
+                phase = Phase::Closing;
+                timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+            }
+        }
+    }
+}
+
+/// What woke the watchdog.
+enum Event {
+    /// A request started or finished, or bytes arrived on an idle connection.
+    Changed,
+    TimedOut,
+    /// The connection cap is reached.
+    Crowded,
+    Draining,
+}
+
+/// The socket, reporting to the watchdog when bytes arrive.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.received();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
