@@ -505,6 +505,23 @@ async fn reply(
     content_type: &str,
     log: &mut JobLog,
 ) -> Result<Verdict, Failure> {
+    // A channel webhook post is not idempotent: a redelivered job edits the
+    // message its earlier delivery posted instead of posting another.
+    let marker = post_marker(&log.message_id);
+    let posted = match target {
+        Target::Webhook { .. } => shared.store.get(&marker).await.map_err(|e| {
+            Failure::transient(
+                format!("reading the post record failed: {e}"),
+                "the image store is unavailable",
+            )
+        })?,
+        _ => None,
+    };
+    let edit = posted
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.bytes).ok())
+        .and_then(|v| v["message_id"].as_str().map(str::to_owned))
+        .and_then(|id| target.posted_message(&id));
+    let target = edit.as_ref().unwrap_or(target);
     let mut limit = ATTACHMENT_LIMIT;
     let mut picture = (bytes, content_type.to_owned(), None::<String>);
     for _ in 0..3 {
@@ -534,6 +551,9 @@ async fn reply(
         match sent {
             Ok(report) => {
                 log.reply_attempts += report.attempts;
+                if let (Target::Webhook { .. }, Some(id)) = (target, &report.message_id) {
+                    record_post(shared, &marker, id).await;
+                }
                 return Ok(ack(
                     "replied",
                     format!("{} answered {}", target.describe(), report.status),
@@ -583,6 +603,36 @@ async fn reply(
         "Discord refused every smaller version as too large",
         Ending::Refused("the image is too large".into()),
     ))
+}
+
+/// Where the id of the message a webhook job posted is kept, by Pub/Sub
+/// message id (stable across redeliveries).
+fn post_marker(message_id: &str) -> String {
+    let safe: String = message_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(100)
+        .collect();
+    format!("posts/{safe}.json")
+}
+
+/// Records the posted message's id, create-only: the first delivery that
+/// posted wins. Failing here only means a redelivery would post again.
+async fn record_post(shared: &Shared, marker: &str, message_id: &str) {
+    let put = shared
+        .store
+        .put(NewObject {
+            name: marker.to_owned(),
+            bytes: serde_json::json!({ "message_id": message_id })
+                .to_string()
+                .into(),
+            content_type: "application/json".to_owned(),
+            metadata: BTreeMap::new(),
+        })
+        .await;
+    if let Err(e) = put {
+        tracing::warn!(error = %e, "could not record the posted message; a redelivery would post again");
+    }
 }
 
 /// The same spec rendered at a smaller edge until it fits `limit` bytes,

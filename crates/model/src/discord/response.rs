@@ -206,10 +206,27 @@ impl AllowedMentions {
 /// An entry of `attachments`: `id` is the index `n` of the `files[n]` part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentRef {
-    pub id: u64,
+    /// The attachment's id: for a new file, the index of its `files[n]`
+    /// part. Discord's API schema types it as a snowflake string (`"0"`);
+    /// a number is read too, as Discord does.
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
     pub filename: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::Text(t) => t,
+        Id::Number(n) => n.to_string(),
+    })
 }
 
 /// An autocomplete choice.

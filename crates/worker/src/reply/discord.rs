@@ -48,10 +48,13 @@ impl SendError {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SendReport {
     pub attempts: u32,
     pub status: u16,
+    /// The message's id, when Discord returned the message (a webhook
+    /// execution with `wait=true`, an edit).
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +73,7 @@ pub fn user_agent() -> String {
 }
 
 enum Attempt {
-    Done(u16),
+    Done(u16, Option<String>),
     Wait(Duration, String),
     Retry(String),
     Drop(String, Option<u16>),
@@ -102,7 +105,13 @@ impl Discord {
         loop {
             attempts += 1;
             let (wait, why) = match self.attempt(target, message, &now_ms).await {
-                Attempt::Done(status) => return Ok(SendReport { attempts, status }),
+                Attempt::Done(status, message_id) => {
+                    return Ok(SendReport {
+                        attempts,
+                        status,
+                        message_id,
+                    });
+                }
                 Attempt::Drop(why, status) => {
                     return Err(SendError::Drop {
                         why,
@@ -143,7 +152,9 @@ impl Discord {
         now_ms: &impl Fn() -> u64,
     ) -> Attempt {
         let request = match target {
-            Target::Original { url, .. } => self.http.patch(url.clone()),
+            Target::Original { url, .. } | Target::WebhookMessage { url } => {
+                self.http.patch(url.clone())
+            }
             Target::Webhook { url } => self.http.post(url.clone()),
         };
         let payload_json = serde_json::to_vec(&message.payload).unwrap_or_default();
@@ -181,7 +192,12 @@ impl Discord {
         };
         let status = response.status();
         if status.is_success() {
-            return Attempt::Done(status.as_u16());
+            let id = response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|m| m["id"].as_str().map(str::to_owned));
+            return Attempt::Done(status.as_u16(), id);
         }
         let retry_after_header = response
             .headers()

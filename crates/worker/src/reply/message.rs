@@ -103,8 +103,12 @@ pub fn build(
         ..Default::default()
     };
 
+    // Buttons only where they can work: a channel webhook not owned by the
+    // application cannot carry interactive components (Discord drops them).
+    let interactive = matches!(job.reply, mandala_model::Reply::Interaction(_));
     let buttons: Vec<Component> = ButtonAction::ALL
         .iter()
+        .filter(|_| interactive)
         .map(|&action| ButtonState {
             action,
             spec: spec.clone(),
@@ -136,7 +140,7 @@ pub fn build(
         attachments: Some(
             file.iter()
                 .map(|_| AttachmentRef {
-                    id: 0,
+                    id: "0".to_owned(),
                     filename: filename.clone(),
                     description: Some(resolved.summary()),
                 })
@@ -153,7 +157,12 @@ mod tests {
     use mandala_model::job::{Reply, Requester};
 
     fn job(kind: JobKind) -> Job {
-        let mut j = Job::new(RenderSpec::default(), Reply::None, kind);
+        let reply = Reply::Interaction(mandala_model::InteractionReply {
+            application_id: "1".into(),
+            interaction_id: "1322637963339104358".into(),
+            token: "t".into(),
+        });
+        let mut j = Job::new(RenderSpec::default(), reply, kind);
         j.requested_by = Some(Requester {
             user_id: Some("80351110224678912".into()),
             ..Default::default()

@@ -31,6 +31,9 @@ pub enum Target {
     },
     /// `POST {url}?wait=true`.
     Webhook { url: Url },
+    /// `PATCH {webhook}/messages/{id}`: a message this job already posted
+    /// through the webhook (a redelivery edits it instead of posting again).
+    WebhookMessage { url: Url },
 }
 
 impl std::fmt::Debug for Target {
@@ -39,6 +42,7 @@ impl std::fmt::Debug for Target {
         match self {
             Target::Original { .. } => f.write_str("Target::Original(<redacted>)"),
             Target::Webhook { .. } => f.write_str("Target::Webhook(<redacted>)"),
+            Target::WebhookMessage { .. } => f.write_str("Target::WebhookMessage(<redacted>)"),
         }
     }
 }
@@ -48,7 +52,36 @@ impl Target {
         match self {
             Target::Original { .. } => "interaction response",
             Target::Webhook { .. } => "channel webhook",
+            Target::WebhookMessage { .. } => "channel webhook message",
         }
+    }
+}
+
+impl Target {
+    /// For a webhook, the message `id` it posted, to edit in place
+    /// (`thread_id` kept, `wait` dropped); `None` for other targets.
+    pub fn posted_message(&self, id: &str) -> Option<Target> {
+        let Target::Webhook { url } = self else {
+            return None;
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut edit = url.clone();
+        edit.path_segments_mut().ok()?.extend(["messages", id]);
+        let keep: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "thread_id")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        edit.set_query(None);
+        if !keep.is_empty() {
+            let mut q = edit.query_pairs_mut();
+            for (k, v) in &keep {
+                q.append_pair(k, v);
+            }
+        }
+        Some(Target::WebhookMessage { url: edit })
     }
 }
 
