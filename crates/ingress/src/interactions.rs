@@ -172,6 +172,14 @@ async fn handle(
                 "too_large",
             );
         }
+        // The server cut a body that came too slowly (the client got 408).
+        Err(rejection) if mandala_service::server::body_timed_out(&rejection) => {
+            return Handled::reject(
+                StatusCode::REQUEST_TIMEOUT,
+                rejection.body_text(),
+                "body_timeout",
+            );
+        }
         Err(rejection) => {
             return Handled::reject(
                 StatusCode::BAD_REQUEST,
