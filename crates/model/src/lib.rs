@@ -19,12 +19,15 @@
 //! - [`wait`]: how a wait is said to a user (`ready in ~4 s`).
 //! - [`button`]: the compact `custom_id` encoding of re-roll / variation / upscale.
 //! - [`discord`]: interactions, responses, messages, the `/mandala` command definition.
+//! - [`i18n`]: every string a user reads, in English, German, French, Spanish,
+//!   Brazilian Portuguese and Japanese.
 
 pub mod bounds;
 pub mod button;
 pub mod colour;
 pub mod cost;
 pub mod discord;
+pub mod i18n;
 pub mod job;
 pub mod palette;
 pub mod push;
