@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use mandala_ledger::{Admission, AdmitRequest, Estimate, NoticeTarget};
 use mandala_model::discord::InteractionResponse;
-use mandala_model::{Job, Reply, ResolvedSpec, Ticket, wait};
+use mandala_model::i18n::{Strings, fill};
+use mandala_model::{Drawing, Job, Reply, Ticket, wait};
 
 use crate::interactions::AppState;
 
@@ -42,28 +43,35 @@ pub enum Decision {
     },
 }
 
-/// The answer's second line: when to expect the image.
-pub fn expectation(estimate: &Estimate) -> String {
+/// The answer's second line, in the user's language: when to expect the
+/// image.
+pub fn expectation(estimate: &Estimate, s: &Strings) -> String {
     let ahead = estimate.others_ahead + estimate.yours_ahead;
-    let mut line = format!("⏱️ {}", wait::ready_in(estimate.wait));
+    let mut line = format!("⏱️ {}", s.ready(estimate.wait));
+    let jobs = |n: u64| match n {
+        1 => s.one_job_ahead.to_owned(),
+        n => fill(s.jobs_ahead, &[("n", &n.to_string())]),
+    };
     let _ = match (ahead, estimate.yours_ahead) {
         (0, _) => Ok(()),
-        (n, 0) => write!(line, " · {n} job{} ahead", plural(n)),
-        (n, y) => write!(line, " · {n} job{} ahead ({y} of them yours)", plural(n)),
+        (n, 0) => write!(line, " · {}", jobs(n)),
+        (n, y) => write!(
+            line,
+            " · {} ({})",
+            jobs(n),
+            fill(s.yours_ahead, &[("n", &y.to_string())])
+        ),
     };
     line
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// Passes `job` (whose acknowledgement reads `label`) through the ledger.
 pub async fn admit(
     state: &AppState,
     mut job: Job,
-    resolved: &ResolvedSpec,
+    drawing: &Drawing,
     label: String,
+    s: &Strings,
 ) -> Decision {
     let (Some(user), Reply::Interaction(reply)) = (job.user().map(str::to_owned), &job.reply)
     else {
@@ -74,7 +82,7 @@ pub async fn admit(
         };
     };
     let now = crate::now_ms();
-    let cost = resolved.cost().0;
+    let cost = drawing.cost().0;
     let request = AdmitRequest {
         user: user.clone(),
         job: reply.interaction_id.clone(),
@@ -83,6 +91,7 @@ pub async fn admit(
             .token_expires_at_ms()
             .unwrap_or(now + mandala_model::job::TOKEN_LIFETIME_MS),
         label: label.clone(),
+        locale: job.locale.clone().unwrap_or_default(),
         reply: Some(NoticeTarget {
             application_id: reply.application_id.clone(),
             token: reply.token.clone(),
@@ -100,23 +109,21 @@ pub async fn admit(
             });
             Decision::Queue {
                 job: Box::new(job),
-                text: format!("{label}\n{}", expectation(&estimate)),
+                text: format!("{label}\n{}", expectation(&estimate, s)),
                 estimate: Some(estimate),
             }
         }
         Ok(Admission::Full { queued }) => Decision::Refuse {
-            response: InteractionResponse::ephemeral(format!(
-                "⏳ You already have {queued} mandala{} in the queue — the most one person can have at once. \
-                 Wait for one to arrive, then try again.",
-                plural(queued)
+            response: InteractionResponse::ephemeral(fill(
+                s.queue_full,
+                &[("n", &queued.to_string())],
             )),
             outcome: "user_queue_full",
         },
         Ok(Admission::TooLong { estimate }) => Decision::Refuse {
-            response: InteractionResponse::ephemeral(format!(
-                "⏳ The queue is too long right now: this mandala would be ready in {}, and Discord \
-                 only lets me answer within 15 min. Please try again later (smaller images are quicker).",
-                wait::approx(estimate.wait)
+            response: InteractionResponse::ephemeral(fill(
+                s.too_long,
+                &[("wait", &wait::approx(estimate.wait))],
             )),
             outcome: "queue_too_long",
         },
@@ -155,14 +162,21 @@ mod tests {
 
     #[test]
     fn the_expectation_reads_at_a_glance() {
-        assert_eq!(expectation(&estimate(3_600, 0, 0)), "⏱️ ready in ~4 s");
+        let en = mandala_model::i18n::strings(None);
+        assert_eq!(expectation(&estimate(3_600, 0, 0), en), "⏱️ ready in ~4 s");
         assert_eq!(
-            expectation(&estimate(100_000, 1, 0)),
+            expectation(&estimate(100_000, 1, 0), en),
             "⏱️ ready in ~2 min · 1 job ahead"
         );
         assert_eq!(
-            expectation(&estimate(9_000, 3, 2)),
+            expectation(&estimate(9_000, 3, 2), en),
             "⏱️ ready in ~9 s · 5 jobs ahead (2 of them yours)"
+        );
+        let de = mandala_model::i18n::strings(Some("de"));
+        let line = expectation(&estimate(9_000, 3, 2), de);
+        assert!(
+            line.starts_with(&format!("⏱️ {} ~9 s · ", de.ready_in)),
+            "{line}"
         );
     }
 }

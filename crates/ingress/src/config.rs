@@ -128,6 +128,13 @@ pub struct Config {
     #[arg(long, env = "MAX_QUEUED_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_queued_per_user: u32,
 
+    /// Which commands answer with a grid of four candidates unless the user says otherwise
+    /// (`/mandala grid:false` gives one image): a comma-separated list of `mandala` (the slash
+    /// command), `remix` (the Remix form) and `user` (the "Mandala for this user" menu); empty
+    /// for none.
+    #[arg(long, env = "GRID_COMMANDS", default_value = "mandala,remix,user", value_parser = parse_grid_commands)]
+    pub grid_commands: GridDefaults,
+
     /// Keep the queue ledger (per-user caps, wait estimates) in this Firestore database,
     /// `projects/P/databases/D`, shared by every instance. Required with PUBSUB_TOPIC; with
     /// LOCAL_PUSH_URL the ledger is kept in memory unless this is set.
@@ -360,6 +367,31 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Which commands make a grid when the user does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GridDefaults {
+    pub mandala: bool,
+    pub remix: bool,
+    pub user: bool,
+}
+
+fn parse_grid_commands(list: &str) -> Result<GridDefaults, String> {
+    let mut d = GridDefaults::default();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "mandala" => d.mandala = true,
+            "remix" => d.remix = true,
+            "user" => d.user = true,
+            other => {
+                return Err(format!(
+                    "unknown command {other:?}: use mandala, remix and/or user, comma-separated"
+                ));
+            }
+        }
+    }
+    Ok(d)
 }
 
 fn parse_database(name: &str) -> Result<String, String> {

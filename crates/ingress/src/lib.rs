@@ -11,6 +11,9 @@
 //! - [`replay`]: per-instance memory of recent interaction ids.
 //! - [`interactions`]: the HTTP endpoint: verification, then one handler per
 //!   interaction type, and the per-request log line.
+//! - [`commands`], [`buttons`], [`forms`]: the handlers — `/mandala` and the
+//!   context menus, button clicks, the Remix form.
+//! - [`request`]: from "draw this" to a queued job, the path all of them end in.
 //! - [`admission`]: the queue ledger's verdict on each render request (the
 //!   per-user cap, the wait estimate, refusals) and what the user is told.
 //! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub and local
@@ -21,10 +24,14 @@
 //! drains and flushes.
 
 pub mod admission;
+pub mod buttons;
+pub mod commands;
 pub mod config;
+pub mod forms;
 pub mod interactions;
 pub mod publish;
 pub mod replay;
+pub mod request;
 pub mod signing;
 
 use std::future::Future;
@@ -109,6 +116,7 @@ impl Ingress {
             seen: replay::SeenIds::new(seen_ttl, config.replay_memory_ids as usize),
             publisher,
             ledger,
+            grid: config.grid_commands,
         };
         Ok(Ingress {
             state: Arc::new(state),

@@ -320,7 +320,7 @@ async fn a_job_waiting_much_longer_than_promised_gets_a_new_estimate() {
     };
     let content = notice.payload.content.unwrap();
     assert!(
-        content.starts_with("🌀 Rendering mandala · seed ")
+        content.starts_with("🌀 Rendering four mandalas · seeds ")
             && content.contains("Still in the queue")
             && content.contains("ready in ~"),
         "{content}"

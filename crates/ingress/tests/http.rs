@@ -127,7 +127,10 @@ async fn the_real_discord_signed_sample_verifies_byte_exact() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(ephemeral_text(&body_json(r).await), "unknown command");
+    assert_eq!(
+        ephemeral_text(&body_json(r).await),
+        mandala_model::i18n::strings(None).unknown_command
+    );
 
     // One byte more (a trailing newline) and it is not Discord's request any more.
     let mut tampered = body.clone();
@@ -320,8 +323,9 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
     );
     assert_eq!(v["data"]["allowed_mentions"], json!({"parse": []}));
     let content = v["data"]["content"].as_str().unwrap();
+    // A grid of four candidates by default, naming what they share.
     assert!(
-        content.starts_with("🌀 Rendering mandala · seed "),
+        content.starts_with("🌀 Rendering four mandalas · seeds "),
         "{content}"
     );
     assert!(
@@ -351,6 +355,7 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
     .unwrap();
     let job: Job = env.decode_job().unwrap();
     assert_eq!(job.kind, JobKind::Command);
+    assert_eq!(job.grid, Some(mandala_model::GridKind::Candidates));
     let Reply::Interaction(reply) = &job.reply else {
         panic!("{:?}", job.reply)
     };
@@ -362,10 +367,14 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
         ),
         (APP_ID, id.as_str(), format!("tok-{id}").as_str())
     );
-    let seed = job.spec.seed.expect("the ingress fills the seed");
+    // The ingress fills the seed; the answer names the four cells' seeds,
+    // the ones U1–U4 will draw alone.
+    assert!(job.spec.seed.is_some());
+    let cells = mandala_model::grid::cells(&job.spec, mandala_model::GridKind::Candidates).unwrap();
+    let seeds: Vec<String> = cells.iter().map(|c| c.seed.unwrap().to_string()).collect();
     assert!(
-        content.contains(&format!("seed {seed} ")),
-        "{content} vs {seed}"
+        content.contains(&format!("seeds {} ", seeds.join(", "))),
+        "{content} vs {seeds:?}"
     );
     assert_eq!(job.spec.symmetry, Some(12));
     let by = job.requested_by.unwrap();
@@ -395,7 +404,10 @@ async fn mandala_publishes_one_job_and_acknowledges_visibly() {
     assert_eq!(a["source"], "discord");
     assert_eq!(
         a["spec_hash"],
-        job.spec.resolve().unwrap().hash().to_string()
+        mandala_model::Drawing::resolve(&job.spec, job.grid)
+            .unwrap()
+            .hash()
+            .to_string()
     );
 }
 
@@ -444,7 +456,10 @@ async fn unknown_commands_and_modals_are_ephemeral() {
     let mut body = command(&snowflake(), json!([]));
     body["data"]["name"] = json!("imagine");
     let (_, v) = f.send_json(&body).await;
-    assert_eq!(ephemeral_text(&v), "unknown command");
+    assert_eq!(
+        ephemeral_text(&v),
+        mandala_model::i18n::strings(None).unknown_command
+    );
     let (status, v) = f
         .send_json(&json!({"id": snowflake(), "application_id": APP_ID, "type": 5, "token": "t", "data": {"custom_id": "x", "components": []}}))
         .await;
@@ -468,18 +483,60 @@ fn button(action: ButtonAction, size: Option<u32>) -> String {
 }
 
 #[tokio::test]
-async fn buttons_publish_reroll_variation_and_upscale() {
+async fn every_button_publishes_what_it_says() {
+    use mandala_model::GridKind::{Candidates, Variations};
     let f = fixture().await;
     let cases = [
-        (ButtonAction::Reroll, JobKind::Reroll, "🔄 Re-rolling · "),
-        (ButtonAction::Variation, JobKind::Variation, "✨ Varying · "),
+        (
+            ButtonAction::Reroll,
+            JobKind::Reroll,
+            "🔄 Re-rolling · ",
+            None,
+        ),
+        (
+            ButtonAction::Variation,
+            JobKind::Variation,
+            "✨ Varying · ",
+            None,
+        ),
+        (
+            ButtonAction::Subtle,
+            JobKind::Subtle,
+            "✨ Varying (subtle) · ",
+            None,
+        ),
+        (
+            ButtonAction::Strong,
+            JobKind::Strong,
+            "✨ Varying (strong) · ",
+            None,
+        ),
         (
             ButtonAction::Upscale,
             JobKind::Upscale,
             "🔍 Upscaling to 2048 px · ",
+            None,
+        ),
+        (
+            ButtonAction::NewGrid,
+            JobKind::Reroll,
+            "🔄 Four new mandalas · ",
+            Some(Candidates),
+        ),
+        (
+            ButtonAction::Pick(Candidates, 3),
+            JobKind::Pick,
+            "🔍 Taking U3 · ",
+            None,
+        ),
+        (
+            ButtonAction::VaryCell(Candidates, 2),
+            JobKind::Variation,
+            "✨ Four variations of V2 · ",
+            Some(Variations),
         ),
     ];
-    for (i, (action, kind, text)) in cases.into_iter().enumerate() {
+    for (i, (action, kind, text, grid)) in cases.into_iter().enumerate() {
         let id = snowflake();
         let (status, v) = f.send_json(&click(&id, &button(action, Some(1024)))).await;
         assert_eq!(status, StatusCode::OK);
@@ -489,7 +546,7 @@ async fn buttons_publish_reroll_variation_and_upscale() {
         assert!(content.starts_with(text), "{content}");
         let env = f.receiver.wait_for(i + 1).await.pop().unwrap();
         let job = env.decode_job().unwrap();
-        assert_eq!(job.kind, kind);
+        assert_eq!((job.kind, job.grid), (kind, grid), "{action:?}");
         assert_eq!(env.message.attributes["kind"], kind.as_str());
         let Reply::Interaction(r) = &job.reply else {
             panic!()
@@ -501,8 +558,9 @@ async fn buttons_publish_reroll_variation_and_upscale() {
         assert_eq!(job.spec.symmetry, Some(8));
         let expected = ButtonState::parse(&button(action, Some(1024)))
             .unwrap()
-            .next_spec(id.parse().unwrap());
-        assert_eq!(job.spec, expected);
+            .next(id.parse().unwrap())
+            .unwrap();
+        assert_eq!((job.spec, job.grid), (expected.spec, expected.grid));
     }
 }
 
@@ -562,7 +620,7 @@ async fn a_full_queue_gets_try_again() {
     let second = send(command(&snowflake(), json!([]))).await;
     assert_eq!(
         ephemeral_text(&second),
-        mandala_ingress::interactions::TRY_AGAIN
+        mandala_model::i18n::strings(None).try_again
     );
 }
 
@@ -599,7 +657,7 @@ async fn a_publish_that_hangs_gets_try_again_within_the_budget() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         ephemeral_text(&body_json(r).await),
-        mandala_ingress::interactions::TRY_AGAIN
+        mandala_model::i18n::strings(None).try_again
     );
     // The user must hear back well inside Discord's 3 s.
     assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");

@@ -144,7 +144,7 @@ async fn a_publish_that_times_out_is_cancelled_in_the_ledger() {
         .unwrap();
     assert_eq!(
         ephemeral_text(&body_json(r).await),
-        mandala_ingress::interactions::TRY_AGAIN
+        mandala_model::i18n::strings(None).try_again
     );
     let now = mandala_ingress::now_ms();
     let totals = ingress.ledger().snapshot(now + 2_000).await.unwrap().totals;

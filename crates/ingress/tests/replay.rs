@@ -63,7 +63,7 @@ async fn a_replay_is_refused_after_the_memory_filled_up() {
         assert_eq!(*status, 200);
         assert_eq!(
             v["data"]["content"],
-            mandala_ingress::interactions::TRY_AGAIN,
+            mandala_model::i18n::strings(None).try_again,
             "{v}"
         );
     }

@@ -64,6 +64,9 @@ pub struct Entry {
     /// What the user's message says the job is, e.g. `🌀 Rendering mandala · seed 42 · …`.
     #[serde(default)]
     pub label: String,
+    /// The user's Discord locale, for the waiting notice's language.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub locale: String,
     /// Where waiting notices go; `None` leaves the message alone.
     #[serde(default)]
     pub reply: Option<NoticeTarget>,
@@ -157,6 +160,7 @@ mod tests {
             notified_ms: 0,
             notices: 0,
             label: String::new(),
+            locale: String::new(),
             reply: Some(NoticeTarget {
                 application_id: "1".into(),
                 token: "t".into(),

@@ -50,6 +50,8 @@ pub struct AdmitRequest {
     pub expires_ms: u64,
     /// What the user's message says the job is.
     pub label: String,
+    /// The user's Discord locale (empty: English).
+    pub locale: String,
     pub reply: Option<NoticeTarget>,
     pub now_ms: u64,
 }
@@ -82,6 +84,7 @@ pub struct DueNotice {
     pub job: String,
     pub target: NoticeTarget,
     pub label: String,
+    pub locale: String,
     /// The new estimate, already recorded as the new promise.
     pub estimate: Estimate,
     pub notices: u32,
@@ -219,6 +222,7 @@ impl Ledger {
                         notified_ms: 0,
                         notices: 0,
                         label: request.label.clone(),
+                        locale: request.locale.clone(),
                         reply: request.reply.clone(),
                     },
                 );
@@ -259,6 +263,7 @@ impl Ledger {
                     notified_ms: 0,
                     notices: 0,
                     label: request.label.clone(),
+                    locale: request.locale.clone(),
                     reply: request.reply.clone(),
                 },
             );
@@ -388,6 +393,7 @@ impl Ledger {
                             job: id.clone(),
                             target,
                             label: e.label.clone(),
+                            locale: e.locale.clone(),
                             estimate: est,
                             notices: e.notices,
                         });

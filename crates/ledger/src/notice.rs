@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use mandala_model::wait;
 use reqwest::{StatusCode, Url};
 use serde_json::json;
 
@@ -88,16 +87,18 @@ impl Notifier {
     }
 }
 
-/// The text of a waiting notice.
+/// The text of a waiting notice, in the user's language.
 pub fn notice_text(notice: &DueNotice) -> String {
+    let s = mandala_model::i18n::strings(Some(&notice.locale));
     let label = if notice.label.is_empty() {
-        "🌀 Your mandala"
+        s.ack_render
     } else {
         notice.label.as_str()
     };
+    let ready = s.ready(notice.estimate.wait);
     format!(
-        "{label}\n⏳ Still in the queue — busier than expected; now {}.",
-        wait::ready_in(notice.estimate.wait)
+        "{label}\n{}",
+        mandala_model::i18n::fill(s.still_waiting, &[("ready", &ready)])
     )
 }
 

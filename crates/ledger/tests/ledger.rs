@@ -36,6 +36,7 @@ fn request(user: &str, job: &str, cost: u64, now: u64) -> AdmitRequest {
         cost,
         expires_ms: now + LIFE,
         label: format!("job {job}"),
+        locale: "pt-BR".into(),
         reply: Some(NoticeTarget {
             application_id: "1".into(),
             token: format!("token-{job}"),
@@ -340,6 +341,11 @@ async fn overdue_jobs_are_claimed_once_and_hold_the_message_briefly(
             (notice.job.as_str(), notice.target.token.as_str()),
             ("g0", "token-g0")
         );
+        // The notice is worded in the user's language.
+        let text = mandala_ledger::notice::notice_text(&notice);
+        let pt = mandala_model::i18n::strings(Some("pt-BR"));
+        assert!(text.starts_with("job g0\n"), "{text}");
+        assert!(text.contains(pt.ready_in), "{name}: {text}");
         // The final edit must wait for the lease.
         let Start::Running { lease_until_ms } =
             ledgers[1].start("gina", "g0", late + 1).await.unwrap()

@@ -5,60 +5,160 @@
 //! explicit options plus the seed, in a compact, versioned form of at most
 //! 100 characters (Discord's limit):
 //!
-//! `m1:<action>:<seed>:<variant>:<symmetry>:<mirror>:<layers>:<elements>:<style>:<palette>:<background>:<size>`
+//! `m2:<action>:<seed>:<variant>:<tint>:<symmetry>:<mirror>:<layers>:<elements>:<style>:<palette>:<background>:<size>`
 //!
 //! Numbers are base 36 (seed) or decimal; an empty field means "not set";
-//! a custom palette is `~` followed by dot-separated hex colours.
+//! a custom palette is `~` followed by dot-separated hex colours. Actions:
+//! `r` re-roll, `v` vary, `t` vary (subtle), `S` vary (strong), `u` upscale,
+//! `x` remix, `g` a new grid, `p<k><n>` take cell n of a grid of kind k
+//! (`c` candidates, `v` variations), `w<k><n>` vary cell n. The first
+//! format, `m1:` with no tint field and only `r`, `v`, `u`, is still read:
+//! buttons on old messages keep working.
 
 use std::fmt::Write as _;
 
 use crate::bounds;
 use crate::colour::Rgb;
-use crate::spec::{Background, PaletteChoice, RenderSpec, StyleChoice};
+use crate::grid::{self, GridKind};
+use crate::i18n::Strings;
+use crate::resolve::ResolvedSpec;
+use crate::spec::{Background, PaletteChoice, RenderSpec, Style, StyleChoice};
 
 /// Discord's `custom_id` limit.
 pub const MAX_LEN: usize = 100;
-const PREFIX: &str = "m1";
-const FIELDS: usize = 12;
+const PREFIX: &str = "m2";
+const FIELDS: usize = 13;
+const OLD_PREFIX: &str = "m1";
+const OLD_FIELDS: usize = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ButtonAction {
-    /// A new seed, the same options.
+    /// A new seed, the same options: one image.
     Reroll,
     /// The same design with one or two layers reshaped.
     Variation,
+    /// The same shapes, colours moved and transparency nudged.
+    Subtle,
+    /// The same palette, background and style, a new structure.
+    Strong,
     /// The same image at twice the size.
     Upscale,
+    /// Opens a form with the image's options.
+    Remix,
+    /// Four new candidates from a new seed.
+    NewGrid,
+    /// Cell `n` (1–4) of a grid, alone at the grid's size.
+    Pick(GridKind, u8),
+    /// A grid of four variations of cell `n` (1–4).
+    VaryCell(GridKind, u8),
+}
+
+/// What a click asks for: one image, or a grid of four.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    pub spec: RenderSpec,
+    pub grid: Option<GridKind>,
+}
+
+fn kind_code(kind: GridKind) -> char {
+    match kind {
+        GridKind::Candidates => 'c',
+        GridKind::Variations => 'v',
+    }
 }
 
 impl ButtonAction {
-    pub const ALL: [ButtonAction; 3] = [
-        ButtonAction::Reroll,
-        ButtonAction::Variation,
+    /// The buttons under a single image.
+    pub const SINGLE: [ButtonAction; 5] = [
+        ButtonAction::Subtle,
+        ButtonAction::Strong,
         ButtonAction::Upscale,
+        ButtonAction::Reroll,
+        ButtonAction::Remix,
     ];
 
-    fn code(self) -> &'static str {
+    fn code(self) -> String {
         match self {
-            ButtonAction::Reroll => "r",
-            ButtonAction::Variation => "v",
-            ButtonAction::Upscale => "u",
+            ButtonAction::Reroll => "r".into(),
+            ButtonAction::Variation => "v".into(),
+            ButtonAction::Subtle => "t".into(),
+            ButtonAction::Strong => "S".into(),
+            ButtonAction::Upscale => "u".into(),
+            ButtonAction::Remix => "x".into(),
+            ButtonAction::NewGrid => "g".into(),
+            ButtonAction::Pick(k, n) => format!("p{}{n}", kind_code(k)),
+            ButtonAction::VaryCell(k, n) => format!("w{}{n}", kind_code(k)),
         }
     }
 
-    pub fn label(self) -> &'static str {
+    fn from_code(code: &str) -> Option<ButtonAction> {
+        let cell = |k: u8, n: u8| {
+            let kind = match k {
+                b'c' => GridKind::Candidates,
+                b'v' => GridKind::Variations,
+                _ => return None,
+            };
+            (b'1'..=b'4').contains(&n).then_some((kind, n - b'0'))
+        };
+        Some(match code.as_bytes() {
+            b"r" => ButtonAction::Reroll,
+            b"v" => ButtonAction::Variation,
+            b"t" => ButtonAction::Subtle,
+            b"S" => ButtonAction::Strong,
+            b"u" => ButtonAction::Upscale,
+            b"x" => ButtonAction::Remix,
+            b"g" => ButtonAction::NewGrid,
+            [b'p', k, n] => {
+                let (kind, n) = cell(*k, *n)?;
+                ButtonAction::Pick(kind, n)
+            }
+            [b'w', k, n] => {
+                let (kind, n) = cell(*k, *n)?;
+                ButtonAction::VaryCell(kind, n)
+            }
+            _ => return None,
+        })
+    }
+
+    /// The label in the user's language (`U1`, `V2` for grid cells; empty
+    /// for the new-grid button, which is its emoji alone).
+    pub fn label(self, s: &Strings) -> String {
         match self {
-            ButtonAction::Reroll => "Re-roll",
-            ButtonAction::Variation => "Vary",
-            ButtonAction::Upscale => "Upscale",
+            ButtonAction::Reroll => s.button_reroll.into(),
+            ButtonAction::Variation => s.button_vary.into(),
+            ButtonAction::Subtle => s.button_subtle.into(),
+            ButtonAction::Strong => s.button_strong.into(),
+            ButtonAction::Upscale => s.button_upscale.into(),
+            ButtonAction::Remix => s.button_remix.into(),
+            ButtonAction::NewGrid => String::new(),
+            ButtonAction::Pick(_, n) => format!("U{n}"),
+            ButtonAction::VaryCell(_, n) => format!("V{n}"),
         }
     }
 
-    pub fn emoji(self) -> &'static str {
+    pub fn emoji(self) -> Option<&'static str> {
         match self {
-            ButtonAction::Reroll => "🔄",
-            ButtonAction::Variation => "✨",
-            ButtonAction::Upscale => "🔍",
+            ButtonAction::Reroll | ButtonAction::NewGrid => Some("🔄"),
+            ButtonAction::Variation | ButtonAction::Subtle => Some("✨"),
+            ButtonAction::Strong => Some("🌀"),
+            ButtonAction::Upscale => Some("🔍"),
+            ButtonAction::Remix => Some("🎛️"),
+            ButtonAction::Pick(..) | ButtonAction::VaryCell(..) => None,
+        }
+    }
+
+    /// A short name for logs: `reroll`, `pick-2`, …
+    pub fn name(self) -> String {
+        match self {
+            ButtonAction::Reroll => "reroll".into(),
+            ButtonAction::Variation => "vary".into(),
+            ButtonAction::Subtle => "vary-subtle".into(),
+            ButtonAction::Strong => "vary-strong".into(),
+            ButtonAction::Upscale => "upscale".into(),
+            ButtonAction::Remix => "remix".into(),
+            ButtonAction::NewGrid => "new-grid".into(),
+            ButtonAction::Pick(_, n) => format!("pick-{n}"),
+            ButtonAction::VaryCell(_, n) => format!("vary-cell-{n}"),
         }
     }
 }
@@ -67,7 +167,8 @@ impl ButtonAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ButtonState {
     pub action: ButtonAction,
-    /// The user's options with the seed (and variant) that produced the image.
+    /// The user's options with the seed (variant, tint) that produced the
+    /// image; for a grid's buttons, the grid's base.
     pub spec: RenderSpec,
 }
 
@@ -122,8 +223,9 @@ impl ButtonState {
         };
         let _ = write!(
             out,
-            ":{}:{}:{}:{}:{}:{}:{}:{}:{}",
+            ":{}:{}:{}:{}:{}:{}:{}:{}:{}:{}",
             opt(s.variant),
+            opt(s.tint),
             opt(s.symmetry),
             opt(s.mirror.map(u8::from)),
             opt(s.layers),
@@ -153,19 +255,26 @@ impl ButtonState {
         if id.len() > MAX_LEN {
             return Err(ButtonError::TooLong(id.len()));
         }
-        let parts: Vec<&str> = id.split(':').collect();
-        if parts.len() != FIELDS {
-            return Err(ButtonError::Malformed("wrong number of fields"));
+        let mut parts: Vec<&str> = id.split(':').collect();
+        match (parts.first().copied(), parts.len()) {
+            (Some(PREFIX), FIELDS) => {}
+            // The first format had no tint: read it as an empty one.
+            (Some(OLD_PREFIX), OLD_FIELDS) => parts.insert(4, ""),
+            (Some(PREFIX | OLD_PREFIX), _) => {
+                return Err(ButtonError::Malformed("wrong number of fields"));
+            }
+            _ => return Err(ButtonError::Malformed("unknown prefix or version")),
         }
-        if parts[0] != PREFIX {
-            return Err(ButtonError::Malformed("unknown prefix or version"));
+        let action =
+            ButtonAction::from_code(parts[1]).ok_or(ButtonError::Malformed("unknown action"))?;
+        if parts[0] == OLD_PREFIX
+            && !matches!(
+                action,
+                ButtonAction::Reroll | ButtonAction::Variation | ButtonAction::Upscale
+            )
+        {
+            return Err(ButtonError::Malformed("unknown action"));
         }
-        let action = match parts[1] {
-            "r" => ButtonAction::Reroll,
-            "v" => ButtonAction::Variation,
-            "u" => ButtonAction::Upscale,
-            _ => return Err(ButtonError::Malformed("unknown action")),
-        };
         fn num<T: std::str::FromStr>(
             s: &str,
             what: &'static str,
@@ -185,13 +294,13 @@ impl ButtonState {
         } else {
             Some(u64::from_str_radix(parts[2], 36).map_err(|_| ButtonError::Malformed("seed"))?)
         };
-        let mirror = match parts[5] {
+        let mirror = match parts[6] {
             "" => None,
             "0" => Some(false),
             "1" => Some(true),
             _ => return Err(ButtonError::Malformed("mirror")),
         };
-        let style = match parts[8] {
+        let style = match parts[9] {
             "" => None,
             "l" => Some(StyleChoice::Line),
             "f" => Some(StyleChoice::Fill),
@@ -201,7 +310,7 @@ impl ButtonState {
             "r" => Some(StyleChoice::Random),
             _ => return Err(ButtonError::Malformed("style")),
         };
-        let palette = match parts[9] {
+        let palette = match parts[10] {
             "" => None,
             p if p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') => {
                 Some(PaletteChoice::Named(p.to_owned()))
@@ -221,7 +330,7 @@ impl ButtonState {
                     .ok_or(ButtonError::Malformed("palette"))?,
             )),
         };
-        let background = match parts[10] {
+        let background = match parts[11] {
             "" => None,
             "t" => Some(Background::Transparent),
             h if h.len() == 6 => Some(Background::Colour(
@@ -233,42 +342,77 @@ impl ButtonState {
         let spec = RenderSpec {
             seed,
             variant: num(parts[3], "variant")?,
-            symmetry: num(parts[4], "symmetry")?,
+            tint: num(parts[4], "tint")?,
+            symmetry: num(parts[5], "symmetry")?,
             mirror,
-            layers: num(parts[6], "layers")?,
-            elements: num(parts[7], "elements")?,
+            layers: num(parts[7], "layers")?,
+            elements: num(parts[8], "elements")?,
             style,
             palette,
             background,
             ornaments: None,
-            size: num(parts[11], "size")?,
+            size: num(parts[12], "size")?,
             format: None,
         };
         spec.validate()?;
         Ok(ButtonState { action, spec })
     }
 
-    /// The spec the click asks for. `entropy` (e.g. the click's interaction
-    /// id) picks the new seed or variant, so a repeated click with the same
-    /// interaction id asks for the same image.
-    pub fn next_spec(&self, entropy: u64) -> RenderSpec {
+    /// What the click asks for; `None` for Remix, which opens a form.
+    /// `entropy` (e.g. the click's interaction id) picks the new seed,
+    /// variant or tint, so a repeated click with the same interaction id
+    /// asks for the same image.
+    pub fn next(&self, entropy: u64) -> Option<Next> {
         let mut spec = self.spec.clone();
+        let one = |spec| Some(Next { spec, grid: None });
+        // New seeds stay typeable into the slash command (≤ 2^53).
+        let new_seed = entropy >> 11;
+        let nonzero = |e: u64| ((e % u64::from(u32::MAX)) as u32).max(1);
         match self.action {
-            ButtonAction::Reroll => {
-                // Keep new seeds typeable into the slash command (≤ 2^53).
-                spec.seed = Some(entropy >> 11);
+            // For Vary (Strong) the palette, background and style were
+            // pinned into the button's spec when it was made (see
+            // [`pin_look`]): the new seed changes only the structure.
+            ButtonAction::Reroll | ButtonAction::Strong => {
+                spec.seed = Some(new_seed);
                 spec.variant = None;
+                spec.tint = None;
+                one(spec)
             }
             ButtonAction::Variation => {
-                let v = (entropy % u64::from(u32::MAX)) as u32;
-                spec.variant = Some(v.max(1));
+                spec.variant = Some(nonzero(entropy));
+                one(spec)
+            }
+            ButtonAction::Subtle => {
+                spec.tint = Some(nonzero(entropy));
+                one(spec)
             }
             ButtonAction::Upscale => {
                 let size = spec.size.unwrap_or(bounds::DEFAULT_SIZE);
                 spec.size = Some((size * 2).min(bounds::UPSCALE_MAX));
+                one(spec)
+            }
+            ButtonAction::Remix => None,
+            ButtonAction::NewGrid => {
+                spec.seed = Some(new_seed);
+                spec.variant = None;
+                spec.tint = None;
+                Some(Next {
+                    spec,
+                    grid: Some(GridKind::Candidates),
+                })
+            }
+            ButtonAction::Pick(kind, n) => {
+                let cells = grid::cells(&spec, kind).ok()?;
+                one(cells[usize::from(n - 1)].clone())
+            }
+            ButtonAction::VaryCell(kind, n) => {
+                let cells = grid::cells(&spec, kind).ok()?;
+                Some(Next {
+                    spec: cells[usize::from(n - 1)].clone(),
+                    grid: Some(GridKind::Variations),
+                })
             }
         }
-        spec
     }
 
     /// Whether the button can do anything (upscale stops at the maximum size).
@@ -276,6 +420,43 @@ impl ButtonState {
         self.action != ButtonAction::Upscale
             || self.spec.size.unwrap_or(bounds::DEFAULT_SIZE) < bounds::UPSCALE_MAX
     }
+}
+
+/// A harmony pinned as custom colours keeps this many, so the button fits.
+const PINNED_INKS: usize = 6;
+
+/// The spec a Vary (Strong) button carries: the user's options with the
+/// look of the drawn image pinned — its palette (a harmony's colours as a
+/// custom palette), its background and its dominant style — so the new seed
+/// changes only the structure.
+pub fn pin_look(spec: &RenderSpec, drawn: &ResolvedSpec) -> RenderSpec {
+    let mut pinned = spec.clone();
+    // A harmony is drawn from the seed: keeping it means keeping its colours.
+    let harmony = drawn.palette == crate::palette::HARMONY;
+    if pinned.palette.is_none() || harmony {
+        pinned.palette = Some(if harmony {
+            let mut inks: Vec<Rgb> = Vec::new();
+            for l in &drawn.layers {
+                for c in [l.stroke, l.fill] {
+                    if !inks.contains(&c) && inks.len() < PINNED_INKS {
+                        inks.push(c);
+                    }
+                }
+            }
+            PaletteChoice::Custom(inks)
+        } else {
+            PaletteChoice::Named(drawn.palette.clone())
+        });
+    }
+    pinned.background.get_or_insert(drawn.background);
+    if pinned.style.is_none() {
+        let count = |s: Style| drawn.layers.iter().filter(|l| l.style == s).count();
+        pinned.style = Style::ALL
+            .into_iter()
+            .max_by_key(|s| count(*s))
+            .map(StyleChoice::from);
+    }
+    pinned
 }
 
 fn to_base36(mut n: u64) -> String {
@@ -301,6 +482,7 @@ mod tests {
         RenderSpec {
             seed: Some(u64::MAX),
             variant: Some(u32::MAX),
+            tint: Some(u32::MAX),
             symmetry: Some(64),
             mirror: Some(true),
             layers: Some(12),
@@ -346,6 +528,9 @@ mod tests {
             "m1",
             "m2:r::::::::::",
             "m1:x::::::::::",
+            "m1:t::::::::::",
+            "m2:p5:::::::::::",
+            "m2:pq1:::::::::::",
             "m1:r:zz!::::::::::",
             "m1:r::::2:::::::",
             "m1:r:::999:::::::",
@@ -366,12 +551,31 @@ mod tests {
                 ..Default::default()
             },
         };
-        let r = st(ButtonAction::Reroll).next_spec(1 << 40);
-        assert_ne!(r.seed, Some(5));
-        let v = st(ButtonAction::Variation).next_spec(77);
+        let next = |a| st(a).next(1 << 40).unwrap();
+        let r = next(ButtonAction::Reroll);
+        assert_ne!(r.spec.seed, Some(5));
+        assert_eq!(r.grid, None);
+        let v = st(ButtonAction::Variation).next(77).unwrap().spec;
         assert_eq!((v.seed, v.variant), (Some(5), Some(77)));
-        let u = st(ButtonAction::Upscale).next_spec(0);
+        let t = st(ButtonAction::Subtle).next(77).unwrap().spec;
+        assert_eq!((t.seed, t.variant, t.tint), (Some(5), None, Some(77)));
+        let u = st(ButtonAction::Upscale).next(0).unwrap().spec;
         assert_eq!((u.seed, u.size), (Some(5), Some(2048)));
+        assert_eq!(st(ButtonAction::Remix).next(0), None);
+        let g = next(ButtonAction::NewGrid);
+        assert_eq!(g.grid, Some(GridKind::Candidates));
+        assert_ne!(g.spec.seed, Some(5));
+        // U3 of a grid is its third cell, alone at the grid's size.
+        let cells = grid::cells(&st(ButtonAction::Reroll).spec, GridKind::Candidates).unwrap();
+        let pick = next(ButtonAction::Pick(GridKind::Candidates, 3));
+        assert_eq!((pick.spec.clone(), pick.grid), (cells[2].clone(), None));
+        assert_eq!(pick.spec.size, Some(1024));
+        // V2 is a grid of variations of the second cell.
+        let vary = next(ButtonAction::VaryCell(GridKind::Candidates, 2));
+        assert_eq!(
+            (vary.spec, vary.grid),
+            (cells[1].clone(), Some(GridKind::Variations))
+        );
         let maxed = ButtonState {
             action: ButtonAction::Upscale,
             spec: RenderSpec {
@@ -380,13 +584,93 @@ mod tests {
             },
         };
         assert!(!maxed.is_useful());
-        assert_eq!(maxed.next_spec(0).size, Some(4096));
+        assert_eq!(maxed.next(0).unwrap().spec.size, Some(4096));
+    }
+
+    #[test]
+    fn strong_keeps_the_look_and_changes_the_structure() {
+        for palette in [None, Some(PaletteChoice::Named("harmony".into()))] {
+            let spec = RenderSpec {
+                seed: Some(8),
+                palette,
+                size: Some(256),
+                ..Default::default()
+            };
+            let drawn = spec.resolve().unwrap();
+            let st = ButtonState {
+                action: ButtonAction::Strong,
+                spec: pin_look(&spec, &drawn),
+            };
+            let id = st.encode().unwrap();
+            let next = ButtonState::parse(&id).unwrap().next(1 << 40).unwrap().spec;
+            let again = next.resolve().unwrap();
+            assert_ne!(again.seed, drawn.seed);
+            assert_eq!(again.background, drawn.background);
+            let inks = |r: &ResolvedSpec| {
+                let mut v: Vec<Rgb> = r.layers.iter().flat_map(|l| [l.stroke, l.fill]).collect();
+                v.sort_by_key(ToString::to_string);
+                v.dedup();
+                v
+            };
+            if drawn.palette == crate::palette::HARMONY {
+                // Every colour of the new image is one of the old image's.
+                let old = inks(&drawn);
+                assert!(inks(&again).iter().all(|c| old.contains(c)));
+            } else {
+                assert_eq!(again.palette, drawn.palette);
+            }
+            assert!(
+                again
+                    .layers
+                    .iter()
+                    .all(|l| l.style == again.layers[0].style)
+            );
+        }
+    }
+
+    #[test]
+    fn first_format_buttons_keep_working() {
+        let old = ButtonState::parse("m1:v:16:3:8:1::::ocean::512").unwrap();
+        assert_eq!(old.action, ButtonAction::Variation);
+        assert_eq!(
+            (
+                old.spec.seed,
+                old.spec.variant,
+                old.spec.tint,
+                old.spec.symmetry,
+                old.spec.size
+            ),
+            (Some(42), Some(3), None, Some(8), Some(512))
+        );
+    }
+
+    #[test]
+    fn every_action_round_trips() {
+        let mut actions = ButtonAction::SINGLE.to_vec();
+        actions.extend([ButtonAction::Variation, ButtonAction::NewGrid]);
+        for k in [GridKind::Candidates, GridKind::Variations] {
+            for n in 1..=4 {
+                actions.extend([ButtonAction::Pick(k, n), ButtonAction::VaryCell(k, n)]);
+            }
+        }
+        for action in actions {
+            let st = ButtonState {
+                action,
+                spec: full(),
+            };
+            let id = st.encode().unwrap();
+            assert!(id.len() <= MAX_LEN, "{id}");
+            assert_eq!(ButtonState::parse(&id).unwrap(), st, "{id}");
+        }
     }
 
     fn any_spec() -> impl Strategy<Value = RenderSpec> {
         (
             proptest::option::of(any::<u64>()),
-            proptest::option::of(any::<u32>()),
+            (
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(any::<u32>()),
+            ),
             proptest::option::of(2u32..=64),
             proptest::option::of(any::<bool>()),
             proptest::option::of(1u32..=12),
@@ -410,7 +694,7 @@ mod tests {
             .prop_map(
                 |(
                     seed,
-                    variant,
+                    (variant, tint),
                     symmetry,
                     mirror,
                     layers,
@@ -422,6 +706,7 @@ mod tests {
                 )| RenderSpec {
                     seed,
                     variant,
+                    tint,
                     symmetry,
                     mirror,
                     layers,
@@ -447,8 +732,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn encode_parse_round_trips(spec in any_spec(), a in 0usize..3) {
-            let st = ButtonState { action: ButtonAction::ALL[a], spec };
+        fn encode_parse_round_trips(spec in any_spec(), a in 0usize..5) {
+            let st = ButtonState { action: ButtonAction::SINGLE[a], spec };
             let id = st.encode_lossy().unwrap();
             prop_assert!(id.len() <= MAX_LEN);
             let back = ButtonState::parse(&id).unwrap();

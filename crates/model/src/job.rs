@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 
 use crate::cost::Cost;
 use crate::discord::snowflake;
+use crate::grid::GridKind;
+use crate::i18n::{Lang, Strings};
 use crate::spec::RenderSpec;
 
 /// The only job format this build understands.
@@ -36,6 +38,13 @@ pub struct Job {
     /// Present when the ingress admitted the job into the queue ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<Ticket>,
+    /// Draw a grid of four of this kind instead of one image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridKind>,
+    /// The requester's Discord locale (`de`, `pt-BR`, …): captions and
+    /// messages are in their language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// The queue ledger's record of an admitted job: the ingress wrote an entry
@@ -99,7 +108,17 @@ pub enum JobKind {
     Command,
     Reroll,
     Variation,
+    /// Vary (Subtle): colours and fine detail move.
+    Subtle,
+    /// Vary (Strong): the structure changes, the look stays.
+    Strong,
     Upscale,
+    /// U n: one cell of a grid, alone.
+    Pick,
+    /// The Remix form, from a button or the message menu.
+    Remix,
+    /// The "Mandala for this user" menu.
+    ForUser,
     #[default]
     Manual,
     Schedule,
@@ -111,7 +130,12 @@ impl JobKind {
             JobKind::Command => "command",
             JobKind::Reroll => "reroll",
             JobKind::Variation => "variation",
+            JobKind::Subtle => "subtle",
+            JobKind::Strong => "strong",
             JobKind::Upscale => "upscale",
+            JobKind::Pick => "pick",
+            JobKind::Remix => "remix",
+            JobKind::ForUser => "for_user",
             JobKind::Manual => "manual",
             JobKind::Schedule => "schedule",
         }
@@ -154,6 +178,10 @@ struct RawJob {
     requested_by: Option<Requester>,
     #[serde(default)]
     ticket: Option<Ticket>,
+    #[serde(default)]
+    grid: Option<GridKind>,
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 fn null_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Reply, D::Error> {
@@ -178,6 +206,8 @@ impl TryFrom<RawJob> for Job {
             requested_at: raw.requested_at,
             requested_by: raw.requested_by,
             ticket: raw.ticket,
+            grid: raw.grid,
+            locale: raw.locale,
         })
     }
 }
@@ -192,7 +222,14 @@ impl Job {
             requested_at: None,
             requested_by: None,
             ticket: None,
+            grid: None,
+            locale: None,
         }
+    }
+
+    /// The strings for the requester's language.
+    pub fn strings(&self) -> &'static Strings {
+        Lang::from_locale(self.locale.as_deref()).strings()
     }
 
     /// Whose job this is, for per-user limits and fair scheduling: the

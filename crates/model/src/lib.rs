@@ -17,7 +17,11 @@
 //! - [`stream`]: the seeded random stream whose output is stable across versions and platforms.
 //! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it.
 //! - [`wait`]: how a wait is said to a user (`ready in ~4 s`).
-//! - [`button`]: the compact `custom_id` encoding of re-roll / variation / upscale.
+//! - [`grid`]: four candidates in one image, and the cells' specs.
+//! - [`drawing`]: one mandala or a grid, as the worker stores and draws it.
+//! - [`button`]: the compact `custom_id` encoding of every button's state.
+//! - [`remix`]: the Remix form: an image's options in a modal, and back.
+//! - [`portrait`]: a user's own mandala, for the user context menu.
 //! - [`discord`]: interactions, responses, messages, the `/mandala` command definition.
 //! - [`i18n`]: every string a user reads, in English, German, French, Spanish,
 //!   Brazilian Portuguese and Japanese.
@@ -27,18 +31,24 @@ pub mod button;
 pub mod colour;
 pub mod cost;
 pub mod discord;
+pub mod drawing;
+pub mod grid;
 pub mod i18n;
 pub mod job;
 pub mod palette;
+pub mod portrait;
 pub mod push;
+pub mod remix;
 pub mod resolve;
 pub mod spec;
 pub mod stream;
 pub mod wait;
 
-pub use button::{ButtonAction, ButtonState};
+pub use button::{ButtonAction, ButtonState, Next};
 pub use colour::Rgb;
 pub use cost::Cost;
+pub use drawing::Drawing;
+pub use grid::{GridKind, ResolvedGrid};
 pub use job::{InteractionReply, Job, JobError, Reply, Requester, Ticket};
 pub use push::{DecodeError, PushEnvelope, PushMessage};
 pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};

@@ -24,6 +24,9 @@ use crate::stream::Stream;
 /// produce different pixels; stored images then get new names.
 pub const RENDER_VERSION: u32 = 1;
 
+/// Keeps the streams of a tint apart from every other purpose.
+const TINT_PURPOSE: u64 = 0x7469_6e74_0000_0000;
+
 /// Symmetry orders the seed picks from when the user leaves it open.
 const PLEASING_ORDERS: [u32; 9] = [5, 6, 7, 8, 9, 10, 12, 14, 16];
 
@@ -169,12 +172,26 @@ impl RenderSpec {
         let ornaments = global.chance(0.5);
         let ink_offset = global.below(16) as usize;
 
+        // A tint keeps every shape and moves only colour: the inks shift
+        // between layers, a harmony palette is drawn again, and each
+        // layer's transparency is nudged.
+        let tint = self.tint.unwrap_or(0);
+        let mut tint_stream =
+            (tint != 0).then(|| Stream::new(seed, TINT_PURPOSE | u64::from(tint)));
+        let ink_offset = match tint_stream.as_mut() {
+            Some(t) => (ink_offset + 1 + t.below(15) as usize) % 16,
+            None => ink_offset,
+        };
+
         let symmetry = self.symmetry.unwrap_or(symmetry);
         let mirror = self.mirror.unwrap_or(mirror);
         let layer_count = self.layers.unwrap_or(layer_count);
         let ornaments = self.ornaments.unwrap_or(ornaments);
 
-        let mut harmony_stream = Stream::new(seed, 1);
+        let mut harmony_stream = match tint {
+            0 => Stream::new(seed, 1),
+            t => Stream::new(seed, TINT_PURPOSE | 0x8000_0000 | u64::from(t)),
+        };
         let (palette_name, palette_bg, inks) = match &self.palette {
             Some(PaletteChoice::Custom(colours)) => {
                 let bg = if colours.iter().map(|c| c.luminance()).sum::<f64>()
@@ -216,7 +233,10 @@ impl RenderSpec {
                     (elements + 2).min(*bounds::ELEMENTS.end()),
                 );
                 let shape_seed = ls.next_u64();
-                let alpha = 0.55 + 0.3 * ls.unit();
+                let mut alpha = 0.55 + 0.3 * ls.unit();
+                if let Some(t) = tint_stream.as_mut() {
+                    alpha = (alpha + 0.24 * (t.unit() - 0.5)).clamp(0.4, 0.95);
+                }
                 let style = self.style.and_then(StyleChoice::fixed).unwrap_or(style);
                 let elements = self.elements.unwrap_or(layer_elements);
                 let ink = |k: usize| inks[(ink_offset + k) % inks.len()];

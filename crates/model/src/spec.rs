@@ -24,6 +24,10 @@ pub struct RenderSpec {
     /// layers, one or two layers reshaped. `0` or absent is the original.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<u32>,
+    /// A subtle variation: the same shapes, with colours moved between the
+    /// layers and their transparency nudged. `0` or absent is the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tint: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symmetry: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +101,18 @@ pub enum StyleChoice {
     BezierFill,
     Spline,
     Random,
+}
+
+impl From<Style> for StyleChoice {
+    fn from(s: Style) -> Self {
+        match s {
+            Style::Line => StyleChoice::Line,
+            Style::Fill => StyleChoice::Fill,
+            Style::Bezier => StyleChoice::Bezier,
+            Style::BezierFill => StyleChoice::BezierFill,
+            Style::Spline => StyleChoice::Spline,
+        }
+    }
 }
 
 impl StyleChoice {

@@ -14,9 +14,11 @@
 //! - [`svg`]: the scene as deterministic SVG text.
 //! - [`encode`]: PNG (spec in a `mandala:spec` text chunk), lossless WebP,
 //!   and [`spec_from_png`] to read the spec back.
+//! - [`grid`]: four cells rendered alone and composed into one image.
 
 pub mod encode;
 pub mod geometry;
+pub mod grid;
 pub mod raster;
 pub mod scene;
 pub mod svg;
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use encode::{SPEC_KEYWORD, SpecFromPngError, spec_from_png};
 pub use mandala_model::RENDER_VERSION;
-use mandala_model::{Format, ResolvedSpec, SpecError};
+use mandala_model::{Drawing, Format, ResolvedSpec, SpecError};
 pub use scene::Scene;
 pub use tiny_skia::Pixmap;
 /// The canvas and codec crates, re-exported so callers compose and
@@ -104,4 +106,12 @@ pub fn render_to_bytes(spec: &ResolvedSpec) -> Result<Rendered, RenderError> {
         raster: t2 - t1,
         encode: t3 - t2,
     })
+}
+
+/// Renders and encodes one mandala or a grid, timing each phase.
+pub fn draw(drawing: &Drawing) -> Result<Rendered, RenderError> {
+    match drawing {
+        Drawing::One(spec) => render_to_bytes(spec),
+        Drawing::Grid(grid) => grid::render_to_bytes(grid),
+    }
 }

@@ -17,12 +17,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::StatusCode;
 use mandala_ledger::Start;
-use mandala_model::{Job, PushEnvelope, RENDER_VERSION, RenderSpec, ResolvedSpec, Ticket};
+use mandala_model::i18n::{Strings, fill};
+use mandala_model::{Drawing, Job, PushEnvelope, RENDER_VERSION, RenderSpec, Ticket};
 use tokio::time::Instant;
 
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
-use crate::reply::last_word::{self, Ending};
+use crate::reply::last_word::{self, Ending, Why};
 use crate::reply::message::{self, ATTACHMENT_LIMIT};
 use crate::reply::target::{self, Plan, Target};
 use crate::state::Shared;
@@ -90,7 +91,7 @@ enum Failure {
         ending: Option<Ending>,
     },
     /// May work later: redeliver, unless this was the last attempt.
-    Transient { detail: String, why: &'static str },
+    Transient { detail: String, why: Why },
 }
 
 impl Failure {
@@ -102,7 +103,7 @@ impl Failure {
         }
     }
 
-    fn transient(detail: impl Into<String>, why: &'static str) -> Failure {
+    fn transient(detail: impl Into<String>, why: Why) -> Failure {
         Failure::Transient {
             detail: detail.into(),
             why,
@@ -299,7 +300,7 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
                 "job deadline of {} s exceeded",
                 shared.job_deadline.as_secs()
             ),
-            "it took too long",
+            Why::Slow,
         )),
     };
     match result {
@@ -310,7 +311,15 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
             ending,
         }) => {
             if let Some(ending) = ending {
-                tell(shared, target.as_ref(), &ending, lease_until_ms, log).await;
+                tell(
+                    shared,
+                    target.as_ref(),
+                    &ending,
+                    job.strings(),
+                    lease_until_ms,
+                    log,
+                )
+                .await;
             }
             ack(outcome, detail)
         }
@@ -322,9 +331,17 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
             // The last attempt: nobody will try again, so say so now.
             let ending = Ending::GaveUp {
                 attempts: attempt,
-                why: why.to_owned(),
+                why,
             };
-            tell(shared, target.as_ref(), &ending, lease_until_ms, log).await;
+            tell(
+                shared,
+                target.as_ref(),
+                &ending,
+                job.strings(),
+                lease_until_ms,
+                log,
+            )
+            .await;
             ack(
                 "gave-up",
                 format!("last delivery attempt ({attempt}): {detail}"),
@@ -349,15 +366,15 @@ async fn produce(
         .spec
         .clone()
         .with_seed_from(envelope.message.message_id.as_bytes());
-    let resolved = spec.resolve().map_err(|e| {
+    let drawing = Drawing::resolve(&spec, job.grid).map_err(|e| {
         Failure::permanent(
             "rejected",
             format!("invalid spec: {e}"),
             Ending::InvalidSpec(e.to_string()),
         )
     })?;
-    let name = resolved.object_name();
-    log.spec_hash = resolved.hash().to_string();
+    let name = drawing.object_name();
+    log.spec_hash = drawing.hash().to_string();
     log.location = shared.store.location(&name);
     log.decode_us += us(decode_started.elapsed());
 
@@ -366,7 +383,7 @@ async fn produce(
         // second finds the first's object instead of rendering it again.
         // The lock is released when this block ends, on every path.
         let _lock = shared.lock_object(&name).await;
-        obtain(shared, job, &resolved, &name, target.is_some(), log).await?
+        obtain(shared, job, &drawing, &name, target.is_some(), log).await?
     };
 
     let Some(target) = target else {
@@ -381,7 +398,7 @@ async fn produce(
         shared,
         job,
         &spec,
-        &resolved,
+        &drawing,
         target,
         bytes,
         &content_type,
@@ -403,7 +420,7 @@ async fn produce(
     }
     if let Some(us_total) = log.render_us.zip(log.encode_us).map(|(r, e)| r + e) {
         let other = log.decode_us + log.store_us.unwrap_or(0) + log.reply_us.unwrap_or(0);
-        shared.calibrator.record(resolved.cost().0, us_total, other);
+        shared.calibrator.record(drawing.cost().0, us_total, other);
         report_speed(shared);
     }
     sent
@@ -414,7 +431,7 @@ async fn produce(
 async fn obtain(
     shared: &Shared,
     job: &Job,
-    resolved: &ResolvedSpec,
+    drawing: &Drawing,
     name: &str,
     need_bytes: bool,
     log: &mut JobLog,
@@ -433,12 +450,8 @@ async fn obtain(
             .await
             .map(|e| e.then(|| (Bytes::new(), String::new())))
     };
-    let existing = existing.map_err(|e| {
-        Failure::transient(
-            format!("storage check failed: {e}"),
-            "the image store is unavailable",
-        )
-    })?;
+    let existing = existing
+        .map_err(|e| Failure::transient(format!("storage check failed: {e}"), Why::Store))?;
     let mut store_us = us(store_started.elapsed());
     log.cache_hit = Some(existing.is_some());
     log.store_us = Some(store_us);
@@ -447,7 +460,7 @@ async fn obtain(
     }
     let image = shared
         .pool
-        .render(resolved.clone(), job.user())
+        .render(drawing.clone(), job.user())
         .await
         .map_err(
             |e @ (RenderFailure::Refused(_) | RenderFailure::Crashed(_))| {
@@ -464,10 +477,10 @@ async fn obtain(
     log.encode_us = Some(image.encode_us);
     let put_started = Instant::now();
     let metadata = BTreeMap::from([
-        ("spec".to_owned(), resolved.canonical_json()),
-        ("seed".to_owned(), resolved.seed.to_string()),
+        ("spec".to_owned(), drawing.canonical_json()),
+        ("seed".to_owned(), drawing.seed().to_string()),
         ("render-version".to_owned(), RENDER_VERSION.to_string()),
-        ("summary".to_owned(), resolved.summary()),
+        ("summary".to_owned(), drawing.summary()),
     ]);
     let put = shared
         .store
@@ -486,7 +499,7 @@ async fn obtain(
         }
         Err(e) => Err(Failure::transient(
             format!("storing the image failed: {e}"),
-            "the image store is unavailable",
+            Why::Store,
         )),
     }
 }
@@ -499,7 +512,7 @@ async fn reply(
     shared: &Shared,
     job: &Job,
     spec: &RenderSpec,
-    resolved: &ResolvedSpec,
+    drawing: &Drawing,
     target: &Target,
     bytes: Bytes,
     content_type: &str,
@@ -510,10 +523,7 @@ async fn reply(
     let marker = post_marker(&log.message_id);
     let posted = match target {
         Target::Webhook { .. } => shared.store.get(&marker).await.map_err(|e| {
-            Failure::transient(
-                format!("reading the post record failed: {e}"),
-                "the image store is unavailable",
-            )
+            Failure::transient(format!("reading the post record failed: {e}"), Why::Store)
         })?,
         _ => None,
     };
@@ -526,14 +536,14 @@ async fn reply(
     let mut picture = (bytes, content_type.to_owned(), None::<String>);
     for _ in 0..3 {
         if picture.0.len() > limit
-            && let Some(smaller) = preview(shared, job, resolved, limit).await
+            && let Some(smaller) = preview(shared, job, drawing, limit).await
         {
             picture = smaller;
         }
         let message = message::build(
             job,
             spec,
-            resolved,
+            drawing,
             picture.0.clone(),
             &picture.1,
             &log.location,
@@ -589,10 +599,7 @@ async fn reply(
                         ));
                     }
                     SendError::Redeliver { .. } => {
-                        return Err(Failure::transient(
-                            e.to_string(),
-                            "Discord is not answering",
-                        ));
+                        return Err(Failure::transient(e.to_string(), Why::Discord));
                     }
                 }
             }
@@ -635,29 +642,30 @@ async fn record_post(shared: &Shared, marker: &str, message_id: &str) {
     }
 }
 
-/// The same spec rendered at a smaller edge until it fits `limit` bytes,
-/// with a note for the caption; `None` if nothing smaller fits.
+/// The same drawing rendered at a smaller edge until it fits `limit`
+/// bytes, with a note for the caption; `None` if nothing smaller fits.
 async fn preview(
     shared: &Shared,
     job: &Job,
-    resolved: &ResolvedSpec,
+    drawing: &Drawing,
     limit: usize,
 ) -> Option<(Bytes, String, Option<String>)> {
-    let mut smaller = resolved.clone();
-    while smaller.size / 2 >= 256 {
-        smaller.size /= 2;
+    let mut smaller = drawing.halved()?;
+    loop {
         let image = shared.pool.render(smaller.clone(), job.user()).await.ok()?;
         if image.bytes.len() <= limit {
-            let note = format!(
-                "(shown at {} px to fit Discord's upload limit; the full {} px image is stored as {})",
-                smaller.size,
-                resolved.size,
-                shared.store.location(&resolved.object_name())
+            let note = fill(
+                job.strings().preview_note,
+                &[
+                    ("small", &smaller.size().to_string()),
+                    ("full", &drawing.size().to_string()),
+                    ("location", &shared.store.location(&drawing.object_name())),
+                ],
             );
             return Some((image.bytes, image.content_type, Some(note)));
         }
+        smaller = smaller.halved()?;
     }
-    None
 }
 
 /// Sends the last word, if someone is waiting for this job.
@@ -665,6 +673,7 @@ async fn tell(
     shared: &Shared,
     target: Option<&Target>,
     ending: &Ending,
+    strings: &Strings,
     lease_until_ms: u64,
     log: &mut JobLog,
 ) {
@@ -673,7 +682,7 @@ async fn tell(
         return;
     };
     wait_out(lease_until_ms).await;
-    let message = last_word::message(ending);
+    let message = last_word::message(ending, strings);
     let send = shared
         .discord
         .send(target, &message, now_ms, Instant::now() + LAST_WORD_BUDGET);
@@ -761,6 +770,7 @@ async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Ve
         shared,
         Some(&target),
         &Ending::DeadLettered { attempts },
+        job.strings(),
         lease_until_ms,
         log,
     )

@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use mandala_model::ResolvedSpec;
+use mandala_model::Drawing;
 use tokio::sync::oneshot;
 
 /// An encoded image and what it took to make it.
@@ -160,10 +160,11 @@ impl RenderPool {
             .map_err(|_| RenderFailure::Crashed("render pool closed".into()))
     }
 
-    /// Renders `spec` for `user` once a slot is theirs.
+    /// Renders `drawing` (one mandala or a grid: one slot either way) for
+    /// `user` once a slot is theirs.
     pub async fn render(
         &self,
-        spec: ResolvedSpec,
+        drawing: Drawing,
         user: Option<&str>,
     ) -> Result<Image, RenderFailure> {
         let queued = Instant::now();
@@ -171,7 +172,7 @@ impl RenderPool {
         let queue_us = queued.elapsed().as_micros() as u64;
         let joined = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            render_now(&spec)
+            render_now(&drawing)
         })
         .await;
         match joined {
@@ -186,9 +187,9 @@ impl RenderPool {
 }
 
 /// The one call into the renderer (blocking).
-fn render_now(spec: &ResolvedSpec) -> Result<Image, RenderFailure> {
+fn render_now(drawing: &Drawing) -> Result<Image, RenderFailure> {
     let rendered =
-        mandala_render::render_to_bytes(spec).map_err(|e| RenderFailure::Refused(e.to_string()))?;
+        mandala_render::draw(drawing).map_err(|e| RenderFailure::Refused(e.to_string()))?;
     Ok(Image {
         render_us: (rendered.geometry + rendered.raster).as_micros() as u64,
         encode_us: rendered.encode.as_micros() as u64,

@@ -70,6 +70,7 @@ async fn ticketed(
                 cost: 1_000,
                 expires_ms: now_ms() + 10 * 60 * 1000,
                 label: format!("🌀 Rendering mandala for {token}"),
+                locale: String::new(),
                 reply: Some(NoticeTarget {
                     application_id: APP_ID.into(),
                     token: token.into(),

@@ -1,11 +1,13 @@
-//! The `/mandala` slash command: its definition for registration and the
-//! mapping from its options to a [`RenderSpec`]. Both come from
+//! The bot's commands — `/mandala` and the two context menus — as
+//! registered, in every language the bot speaks, and the mapping from the
+//! slash command's options to a [`RenderSpec`]. Both come from
 //! [`crate::bounds`], so the limits Discord enforces in its UI are the limits
 //! the ingress checks.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::bounds;
+use crate::i18n::{Lang, Strings};
 use crate::palette;
 use crate::spec::{RenderSpec, SpecError, StyleChoice, seed_from_text};
 
@@ -21,31 +23,122 @@ const BOOLEAN: u8 = 5;
 /// Discord's autocomplete limit.
 pub const MAX_CHOICES: usize = 25;
 
-/// The command definition for `PUT /applications/{id}/commands`.
+/// The message context-menu command: "Remix mandala".
+pub const REMIX_MENU: &str = "Remix mandala";
+/// The user context-menu command: "Mandala for this user".
+pub const USER_MENU: &str = "Mandala for this user";
+
+/// Command types.
+pub const CHAT_INPUT: u8 = 1;
+pub const USER: u8 = 2;
+pub const MESSAGE: u8 = 3;
+
+/// `{locale: text}` for every language but English.
+fn localized(text: impl Fn(&Strings) -> &'static str) -> Value {
+    let mut map = Map::new();
+    for lang in Lang::ALL {
+        for locale in lang.discord_locales() {
+            map.insert((*locale).to_owned(), json!(text(lang.strings())));
+        }
+    }
+    Value::Object(map)
+}
+
+/// Where every command may be used: servers, the bot's DMs, private channels;
+/// installed to a server or to a user.
+fn everywhere(mut command: Value) -> Value {
+    command["contexts"] = json!([0, 1, 2]);
+    command["integration_types"] = json!([0, 1]);
+    command
+}
+
+/// The `/mandala` definition, with its names and descriptions in every
+/// language the bot speaks.
 pub fn definition() -> Value {
-    let int = |name: &str, description: &str, range: &std::ops::RangeInclusive<u32>| {
-        json!({"type": INTEGER, "name": name, "description": description,
-               "min_value": range.start(), "max_value": range.end()})
+    let en = Lang::En.strings();
+    let option = |kind: u8, i: usize| {
+        let (name, text) = en.options()[i];
+        json!({
+            "type": kind,
+            "name": name,
+            "name_localizations": localized(|s| s.options()[i].1.name),
+            "description": text.description,
+            "description_localizations": localized(|s| s.options()[i].1.description),
+        })
     };
-    json!({
+    let int = |i: usize, range: &std::ops::RangeInclusive<u32>| {
+        let mut o = option(INTEGER, i);
+        o["min_value"] = json!(range.start());
+        o["max_value"] = json!(range.end());
+        o
+    };
+    let text = |i: usize, max: u32| {
+        let mut o = option(STRING, i);
+        o["max_length"] = json!(max);
+        o
+    };
+    let mut style = option(STRING, 4);
+    style["choices"] = StyleChoice::NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            json!({"name": n, "value": n, "name_localizations": localized(|s| s.style_names[k])})
+        })
+        .collect();
+    let mut palette = text(5, 200);
+    palette["autocomplete"] = json!(true);
+    everywhere(json!({
         "name": COMMAND_NAME,
-        "type": 1,
-        "description": "Draw a generated mandala",
-        "contexts": [0, 1, 2],
-        "integration_types": [0, 1],
+        "type": CHAT_INPUT,
+        "description": en.command_description,
+        "description_localizations": localized(|s| s.command_description),
         "options": [
-            {"type": STRING, "name": "seed", "description": "A number or any word: the same seed draws the same mandala", "max_length": 64},
-            int("symmetry", "How many times the pattern repeats around the centre", &bounds::SYMMETRY),
-            int("layers", "Number of concentric layers", &bounds::LAYERS),
-            int("elements", "Points per layer: more is more intricate", &bounds::ELEMENTS),
-            {"type": STRING, "name": "style", "description": "How points are connected",
-             "choices": StyleChoice::NAMES.iter().map(|n| json!({"name": n, "value": n})).collect::<Vec<_>>()},
-            {"type": STRING, "name": "palette", "description": "A palette name, or hex colours like #ff8800,#0088ff", "autocomplete": true, "max_length": 200},
-            {"type": STRING, "name": "background", "description": "A hex colour like #101020, or transparent", "max_length": 20},
-            int("size", "Image edge in pixels", &bounds::SIZE),
-            {"type": BOOLEAN, "name": "mirror", "description": "Mirror each wedge (kaleidoscope symmetry)"},
+            text(0, 64),
+            int(1, &bounds::SYMMETRY),
+            int(2, &bounds::LAYERS),
+            int(3, &bounds::ELEMENTS),
+            style,
+            palette,
+            text(6, 20),
+            int(7, &bounds::SIZE),
+            option(BOOLEAN, 8),
+            option(BOOLEAN, 9),
         ]
-    })
+    }))
+}
+
+/// "Remix mandala" on a message of this bot.
+pub fn remix_menu() -> Value {
+    everywhere(json!({
+        "name": REMIX_MENU,
+        "type": MESSAGE,
+        "name_localizations": localized(|s| s.menu_remix),
+    }))
+}
+
+/// "Mandala for this user" on a user.
+pub fn user_menu() -> Value {
+    everywhere(json!({
+        "name": USER_MENU,
+        "type": USER,
+        "name_localizations": localized(|s| s.menu_for_user),
+    }))
+}
+
+/// Every command, as `mandala register-commands` puts them.
+pub fn definitions() -> Value {
+    json!([definition(), remix_menu(), user_menu()])
+}
+
+/// The `grid` option: `None` when the user left it to the default.
+pub fn grid_option(options: &[&CommandOption]) -> Option<bool> {
+    options
+        .iter()
+        .find(|o| o.name == "grid")
+        .and_then(|o| match o.value {
+            Some(OptionValue::Bool(b)) => Some(b),
+            _ => None,
+        })
 }
 
 /// A bad option value, phrased for the user who typed it.
@@ -184,6 +277,30 @@ mod tests {
             (Some(2), Some(64))
         );
         assert!(d["options"].as_array().unwrap().len() <= 25);
+        // Every option is localized, and the grid switch is there.
+        for o in d["options"].as_array().unwrap() {
+            assert!(o["name_localizations"]["ja"].is_string(), "{o}");
+            assert!(o["description_localizations"]["pt-BR"].is_string(), "{o}");
+        }
+        assert!(
+            d["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["name"] == "grid")
+        );
+        let all = definitions();
+        let kinds: Vec<u64> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_u64().unwrap())
+            .collect();
+        assert_eq!(kinds, [1, 3, 2]);
+        assert_eq!(
+            all[1]["name_localizations"]["es-419"],
+            Lang::Es.strings().menu_remix
+        );
     }
 
     #[test]

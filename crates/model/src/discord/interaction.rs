@@ -132,6 +132,10 @@ pub struct ApplicationCommandData {
     pub guild_id: Option<String>,
     #[serde(default)]
     pub target_id: Option<String>,
+    /// Users, members and messages the command refers to, by id (a context
+    /// menu's target is here). Kept raw: only a few fields are read.
+    #[serde(default)]
+    pub resolved: Option<serde_json::Value>,
 }
 
 /// One option; subcommands and groups nest further options.
@@ -184,6 +188,44 @@ pub struct ModalSubmitData {
     pub custom_id: String,
     #[serde(default)]
     pub components: Vec<serde_json::Value>,
+}
+
+impl ModalSubmitData {
+    /// Each text input's value by its `custom_id`, from either layout: an
+    /// action row holding inputs, or a label holding one.
+    pub fn values(&self) -> std::collections::HashMap<String, String> {
+        fn walk(v: &serde_json::Value, out: &mut std::collections::HashMap<String, String>) {
+            if let (Some(id), Some(value)) = (v["custom_id"].as_str(), v["value"].as_str()) {
+                out.insert(id.to_owned(), value.to_owned());
+            }
+            for child in v["components"].as_array().into_iter().flatten() {
+                walk(child, out);
+            }
+            if v["component"].is_object() {
+                walk(&v["component"], out);
+            }
+        }
+        let mut out = std::collections::HashMap::new();
+        for c in &self.components {
+            walk(c, &mut out);
+        }
+        out
+    }
+}
+
+/// The target of a context menu, found in `resolved`.
+impl ApplicationCommandData {
+    /// The message a message command was used on.
+    pub fn target_message(&self) -> Option<&serde_json::Value> {
+        let id = self.target_id.as_deref()?;
+        self.resolved.as_ref()?.get("messages")?.get(id)
+    }
+
+    /// The user a user command was used on.
+    pub fn target_user(&self) -> Option<&serde_json::Value> {
+        let id = self.target_id.as_deref()?;
+        self.resolved.as_ref()?.get("users")?.get(id)
+    }
 }
 
 impl Interaction {

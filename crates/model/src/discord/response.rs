@@ -147,6 +147,17 @@ pub struct Component {
     pub disabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<Component>>,
+    /// A text input's value: pre-filled when sent, typed when submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,13 +180,39 @@ impl Component {
         }
     }
 
+    /// A one-line text input in a modal.
+    pub const TEXT_INPUT: u8 = 4;
+    pub const SHORT: u8 = 1;
+
+    /// A button; an empty label is left out (the emoji alone shows).
     pub fn button(style: u8, label: &str, emoji: Option<&str>, custom_id: String) -> Self {
         Component {
             kind: Self::BUTTON,
             style: Some(style),
-            label: Some(label.to_owned()),
+            label: Some(label.to_owned()).filter(|l| !l.is_empty()),
             emoji: emoji.map(|e| Emoji { name: e.to_owned() }),
             custom_id: Some(custom_id),
+            ..Default::default()
+        }
+    }
+
+    /// A one-line, optional text input, pre-filled with `value`.
+    pub fn text_input(
+        custom_id: &str,
+        label: &str,
+        value: Option<String>,
+        placeholder: &str,
+        max_length: u16,
+    ) -> Self {
+        Component {
+            kind: Self::TEXT_INPUT,
+            style: Some(Self::SHORT),
+            label: Some(label.to_owned()),
+            custom_id: Some(custom_id.to_owned()),
+            value: value.filter(|v| !v.is_empty()),
+            placeholder: Some(placeholder.to_owned()).filter(|p| !p.is_empty()),
+            required: Some(false),
+            max_length: Some(max_length),
             ..Default::default()
         }
     }
@@ -256,6 +293,22 @@ impl InteractionResponse {
             content.into(),
             Some(flags::EPHEMERAL),
         )
+    }
+
+    /// A pop-up form (type 9): `rows` are action rows of text inputs.
+    pub fn modal(custom_id: String, title: &str, rows: Vec<Component>) -> Self {
+        Self {
+            kind: ResponseType::Modal,
+            data: Some(ResponseData {
+                message: MessagePayload {
+                    components: Some(rows),
+                    ..Default::default()
+                },
+                custom_id: Some(custom_id),
+                title: Some(title.to_owned()),
+                ..Default::default()
+            }),
+        }
     }
 
     /// "Thinking…" now, the real message later through PATCH @original (type 5).

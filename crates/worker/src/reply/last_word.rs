@@ -8,6 +8,7 @@
 //! their failures are logged, not posted.
 
 use mandala_model::discord::{AllowedMentions, MessagePayload};
+use mandala_model::i18n::{Strings, fill};
 
 use super::message::Message;
 
@@ -21,40 +22,51 @@ pub enum Ending {
     /// Discord refused the finished message for good.
     Refused(String),
     /// The last delivery attempt failed too.
-    GaveUp { attempts: u32, why: String },
+    GaveUp { attempts: u32, why: Why },
     /// Every attempt failed without the worker answering (crashes, timeouts).
     DeadLettered { attempts: Option<u32> },
 }
 
-/// The text shown in place of the image.
-pub fn text(ending: &Ending) -> String {
-    match ending {
-        Ending::InvalidSpec(e) => format!("❌ Cannot draw that: {e}"),
-        Ending::RenderFailed(e) => format!(
-            "❌ The renderer failed on this mandala ({e}). Try another seed, or fewer layers or elements."
-        ),
-        Ending::Refused(e) => {
-            format!("❌ Discord would not take this image ({e}). Try a smaller size.")
+/// What kept failing, in words a user understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Store,
+    Discord,
+    Slow,
+}
+
+impl Why {
+    pub fn text(self, s: &Strings) -> &'static str {
+        match self {
+            Why::Store => s.why_store,
+            Why::Discord => s.why_discord,
+            Why::Slow => s.why_slow,
         }
-        Ending::GaveUp { attempts, why } => format!(
-            "⚠️ Sorry — this mandala could not be finished after {attempts} attempts ({why}). Please try again in a few minutes."
+    }
+}
+
+/// The text shown in place of the image, in the user's language (the
+/// error details stay in English: they name options and values).
+pub fn text(ending: &Ending, s: &Strings) -> String {
+    match ending {
+        Ending::InvalidSpec(e) => fill(s.last_invalid, &[("error", e)]),
+        Ending::RenderFailed(e) => fill(s.last_render_failed, &[("error", e)]),
+        Ending::Refused(e) => fill(s.last_refused, &[("error", e)]),
+        Ending::GaveUp { attempts, why } => fill(
+            s.last_gave_up,
+            &[("attempts", &attempts.to_string()), ("why", why.text(s))],
         ),
         Ending::DeadLettered { attempts } => match attempts {
-            Some(n) => format!(
-                "⚠️ Sorry — this mandala could not be finished after {n} attempts. Please try again in a few minutes."
-            ),
-            None => {
-                "⚠️ Sorry — this mandala could not be finished. Please try again in a few minutes."
-                    .to_owned()
-            }
+            Some(n) => fill(s.last_dead_letter, &[("attempts", &n.to_string())]),
+            None => s.last_dead_letter_unknown.to_owned(),
         },
     }
 }
 
 /// The message that replaces the original response: the text alone, with
 /// any embed, button or attachment of an earlier edit removed.
-pub fn message(ending: &Ending) -> Message {
-    let mut content = text(ending);
+pub fn message(ending: &Ending, s: &Strings) -> Message {
+    let mut content = text(ending, s);
     if content.chars().count() > 2000 {
         content = content.chars().take(1999).collect::<String>() + "…";
     }
@@ -77,10 +89,14 @@ mod tests {
 
     #[test]
     fn each_ending_says_what_happened_and_clears_the_message() {
-        let m = message(&Ending::GaveUp {
-            attempts: 5,
-            why: "the image store is unavailable".into(),
-        });
+        let en = mandala_model::i18n::strings(None);
+        let m = message(
+            &Ending::GaveUp {
+                attempts: 5,
+                why: Why::Store,
+            },
+            en,
+        );
         let content = m.payload.content.unwrap();
         assert!(
             content.contains("5 attempts") && content.contains("image store"),
@@ -89,7 +105,14 @@ mod tests {
         assert_eq!(m.payload.components, Some(Vec::new()));
         assert_eq!(m.payload.attachments, Some(Vec::new()));
         assert!(m.file.is_none());
-        let long = message(&Ending::InvalidSpec("x".repeat(3000)));
+        let long = message(&Ending::InvalidSpec("x".repeat(3000)), en);
         assert_eq!(long.payload.content.unwrap().chars().count(), 2000);
+        // In the user's language.
+        let de = mandala_model::i18n::strings(Some("de"));
+        let m = message(&Ending::DeadLettered { attempts: Some(3) }, de);
+        assert_eq!(
+            m.payload.content.unwrap(),
+            mandala_model::i18n::fill(de.last_dead_letter, &[("attempts", "3")])
+        );
     }
 }

@@ -1,12 +1,16 @@
-//! The finished message: caption, embedded image and the three buttons.
+//! The finished message: caption, embedded image and its buttons — the
+//! grid's U1–U4 / V1–V4 / 🔄 / Remix, or a single image's Vary (Subtle),
+//! Vary (Strong), Upscale, Re-roll and Remix — in the requester's language.
 
 use std::fmt::Write as _;
 
+use mandala_model::button;
 use mandala_model::discord::{
     AllowedMentions, AttachmentRef, Component, Embed, EmbedFooter, EmbedImage, MessagePayload,
 };
+use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
-use mandala_model::{ButtonAction, ButtonState, Format, Job, RenderSpec, ResolvedSpec};
+use mandala_model::{ButtonAction, ButtonState, Drawing, Format, Job, RenderSpec};
 
 /// Largest file an interaction reply or webhook may carry by default.
 pub const ATTACHMENT_LIMIT: usize = 10 * 1024 * 1024;
@@ -29,30 +33,40 @@ pub struct Message {
     pub file: Option<Attachment>,
 }
 
-fn kind_label(kind: JobKind) -> Option<&'static str> {
+fn kind_label(kind: JobKind, s: &Strings) -> Option<&'static str> {
     match kind {
-        JobKind::Reroll => Some("re-roll"),
-        JobKind::Variation => Some("variation"),
-        JobKind::Upscale => Some("upscale"),
-        JobKind::Command | JobKind::Manual | JobKind::Schedule => None,
+        JobKind::Reroll => Some(s.caption_reroll),
+        JobKind::Variation => Some(s.caption_variation),
+        JobKind::Subtle => Some(s.caption_subtle),
+        JobKind::Strong => Some(s.caption_strong),
+        JobKind::Upscale => Some(s.caption_upscale),
+        JobKind::Remix => Some(s.caption_remix),
+        JobKind::Command
+        | JobKind::Pick
+        | JobKind::ForUser
+        | JobKind::Manual
+        | JobKind::Schedule => None,
     }
 }
 
-/// Builds the reply for a rendered (or found) image.
+/// Builds the reply for a rendered (or found) image, in the requester's
+/// language.
 ///
-/// `spec` is the user's spec with the seed filled in: the buttons carry it,
-/// so a re-roll keeps the user's options and lets the seed choose the rest.
-/// `location` is mentioned when the image cannot be attached; `note` is a
-/// line added to the caption (e.g. that a smaller preview is attached).
+/// `spec` is the user's spec with the seed filled in (for a grid, its
+/// base): the buttons carry it, so a re-roll keeps the user's options and
+/// lets the seed choose the rest. `location` is mentioned when the image
+/// cannot be attached; `note` is a line added to the caption (e.g. that a
+/// smaller preview is attached).
 pub fn build(
     job: &Job,
     spec: &RenderSpec,
-    resolved: &ResolvedSpec,
+    drawing: &Drawing,
     image: bytes::Bytes,
     content_type: &str,
     location: &str,
     note: Option<&str>,
 ) -> Message {
+    let s = job.strings();
     let mut parts: Vec<String> = Vec::new();
     if let Some(user) = job.requested_by.as_ref().and_then(|r| r.user_id.as_deref())
         && !user.is_empty()
@@ -60,45 +74,55 @@ pub fn build(
     {
         parts.push(format!("<@{user}>"));
     }
-    if let Some(label) = kind_label(job.kind) {
+    if let Some(label) = kind_label(job.kind, s) {
         parts.push(label.to_owned());
     }
-    parts.push(resolved.summary());
+    parts.push(drawing.summary());
     let mut content = parts.join(" · ");
+    if drawing.is_grid() {
+        let _ = write!(content, "\n{}", s.grid_hint);
+    }
 
-    let filename = match resolved.variant {
-        0 => format!("mandala-{}.{}", resolved.seed, resolved.format.extension()),
-        v => format!(
-            "mandala-{}-v{v}.{}",
-            resolved.seed,
-            resolved.format.extension()
-        ),
+    let format = drawing.format();
+    let filename = match drawing {
+        Drawing::Grid(_) => format!("mandala-grid-{}.{}", drawing.seed(), format.extension()),
+        Drawing::One(r) if r.variant != 0 => {
+            format!("mandala-{}-v{}.{}", r.seed, r.variant, format.extension())
+        }
+        Drawing::One(r) => format!("mandala-{}.{}", r.seed, format.extension()),
     };
     if let Some(note) = note {
         let _ = write!(content, "\n{note}");
     }
     let too_large = image.len() > ATTACHMENT_LIMIT;
     if too_large {
-        let _ = write!(
-            content,
-            "\n(the image is {:.1} MiB, over Discord's {} MiB attachment limit; it is stored at {location})",
-            image.len() as f64 / 1_048_576.0,
-            ATTACHMENT_LIMIT / 1_048_576
+        let note = fill(
+            s.too_large_note,
+            &[
+                ("mib", &format!("{:.1}", image.len() as f64 / 1_048_576.0)),
+                ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
+                ("location", location),
+            ],
         );
+        let _ = write!(content, "\n{note}");
     }
     if content.chars().count() > CONTENT_LIMIT {
         content = content.chars().take(CONTENT_LIMIT - 1).collect::<String>() + "…";
     }
 
     // Discord embeds only raster images; an SVG is sent as a plain file.
-    let embeddable = matches!(resolved.format, Format::Png | Format::Webp);
+    let embeddable = matches!(format, Format::Png | Format::Webp);
+    let title = match drawing {
+        Drawing::Grid(_) => s.grid_title.to_owned(),
+        Drawing::One(r) => fill(s.embed_title, &[("seed", &r.seed.to_string())]),
+    };
     let embed = Embed {
-        title: Some(format!("Mandala {}", resolved.seed)),
+        title: Some(title),
         image: (embeddable && !too_large).then(|| EmbedImage {
             url: format!("attachment://{filename}"),
         }),
         footer: Some(EmbedFooter {
-            text: format!("spec {}", resolved.hash()),
+            text: format!("spec {}", drawing.hash()),
         }),
         ..Default::default()
     };
@@ -106,24 +130,11 @@ pub fn build(
     // Buttons only where they can work: a channel webhook not owned by the
     // application cannot carry interactive components (Discord drops them).
     let interactive = matches!(job.reply, mandala_model::Reply::Interaction(_));
-    let buttons: Vec<Component> = ButtonAction::ALL
-        .iter()
-        .filter(|_| interactive)
-        .map(|&action| ButtonState {
-            action,
-            spec: spec.clone(),
-        })
-        .filter(ButtonState::is_useful)
-        .filter_map(|state| {
-            let id = state.encode_lossy().ok()?;
-            Some(Component::button(
-                Component::SECONDARY,
-                state.action.label(),
-                Some(state.action.emoji()),
-                id,
-            ))
-        })
-        .collect();
+    let rows = if interactive {
+        buttons(spec, drawing, s)
+    } else {
+        Vec::new()
+    };
 
     let file = (!too_large).then(|| Attachment {
         filename: filename.clone(),
@@ -133,7 +144,7 @@ pub fn build(
     let payload = MessagePayload {
         content: Some(content),
         embeds: Some(vec![embed]),
-        components: (!buttons.is_empty()).then(|| vec![Component::row(buttons)]),
+        components: (!rows.is_empty()).then_some(rows),
         allowed_mentions: Some(AllowedMentions::none()),
         // On an edit, `attachments` lists everything the message keeps:
         // exactly the new file (or nothing, replacing a previous image).
@@ -142,13 +153,58 @@ pub fn build(
                 .map(|_| AttachmentRef {
                     id: "0".to_owned(),
                     filename: filename.clone(),
-                    description: Some(resolved.summary()),
+                    description: Some(drawing.summary().chars().take(1024).collect()),
                 })
                 .collect(),
         ),
         flags: None,
     };
     Message { payload, file }
+}
+
+/// The button rows: under a grid `U1`–`U4`, `V1`–`V4`, then 🔄 and Remix;
+/// under one image Vary (Subtle), Vary (Strong), Upscale, Re-roll, Remix.
+fn buttons(spec: &RenderSpec, drawing: &Drawing, s: &Strings) -> Vec<Component> {
+    let button = |action: ButtonAction, spec: RenderSpec| {
+        let state = ButtonState { action, spec };
+        if !state.is_useful() {
+            return None;
+        }
+        let id = state.encode_lossy().ok()?;
+        Some(Component::button(
+            Component::SECONDARY,
+            &action.label(s),
+            action.emoji(),
+            id,
+        ))
+    };
+    let row = |actions: &[ButtonAction]| {
+        let buttons: Vec<Component> = actions
+            .iter()
+            .filter_map(|&a| {
+                let spec = match (a, drawing) {
+                    (ButtonAction::Strong, Drawing::One(drawn)) => button::pin_look(spec, drawn),
+                    _ => spec.clone(),
+                };
+                button(a, spec)
+            })
+            .collect();
+        (!buttons.is_empty()).then(|| Component::row(buttons))
+    };
+    match drawing {
+        Drawing::Grid(g) => {
+            let k = g.kind;
+            [
+                row(&[1, 2, 3, 4].map(|n| ButtonAction::Pick(k, n))),
+                row(&[1, 2, 3, 4].map(|n| ButtonAction::VaryCell(k, n))),
+                row(&[ButtonAction::NewGrid, ButtonAction::Remix]),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        }
+        Drawing::One(_) => row(&ButtonAction::SINGLE).into_iter().collect(),
+    }
 }
 
 #[cfg(test)]
@@ -176,11 +232,11 @@ mod tests {
             seed: Some(42),
             ..Default::default()
         };
-        let resolved = spec.resolve().unwrap();
+        let drawing = Drawing::resolve(&spec, None).unwrap();
         let m = build(
             &job(JobKind::Command),
             &spec,
-            &resolved,
+            &drawing,
             vec![1, 2, 3].into(),
             "image/png",
             "x",
@@ -210,8 +266,15 @@ mod tests {
             .iter()
             .map(|b| ButtonState::parse(b.custom_id.as_deref().unwrap()).unwrap())
             .collect();
-        assert_eq!(ids.len(), 3);
+        let actions: Vec<ButtonAction> = ids.iter().map(|s| s.action).collect();
+        assert_eq!(actions, ButtonAction::SINGLE);
         assert!(ids.iter().all(|s| s.spec.seed == Some(42)));
+        // Vary (Strong) carries the drawn look, so only the structure moves.
+        let Drawing::One(drawn) = &drawing else {
+            unreachable!()
+        };
+        assert_eq!(ids[1].spec.background, Some(drawn.background));
+        assert!(ids[1].spec.palette.is_some() && ids[0].spec.palette.is_none());
         assert_eq!(m.file.unwrap().filename, "mandala-42.png");
     }
 
@@ -223,11 +286,11 @@ mod tests {
             format: Some(Format::Svg),
             ..Default::default()
         };
-        let resolved = spec.resolve().unwrap();
+        let drawing = Drawing::resolve(&spec, None).unwrap();
         let m = build(
             &job(JobKind::Upscale),
             &spec,
-            &resolved,
+            &drawing,
             vec![1].into(),
             "image/svg+xml",
             "x",
@@ -236,7 +299,11 @@ mod tests {
         assert!(m.payload.embeds.as_ref().unwrap()[0].image.is_none());
         assert_eq!(m.file.unwrap().filename, "mandala-7.svg");
         let row = &m.payload.components.as_ref().unwrap()[0];
-        assert_eq!(row.components.as_ref().unwrap().len(), 2);
+        assert_eq!(
+            row.components.as_ref().unwrap().len(),
+            4,
+            "no upscale at 4096"
+        );
         assert!(m.payload.content.unwrap().contains("upscale · seed 7"));
     }
 
@@ -246,12 +313,12 @@ mod tests {
             seed: Some(1),
             ..Default::default()
         };
-        let resolved = spec.resolve().unwrap();
+        let drawing = Drawing::resolve(&spec, None).unwrap();
         let big = bytes::Bytes::from(vec![0u8; ATTACHMENT_LIMIT + 1]);
         let m = build(
             &job(JobKind::Manual),
             &spec,
-            &resolved,
+            &drawing,
             big,
             "image/png",
             "gs://b/o.png",
@@ -260,5 +327,53 @@ mod tests {
         assert!(m.file.is_none());
         assert_eq!(m.payload.attachments, Some(vec![]));
         assert!(m.payload.content.unwrap().contains("gs://b/o.png"));
+    }
+
+    #[test]
+    fn a_grid_has_u_v_and_new_grid_rows_in_the_users_language() {
+        let spec = RenderSpec {
+            seed: Some(9),
+            ..Default::default()
+        };
+        let drawing = Drawing::resolve(&spec, Some(mandala_model::GridKind::Candidates)).unwrap();
+        let mut j = job(JobKind::Command);
+        j.locale = Some("de".into());
+        let m = build(&j, &spec, &drawing, vec![1].into(), "image/png", "x", None);
+        let de = mandala_model::i18n::strings(Some("de"));
+        let content = m.payload.content.as_deref().unwrap();
+        assert!(content.ends_with(de.grid_hint), "{content}");
+        assert_eq!(
+            m.payload.embeds.as_ref().unwrap()[0].title.as_deref(),
+            Some(de.grid_title)
+        );
+        let rows = m.payload.components.as_ref().unwrap();
+        let labels: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                r.components
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.label.clone().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                vec!["U1", "U2", "U3", "U4"],
+                vec!["V1", "V2", "V3", "V4"],
+                vec!["", de.button_remix],
+            ]
+        );
+        // Every button carries the grid's base and works on its own.
+        for b in rows.iter().flat_map(|r| r.components.as_ref().unwrap()) {
+            let st = ButtonState::parse(b.custom_id.as_deref().unwrap()).unwrap();
+            assert_eq!(st.spec, spec);
+        }
+        assert_eq!(
+            m.file.unwrap().filename,
+            "mandala-grid-".to_owned() + &drawing.seed().to_string() + ".png"
+        );
     }
 }

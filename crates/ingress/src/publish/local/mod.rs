@@ -391,6 +391,7 @@ async fn restore_entries(shared: &Shared, ledger: &Ledger) {
             cost: t.cost.0,
             expires_ms: reply.token_expires_at_ms().unwrap_or(0),
             label: String::new(),
+            locale: message.job.locale.clone().unwrap_or_default(),
             reply: Some(mandala_ledger::NoticeTarget {
                 application_id: reply.application_id.clone(),
                 token: reply.token.clone(),

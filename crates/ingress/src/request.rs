@@ -1,0 +1,214 @@
+//! From "draw this" to a queued job: the path every command, button and
+//! form takes once it knows what to draw.
+//!
+//! 1. resolve the drawing (one mandala, or a grid of four), refusing an
+//!    invalid spec privately with the reason;
+//! 2. build the job replying to this interaction, in the user's language;
+//! 3. pass admission (the per-user cap and the wait estimate);
+//! 4. publish within the budget, answering with the visible acknowledgement
+//!    or, if publishing failed, the private try-again (and cancelling the
+//!    ledger entry).
+
+use axum::http::StatusCode;
+use mandala_model::discord::{Interaction, InteractionResponse, token};
+use mandala_model::grid::{self, GridKind};
+use mandala_model::i18n::{Strings, fill};
+use mandala_model::job::JobKind;
+use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester};
+use time::OffsetDateTime;
+
+use crate::admission::{self, Decision};
+use crate::interactions::{AppState, Handled, answer};
+use crate::publish::{self, PublishError};
+
+/// What to draw, and how to say so.
+pub struct RenderRequest {
+    /// The user's options with the seed chosen.
+    pub spec: RenderSpec,
+    /// A grid of this kind, or one image.
+    pub grid: Option<GridKind>,
+    pub kind: JobKind,
+    /// The acknowledgement's first words, e.g. `🌀 Rendering mandala`; the
+    /// drawing's summary follows.
+    pub ack: String,
+    /// The outcome logged when the spec is refused.
+    pub invalid_outcome: &'static str,
+}
+
+/// The strings for this interaction's user.
+pub fn strings(interaction: &Interaction) -> &'static Strings {
+    mandala_model::i18n::strings(interaction.locale.as_deref())
+}
+
+/// A grid when one is asked for and can be drawn: at least
+/// [`grid::MIN_SIZE`] and a raster format; otherwise one image.
+pub fn grid_if_possible(spec: &RenderSpec, grid: Option<GridKind>) -> Option<GridKind> {
+    let size = spec.size.unwrap_or(mandala_model::bounds::DEFAULT_SIZE);
+    grid.filter(|_| size >= grid::MIN_SIZE && spec.format != Some(Format::Svg))
+}
+
+/// Resolves, admits and queues; the answer for Discord.
+pub(crate) async fn render(
+    state: &AppState,
+    interaction: &Interaction,
+    request: RenderRequest,
+) -> Handled {
+    let s = strings(interaction);
+    let grid = grid_if_possible(&request.spec, request.grid);
+    let drawing = match Drawing::resolve(&request.spec, grid) {
+        Ok(d) => d,
+        Err(e) => {
+            return answer(
+                InteractionResponse::ephemeral(fill(s.cannot_draw, &[("error", &e.to_string())])),
+                request.invalid_outcome,
+            );
+        }
+    };
+    let reply = match reply_to(state, interaction) {
+        Ok(r) => r,
+        Err(h) => return *h,
+    };
+    let job = Job {
+        requested_at: Some(OffsetDateTime::now_utc()),
+        requested_by: Some(requester(interaction)),
+        grid,
+        locale: interaction.locale.clone().filter(|l| !l.is_empty()),
+        ..Job::new(request.spec, reply, request.kind)
+    };
+    let label = format!("{} · {}", request.ack, drawing.summary());
+    match admission::admit(state, job, &drawing, label, s).await {
+        Decision::Queue {
+            job,
+            text,
+            estimate,
+        } => {
+            let mut handled = queue(
+                state,
+                *job,
+                drawing.hash().to_string(),
+                &interaction.id,
+                text,
+                s,
+            )
+            .await;
+            handled.estimate = estimate;
+            handled
+        }
+        Decision::Refuse { response, outcome } => answer(response, outcome),
+    }
+}
+
+fn requester(interaction: &Interaction) -> Requester {
+    let user = interaction.invoker();
+    Requester {
+        user_id: user.map(|u| u.id.clone()).filter(|i| !i.is_empty()),
+        username: user.and_then(|u| u.username.clone().or_else(|| u.global_name.clone())),
+        guild_id: interaction.guild_id.clone(),
+        channel_id: interaction.channel_id.clone(),
+    }
+}
+
+/// The reply target: this interaction's token and application.
+fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Handled>> {
+    let token = interaction
+        .token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Box::new(Handled::reject(
+                StatusCode::BAD_REQUEST,
+                "interaction has no token",
+                "bad_json",
+            ))
+        })?;
+    // The token becomes a path segment of the worker's reply URL.
+    if !token::is_plausible(&token) {
+        return Err(Box::new(Handled::reject(
+            StatusCode::BAD_REQUEST,
+            format!("interaction token is not a Discord token ({})", token::RULE),
+            "bad_token",
+        )));
+    }
+    let application_id = interaction
+        .application_id
+        .clone()
+        .or_else(|| state.application_id.clone())
+        .ok_or_else(|| {
+            Box::new(Handled::reject(
+                StatusCode::BAD_REQUEST,
+                "interaction has no application_id",
+                "bad_json",
+            ))
+        })?;
+    Ok(Reply::Interaction(InteractionReply {
+        application_id,
+        interaction_id: interaction.id.clone(),
+        token,
+    }))
+}
+
+/// Publishes within the budget; the visible acknowledgement on success,
+/// the private try-again otherwise.
+async fn queue(
+    state: &AppState,
+    job: Job,
+    spec_hash: String,
+    interaction_id: &str,
+    ack: String,
+    s: &Strings,
+) -> Handled {
+    let attributes = publish::attributes(&job, interaction_id, &spec_hash);
+    match state
+        .publisher
+        .publish_within(state.publish_timeout, &job, attributes)
+        .await
+    {
+        Ok(message_id) => {
+            tracing::debug!(%message_id, %spec_hash, kind = job.kind.as_str(), "job published");
+            answer(InteractionResponse::message(ack), "queued")
+        }
+        Err(PublishError::TooSlow(budget)) => {
+            tracing::error!(
+                interaction_id,
+                budget_ms = budget.as_millis() as u64,
+                "publishing the job took too long; cancelling it"
+            );
+            // The message may still reach Pub/Sub: the ledger entry is what
+            // makes the worker render it, so removing it cancels the job,
+            // as the user is told.
+            admission::cancel(state, &job).await;
+            answer(
+                InteractionResponse::ephemeral(s.try_again),
+                "publish_timeout",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, interaction_id, "could not publish the job");
+            admission::cancel(state, &job).await;
+            answer(
+                InteractionResponse::ephemeral(s.try_again),
+                "publish_failed",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_need_room_and_pixels() {
+        let spec = |size, format| RenderSpec {
+            size,
+            format,
+            ..Default::default()
+        };
+        let c = Some(GridKind::Candidates);
+        assert_eq!(grid_if_possible(&spec(None, None), c), c);
+        assert_eq!(grid_if_possible(&spec(Some(256), None), c), c);
+        assert_eq!(grid_if_possible(&spec(Some(255), None), c), None);
+        assert_eq!(grid_if_possible(&spec(None, Some(Format::Svg)), c), None);
+        assert_eq!(grid_if_possible(&spec(None, None), None), None);
+    }
+}
