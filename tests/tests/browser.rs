@@ -64,8 +64,8 @@ async fn playground_round_trip_in_chromium() {
     );
     let standin = stack.standin.clone().unwrap();
     assert!(
-        standin.messages().len() >= 2,
-        "the command and the re-roll both replied"
+        standin.messages().len() >= 4,
+        "the command, U2, the remix and the user menu all replied"
     );
     stack.shutdown().await;
 }

@@ -1,7 +1,10 @@
-//! `mandala register-commands`: publish the `/mandala` definition to Discord.
+//! `mandala register-commands`: publish the bot's commands to Discord —
+//! `/mandala` and the "Remix mandala" and "Mandala for this user" context
+//! menus, each with its names and descriptions in every language the bot
+//! speaks.
 //!
-//! The definition comes from `mandala_model::discord::command::definition()`,
-//! which is generated from the model's bounds, so Discord's UI enforces the
+//! The definitions come from `mandala_model::discord::command::definitions()`,
+//! generated from the model's bounds and strings, so Discord's UI enforces the
 //! same limits the ingress checks. Registration is a bulk overwrite (PUT),
 //! which is idempotent: running it twice changes nothing.
 
@@ -45,7 +48,7 @@ fn snowflake(flag: &str, value: &str) -> Result<(), UsageError> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let body = serde_json::Value::Array(vec![command::definition()]);
+    let body = command::definitions();
     if args.dry_run {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());

@@ -142,6 +142,50 @@ pub fn button_from(application_id: &str, user_id: &str, custom_id: &str) -> Outg
     Outgoing { id, token, body }
 }
 
+/// A submitted modal (MODAL_SUBMIT): `values` are the text inputs by
+/// `custom_id`, in action rows as Discord sends them.
+pub fn modal_submit(
+    application_id: &str,
+    custom_id: &str,
+    values: &[(String, String)],
+) -> Outgoing {
+    let (id, token) = fresh_ids();
+    let rows: Vec<Value> = values
+        .iter()
+        .map(|(k, v)| json!({"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}))
+        .collect();
+    let data = json!({"custom_id": custom_id, "components": rows});
+    let body = envelope_from(5, application_id, &id, &token, &data, DEV_USER_ID)
+        .to_string()
+        .into_bytes();
+    Outgoing { id, token, body }
+}
+
+/// A context-menu command: `kind` 3 on the message `target` (a Discord
+/// message object), or 2 on the user `target` (a user object).
+pub fn context_menu(application_id: &str, name: &str, kind: u8, target: &Value) -> Outgoing {
+    let (id, token) = fresh_ids();
+    let target_id = target["id"].as_str().unwrap_or_default().to_owned();
+    let collection = if kind == 3 { "messages" } else { "users" };
+    let data = json!({
+        "id": "1000000000000000401", "name": name, "type": kind, "target_id": target_id,
+        "resolved": {collection: {target_id.clone(): target}}
+    });
+    let body = envelope_from(2, application_id, &id, &token, &data, DEV_USER_ID)
+        .to_string()
+        .into_bytes();
+    Outgoing { id, token, body }
+}
+
+/// The same interaction from a client in `locale` (e.g. `de`, `pt-BR`).
+pub fn in_locale(mut out: Outgoing, locale: &str) -> Outgoing {
+    if let Ok(mut v) = serde_json::from_slice::<Value>(&out.body) {
+        v["locale"] = json!(locale);
+        out.body = v.to_string().into_bytes();
+    }
+    out
+}
+
 /// Signs `body` at the current time with the ingress's own signing
 /// function: the two header values Discord sends (signature, timestamp).
 pub fn sign(key: &SigningKey, body: &[u8]) -> (String, String) {

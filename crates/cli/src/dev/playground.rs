@@ -52,6 +52,8 @@ impl Playground {
             .route("/playground/state", get(state))
             .route("/playground/interact", post(interact))
             .route("/playground/click", post(click))
+            .route("/playground/submit", post(submit))
+            .route("/playground/menu", post(menu))
             .route("/playground/messages/{token}", get(message))
             .route(
                 "/playground/attachments/{token}/{filename}",
@@ -137,13 +139,26 @@ fn form_to_options(form: &serde_json::Map<String, Value>) -> Result<Vec<Value>, 
     Ok(options)
 }
 
+/// The client's language, as the page's language menu set it.
+fn locale(body: &Value) -> &str {
+    body["locale"]
+        .as_str()
+        .filter(|l| !l.is_empty())
+        .unwrap_or("en-US")
+}
+
 async fn interact(
     State(p): State<Playground>,
-    Json(form): Json<serde_json::Map<String, Value>>,
+    Json(mut form): Json<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
+    let lang = form.remove("locale").unwrap_or(Value::Null);
     let options = form_to_options(&form)?;
     let outgoing = client::command_with_options(&p.application_id, &options);
-    p.send(&outgoing).await
+    p.send(&client::in_locale(
+        outgoing,
+        locale(&json!({ "locale": lang })),
+    ))
+    .await
 }
 
 async fn click(
@@ -154,7 +169,67 @@ async fn click(
         .as_str()
         .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "custom_id is required"))?;
     let outgoing = client::button(&p.application_id, custom_id);
-    p.send(&outgoing).await
+    p.send(&client::in_locale(outgoing, locale(&body))).await
+}
+
+/// A filled-in modal: `{custom_id, values: {input: text}}`.
+async fn submit(
+    State(p): State<Playground>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let custom_id = body["custom_id"]
+        .as_str()
+        .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "custom_id is required"))?;
+    let values: Vec<(String, String)> = body["values"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let outgoing = client::modal_submit(&p.application_id, custom_id, &values);
+    p.send(&client::in_locale(outgoing, locale(&body))).await
+}
+
+/// A context menu: `{menu: "remix", token}` on the bot's message answering
+/// `token`, or `{menu: "user"}` on the playground's user.
+async fn menu(
+    State(p): State<Playground>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let outgoing = match body["menu"].as_str() {
+        Some("remix") => {
+            let token = body["token"]
+                .as_str()
+                .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "token is required"))?;
+            let found = standin(&p)?
+                .message_for_token(token)
+                .ok_or_else(|| api_error(StatusCode::NOT_FOUND, "no such message"))?;
+            // The message as Discord resolves it for a message command.
+            let message = json!({
+                "id": found.id,
+                "channel_id": "1000000000000000200",
+                "author": {"id": p.application_id, "username": "Mandala Bot", "bot": true},
+                "content": found.payload.content,
+                "embeds": found.payload.embeds,
+                "components": found.payload.components,
+            });
+            client::context_menu(&p.application_id, command::REMIX_MENU, 3, &message)
+        }
+        Some("user") => {
+            let user = json!({
+                "id": client::DEV_USER_ID, "username": "playground", "global_name": "Playground",
+                "accent_color": 0x5865f2,
+            });
+            client::context_menu(&p.application_id, command::USER_MENU, 2, &user)
+        }
+        _ => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                "menu must be remix or user",
+            ));
+        }
+    };
+    p.send(&client::in_locale(outgoing, locale(&body))).await
 }
 
 fn standin(p: &Playground) -> Result<&DiscordStandin, ApiError> {

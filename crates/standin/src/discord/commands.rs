@@ -46,6 +46,105 @@ fn text(
     }
 }
 
+/// The locales Discord accepts in `*_localizations`.
+const LOCALES: [&str; 32] = [
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl",
+    "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th",
+    "zh-CN", "ja", "zh-TW", "ko",
+];
+
+/// How a localized field is checked.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// A command or option name (chat input: lowercase, no spaces).
+    Name { chat_input: bool },
+    /// Text of 1–100 characters: descriptions, choice names.
+    Text,
+}
+
+/// Checks `{field}_localizations` of `object`: known locales, and each
+/// value under the field's own rule.
+fn localizations(errors: &mut FormErrors, object: &Value, field: &str, path: &str, rule: Rule) {
+    let key = format!("{field}_localizations");
+    let Some(map) = object.get(&key).filter(|v| !v.is_null()) else {
+        return;
+    };
+    let Some(map) = map.as_object() else {
+        errors.add(
+            format!("{path}.{key}"),
+            "DICT_TYPE_CONVERT",
+            "Only dictionaries may be used in a DictType",
+        );
+        return;
+    };
+    for (locale, value) in map {
+        let p = format!("{path}.{key}.{locale}");
+        if !LOCALES.contains(&locale.as_str()) {
+            errors.add(&p, "LOCALE_INVALID", format!("Invalid locale {locale:?}"));
+            continue;
+        }
+        match rule {
+            Rule::Name { chat_input } => {
+                if !value.as_str().is_some_and(|n| valid_name(n, chat_input)) {
+                    errors.add(
+                        &p,
+                        "APPLICATION_COMMAND_INVALID_NAME",
+                        format!("Localized name is invalid: {value}"),
+                    );
+                }
+            }
+            Rule::Text => text(errors, Some(value), &p, 1..=100),
+        }
+    }
+}
+
+/// The longest of a field and its localizations, in characters: what
+/// Discord counts towards a command's size.
+fn longest(object: &Value, field: &str) -> usize {
+    let own = object
+        .get(field)
+        .and_then(Value::as_str)
+        .map_or(0, |s| s.chars().count());
+    object
+        .get(format!("{field}_localizations"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_str)
+        .map(|s| s.chars().count())
+        .fold(own, usize::max)
+}
+
+/// Discord's size budget of a command: names, descriptions and choice names
+/// and values of the command and every option, each at its longest locale.
+pub const COMMAND_BUDGET: usize = 8000;
+
+fn size(command: &Value) -> usize {
+    fn options(list: Option<&Value>) -> usize {
+        list.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let choices: usize = o
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        longest(c, "name")
+                            + c.get("value").map_or(0, |v| match v {
+                                Value::String(s) => s.chars().count(),
+                                other => other.to_string().len(),
+                            })
+                    })
+                    .sum();
+                longest(o, "name") + longest(o, "description") + choices + options(o.get("options"))
+            })
+            .sum()
+    }
+    longest(command, "name") + longest(command, "description") + options(command.get("options"))
+}
+
 /// Checks a bulk overwrite body: an array of at most 100 commands with unique names.
 pub fn check(body: &Value) -> FormErrors {
     let mut errors = FormErrors::default();
@@ -87,7 +186,16 @@ pub fn check(body: &Value) -> FormErrors {
                 format!("Application command names must be unique: {name:?}"),
             );
         }
+        localizations(&mut errors, cmd, "name", &path, Rule::Name { chat_input });
+        if size(cmd) > COMMAND_BUDGET {
+            errors.add(
+                path.clone(),
+                "APPLICATION_COMMAND_TOO_LARGE",
+                format!("Command exceeds maximum size ({COMMAND_BUDGET})"),
+            );
+        }
         if chat_input {
+            localizations(&mut errors, cmd, "description", &path, Rule::Text);
             text(
                 &mut errors,
                 cmd.get("description"),
@@ -167,6 +275,8 @@ fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors
             &format!("{p}.description"),
             1..=100,
         );
+        localizations(errors, o, "name", &p, Rule::Name { chat_input: true });
+        localizations(errors, o, "description", &p, Rule::Text);
         let required = o.get("required").and_then(Value::as_bool).unwrap_or(false);
         if required && optional_seen {
             errors.add(
@@ -212,6 +322,13 @@ fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors
                             choice.get("name"),
                             &format!("{p}.choices.{c}.name"),
                             1..=100,
+                        );
+                        localizations(
+                            errors,
+                            choice,
+                            "name",
+                            &format!("{p}.choices.{c}"),
+                            Rule::Text,
                         );
                         let value_ok = match (kind, choice.get("value")) {
                             (STRING, Some(Value::String(s))) => {
@@ -285,9 +402,39 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_mandala_command_passes() {
-        let errors = check(&json!([mandala_model::discord::command::definition()]));
+    fn the_bots_commands_pass() {
+        let errors = check(&mandala_model::discord::command::definitions());
         assert!(errors.is_empty(), "{}", errors.summary());
+        let size = size(&mandala_model::discord::command::definition());
+        assert!(size <= COMMAND_BUDGET, "{size}");
+    }
+
+    #[test]
+    fn localizations_follow_the_fields_rules_and_count_towards_the_size() {
+        let bad = json!([
+            {"name": "ok", "description": "d",
+             "name_localizations": {"de": "Mit Leerzeichen", "xx": "a"},
+             "description_localizations": {"fr": ""},
+             "options": [{"type": 3, "name": "o", "description": "d",
+                          "description_localizations": {"ja": "x".repeat(101)}}]},
+            {"name": "Menu", "type": 3, "name_localizations": {"ja": "x".repeat(33)}},
+            {"name": "big", "description": "d", "options": (0..25).map(|i| json!({
+                "type": 3, "name": format!("o{i}"), "description": "d".repeat(100),
+                "description_localizations": {"de": "e".repeat(100)},
+                "choices": (0..25).map(|c| json!({"name": "n".repeat(10), "value": format!("v{c}")})).collect::<Vec<_>>()
+            })).collect::<Vec<_>>()},
+        ]);
+        let e = check(&bad).summary();
+        for needle in [
+            "0.name_localizations.de",
+            "0.name_localizations.xx",
+            "0.description_localizations.fr",
+            "0.options.0.description_localizations.ja",
+            "1.name_localizations.ja",
+            "2: Command exceeds maximum size",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
     }
 
     #[test]
