@@ -94,6 +94,7 @@ async fn interact_prints_and_saves_the_reply() {
         api_base: None,
         timeout: 60,
         output: Some(out.clone()),
+        grid: Some(false),
         spec: SpecArgs {
             seed: Some(77),
             size: Some(256),
@@ -113,6 +114,7 @@ async fn interact_prints_and_saves_the_reply() {
         application_id: stack.application_id.clone(),
         api_base: None,
         timeout: 5,
+        grid: None,
         output: None,
         spec: SpecArgs::default(),
     })

@@ -68,7 +68,7 @@ async fn jobs_reach_pubsub_with_their_attributes() {
     assert_eq!(r.status(), StatusCode::OK);
     let v = body_json(r).await;
     let content = v["data"]["content"].as_str().unwrap();
-    assert!(content.starts_with("🌀 Rendering mandala"), "{v}");
+    assert!(content.starts_with("🌀 Rendering four mandalas"), "{v}");
     assert!(content.contains("⏱️ ready in ~"), "{v}");
     ingress.shutdown().await;
 

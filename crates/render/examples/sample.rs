@@ -1,13 +1,16 @@
 //! Renders a few seeds to files for eyeballing:
-//! `cargo run -p mandala-render --example sample -- OUT_DIR [SEED..] [--size PX] [--style S] [--palette P]`.
+//! `cargo run -p mandala-render --example sample -- OUT_DIR [SEED..] [--size PX] [--style S] [--palette P] [--grid]`.
+//! With `--grid` each seed gives the bot's 2×2 grid of four candidates
+//! (`grid-SEED.png`), as `/mandala` answers by default.
 
-use mandala_model::{PaletteChoice, RenderSpec, StyleChoice};
+use mandala_model::{Drawing, GridKind, PaletteChoice, RenderSpec, StyleChoice};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().ok_or("usage: sample OUT_DIR [SEED..]")?;
     let mut seeds = Vec::new();
     let mut base = RenderSpec::default();
+    let mut grid = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--size" => base.size = Some(args.next().ok_or("--size PX")?.parse()?),
@@ -19,11 +22,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--symmetry" => base.symmetry = Some(args.next().ok_or("--symmetry K")?.parse()?),
             "--ornaments" => base.ornaments = Some(true),
             "--no-ornaments" => base.ornaments = Some(false),
+            "--grid" => grid = true,
             s => seeds.push(s.parse::<u64>()?),
         }
     }
     std::fs::create_dir_all(&dir)?;
     for seed in seeds {
+        if grid {
+            let spec = RenderSpec {
+                seed: Some(seed),
+                ..base.clone()
+            };
+            let drawing = Drawing::resolve(&spec, Some(GridKind::Candidates))?;
+            let r = mandala_render::draw(&drawing)?;
+            let path = format!("{dir}/grid-{seed}.{}", drawing.format().extension());
+            std::fs::write(&path, &r.bytes)?;
+            println!(
+                "{path}: {} KiB :: {}",
+                r.bytes.len() / 1024,
+                drawing.summary()
+            );
+            continue;
+        }
         let spec = RenderSpec {
             seed: Some(seed),
             ..base.clone()

@@ -40,6 +40,10 @@ pub struct Args {
     /// Save the replied image here.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Like `/mandala grid:`: `false` for one image, `true` for a grid of four
+    /// (default: the ingress's GRID_COMMANDS).
+    #[arg(long, value_name = "BOOL")]
+    pub grid: Option<bool>,
     #[command(flatten)]
     pub spec: SpecArgs,
 }
@@ -62,7 +66,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let http = reqwest::Client::new();
-    let outgoing = client::command(&args.application_id, &spec);
+    let mut options = client::command_options(&spec);
+    if let Some(grid) = args.grid {
+        options.push(serde_json::json!({"name": "grid", "type": 5, "value": grid}));
+    }
+    let outgoing = client::command_with_options(&args.application_id, &options);
     let answer = client::send(&http, &args.url, &key, &outgoing)
         .await
         .with_context(|| format!("could not reach {}", args.url))?;
