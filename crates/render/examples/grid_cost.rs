@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use mandala_model::{Drawing, Format, GridKind, RenderSpec};
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -47,14 +48,14 @@ fn main() {
         grid_kb.push(g_kb);
         ratios.push(g_ms / s_ms);
     }
-    let (s, g) = (median(single_ms), median(grid_ms));
+    let (s, g) = (median(&single_ms), median(&grid_ms));
     println!("{size}px {format:?}, {seeds} seeds, medians:");
-    println!("  single: {s:8.1} ms {:8.1} KiB", median(single_kb));
-    println!("  grid:   {g:8.1} ms {:8.1} KiB", median(grid_kb));
+    println!("  single: {s:8.1} ms {:8.1} KiB", median(&single_kb));
+    println!("  grid:   {g:8.1} ms {:8.1} KiB", median(&grid_kb));
     println!(
         "  grid / single: {:.2}x time (median of per-seed ratios {:.2}x), {:.2}x bytes",
         g / s,
-        median(ratios),
-        median(grid_kb) / median(single_kb)
+        median(&ratios),
+        median(&grid_kb) / median(&single_kb)
     );
 }
