@@ -123,6 +123,12 @@ pub struct Config {
     /// `host:port` of a Firestore emulator; used with no credentials.
     #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
     pub firestore_emulator_host: Option<String>,
+
+    /// How long a ledger call (marking a job started or ended, reporting speed) may take, in
+    /// milliseconds. Past it the worker goes on without the ledger: a slow shared store must not
+    /// stop rendering (a cancelled job may then be rendered anyway).
+    #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(50..=30_000))]
+    pub ledger_timeout_ms: u64,
 }
 
 fn parse_database(name: &str) -> Result<String, String> {
@@ -174,6 +180,7 @@ impl Config {
             max_delivery_attempts: 5,
             firestore_database: None,
             firestore_emulator_host: None,
+            ledger_timeout_ms: 3000,
             http_header_read_timeout_ms: DEFAULT_HTTP.header_read_timeout_ms,
             http_body_read_timeout_ms: DEFAULT_HTTP.body_read_timeout_ms,
             http_idle_timeout_secs: DEFAULT_HTTP.idle_timeout_secs,

@@ -63,9 +63,6 @@ pub struct Worker {
     stop_sweeper: tokio::sync::watch::Sender<bool>,
 }
 
-/// How long one ledger call may take before the worker goes on without it.
-const LEDGER_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// This instance's name in speed reports: the revision (on Cloud Run) and
 /// something unique to the process.
 fn instance_id() -> String {
@@ -106,7 +103,7 @@ impl Worker {
                     max_per_user: 0,
                     max_wait: Duration::MAX,
                     refresh: Duration::from_secs(1),
-                    timeout: LEDGER_TIMEOUT,
+                    timeout: Duration::from_millis(config.ledger_timeout_ms),
                 },
             )),
             None => None,
