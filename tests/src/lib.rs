@@ -123,7 +123,7 @@ pub fn check_image(bytes: &[u8]) -> Result<ResolvedSpec, String> {
         return Err("empty image".into());
     }
     let spec =
-        mandala_render::spec_from_png(bytes).map_err(|e| format!("no embedded spec: {e}"))?;
+        mandala_render::spec_from_image(bytes).map_err(|e| format!("no embedded spec: {e}"))?;
     if (img.width(), img.height()) != (spec.size, spec.size) {
         return Err(format!(
             "image is {}x{}, spec says {}",
@@ -135,7 +135,7 @@ pub fn check_image(bytes: &[u8]) -> Result<ResolvedSpec, String> {
     Ok(spec)
 }
 
-/// Files under a local store's render directory.
+/// Images (PNG, WebP) under a local store's render directory.
 pub fn stored_objects(store: &Path) -> Vec<PathBuf> {
     let dir = store
         .join("renders")
@@ -144,7 +144,7 @@ pub fn stored_objects(store: &Path) -> Vec<PathBuf> {
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "webp"))
                 .collect()
         })
         .unwrap_or_default();

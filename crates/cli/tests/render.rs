@@ -49,7 +49,7 @@ fn renders_a_png_and_prints_its_resolved_spec() {
     let bytes = std::fs::read(dir.path().join("m.png")).unwrap();
     let image = mandala_render::image::load_from_memory(&bytes).unwrap();
     assert_eq!((image.width(), image.height()), (256, 256));
-    assert_eq!(mandala_render::spec_from_png(&bytes).unwrap(), spec);
+    assert_eq!(mandala_render::spec_from_image(&bytes).unwrap(), spec);
     // Nothing but the image is left in the directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -131,6 +131,30 @@ fn webp_by_extension() {
     )
     .unwrap();
     assert_eq!(image.width(), 128);
+    let spec: ResolvedSpec = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(spec.format, Format::Webp);
+}
+
+/// `--from` reads the spec back from every format the bot or the CLI
+/// writes, and re-renders the same bytes.
+#[test]
+fn from_reads_webp_and_svg_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &["render", "--seed", "11", "--size", "200", "-o", "a.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mandala(&["render", "--from", "a.webp", "-o", "b.webp"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("a.webp"), read("b.webp"));
+    // WebP → SVG → WebP: the spec survives the trip through the SVG.
+    let o = mandala(&["render", "--from", "a.webp", "-o", "c.svg"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mandala(&["render", "--from", "c.svg", "-o", "d.webp"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read("a.webp"), read("d.webp"));
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! `mandala render`: one mandala to a file, its resolved spec to stdout.
 //!
 //! The spec comes from `--spec` JSON overlaid with the flags, or — with
-//! `--from` — from the `mandala:spec` chunk of a PNG this command made, which
-//! re-renders that image exactly. Without a seed a random one is drawn from
+//! `--from` — from the spec embedded in a PNG, WebP or SVG this command or
+//! the bot made, which re-renders that image exactly. Without a seed a random one is drawn from
 //! the OS and shows up in the printed spec. The file is written to a
 //! temporary name beside the target and renamed, so a failure never leaves a
 //! partial image behind.
@@ -23,7 +23,7 @@ pub struct Args {
     /// A render spec as JSON, e.g. '{"seed":42,"palette":"ocean"}'; the flags override its fields.
     #[arg(long, value_name = "JSON")]
     pub spec: Option<String>,
-    /// Re-render a PNG made by `mandala render` (or the bot) exactly, from the spec stored in it.
+    /// Re-render a PNG, WebP or SVG made by `mandala render` (or the bot) exactly, from the spec stored in it.
     #[arg(long, value_name = "FILE", conflicts_with = "spec")]
     pub from: Option<PathBuf>,
     #[command(flatten)]
@@ -60,7 +60,7 @@ fn from_file(file: &Path, options: &SpecArgs) -> Result<ResolvedSpec, UsageError
     }
     let bytes = std::fs::read(file)
         .map_err(|e| UsageError(format!("--from: cannot read {}: {e}", file.display())))?;
-    mandala_render::spec_from_png(&bytes)
+    mandala_render::spec_from_image(&bytes)
         .map_err(|e| UsageError(format!("--from {}: {e}", file.display())))
 }
 
@@ -140,7 +140,8 @@ mod tests {
         let f = |out: &str, flag: Option<&str>| output_format(Path::new(out), flag, Format::Png);
         assert_eq!(f("a.svg", None).unwrap(), Format::Svg);
         assert_eq!(f("a.WEBP", None).unwrap(), Format::Webp);
-        assert_eq!(f("a", None).unwrap(), Format::Png);
+        assert_eq!(f("a.png", None).unwrap(), Format::Png);
+        assert_eq!(f("a", None).unwrap(), Format::Png, "the spec's own");
         assert_eq!(f("a", Some("webp")).unwrap(), Format::Webp);
         assert_eq!(f("a.img", Some("svg")).unwrap(), Format::Svg);
         assert!(
