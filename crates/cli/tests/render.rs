@@ -117,7 +117,7 @@ fn from_regenerates_a_byte_identical_file_and_converts_formats() {
 }
 
 #[test]
-fn webp_by_extension() {
+fn webp_by_extension_and_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let o = mandala(
         &["render", "--seed", "3", "--size", "128", "-o", "m.webp"],
@@ -133,6 +133,13 @@ fn webp_by_extension() {
     assert_eq!(image.width(), 128);
     let spec: ResolvedSpec = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(spec.format, Format::Webp);
+    // No extension, no --format: the spec's format, WebP unless it says.
+    let o = mandala(
+        &["render", "--seed", "3", "--size", "128", "-o", "plain"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("plain")).unwrap(), bytes);
 }
 
 /// `--from` reads the spec back from every format the bot or the CLI
