@@ -9,7 +9,7 @@
 //! compared with the PNG pixel for pixel. libwebp's files are its simple
 //! format without metadata; ours carry the XMP spec (about 700 bytes).
 //!
-//! `cargo run --release -p mandala-render --example encode_options [-- --size 1024 --seeds 1000..1020 --efforts 3:30,4:0]`
+//! `cargo run --release -p mandala-render --example encode_options [-- --size 1024 --seeds 1000..1020 --efforts 3:30,4:0 | --quick]`
 
 use std::time::Instant;
 
@@ -39,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enumerate()
         .map(|(z, &(m, q))| (format!("libwebp -z {z} (method {m}, quality {q})"), m, q))
         .collect();
+    let mut quick = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -48,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (a, b) = v.split_once("..").ok_or("--seeds A..B")?;
                 seeds = a.parse()?..b.parse()?;
             }
+            // Only the PNG before and ours (fast, for large sizes).
+            "--quick" => quick = true,
             // Method:quality pairs instead of the -z presets, e.g. 3:30,4:0
             "--efforts" => {
                 efforts = Vec::new();
@@ -66,6 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "image-webp lossless".into(),
         "ours: VP8L, subtract green + LZ77".into(),
     ];
+    if quick {
+        efforts.clear();
+    }
     names.extend(efforts.iter().map(|e| e.0.clone()));
     // rows[candidate] = [(bytes, ms)] per seed
     let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); names.len()];
@@ -89,12 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let png = png?;
         rows[0].push((png.len(), ms));
         let want = image::load_from_memory_with_format(&png, image::ImageFormat::Png)?.to_rgba8();
-        let (b, ms) = time(&mut || encode::png_compact(&pixmap, &scene.spec_json, opaque));
-        rows[1].push((b?.len(), ms));
-        let (b, ms) = time(&mut || image_webp(&pixmap, opaque));
-        let b = b?;
-        check_pixels(&b, &want)?;
-        rows[2].push((b.len(), ms));
+        if !quick {
+            let (b, ms) = time(&mut || encode::png_compact(&pixmap, &scene.spec_json, opaque));
+            rows[1].push((b?.len(), ms));
+            let (b, ms) = time(&mut || image_webp(&pixmap, opaque));
+            let b = b?;
+            check_pixels(&b, &want)?;
+            rows[2].push((b.len(), ms));
+        }
         let (b, ms) = time(&mut || encode::webp(&pixmap, &scene.spec_json, opaque));
         let b = b?;
         check_pixels(&b, &want)?;
@@ -109,17 +117,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let base = median(rows[0].iter().map(|r| r.0 as f64).collect());
     println!(
-        "| encoder ({size}², seeds {}..{}) | median KiB | min / max KiB | median encode ms | bytes vs PNG before |",
+        "| encoder ({size}², seeds {}..{}) | median KiB | mean KiB | min / max KiB | median encode ms | bytes vs PNG before (median) |",
         seeds.start, seeds.end
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for (name, row) in names.iter().zip(&rows) {
+        if row.is_empty() {
+            continue;
+        }
+        let mean = row.iter().map(|r| r.0 as f64).sum::<f64>() / row.len() as f64 / 1024.0;
         let kib: Vec<f64> = row.iter().map(|r| r.0 as f64 / 1024.0).collect();
         let min = kib.iter().copied().fold(f64::INFINITY, f64::min);
         let max = kib.iter().copied().fold(0.0, f64::max);
         let med_bytes = median(row.iter().map(|r| r.0 as f64).collect());
         println!(
-            "| {name} | {:.1} | {min:.1} / {max:.1} | {:.1} | {:.3} |",
+            "| {name} | {:.1} | {mean:.1} | {min:.1} / {max:.1} | {:.1} | {:.3} |",
             med_bytes / 1024.0,
             median(row.iter().map(|r| r.1).collect()),
             med_bytes / base,

@@ -114,15 +114,15 @@ fn golden_hashes() {
         ),
         (
             "webp seed 5",
-            "5752c043a43653d3087b6dbeae9f7d2bfeb99b8a907ab45e9473f1bbab84f062",
+            "1f1513c6e59a4bd47350de99d98d1f6677ab00cd4ddb8f83c664751b8fb69472",
         ),
         (
             "webp seed 1001 default size",
-            "15de079c4e944676af4606e7caaad45ac02d1d9a3462bccad63ee67e757d29fb",
+            "3b5809f68ee076fc3e4959ce865c7cec02f5a3ade9e698cb07c660f262d14ae4",
         ),
         (
             "webp transparent bezier",
-            "8cc91e67e04194eb1200e81a01930eeb6261ab365be745b8b82b40ada13529fb",
+            "42be7ca4f794a7fade5137d0585a4e9660f7f8d65ed327d1753bfaa73df30295",
         ),
         (
             "svg seed 5",
