@@ -421,7 +421,7 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(r.format, Format::Webp);
-        assert!(r.object_name().ends_with(".webp"));
+        assert_eq!(r.object_name(), format!("renders/v1/{}.webp", r.hash()));
     }
 
     #[test]

@@ -30,7 +30,8 @@ const NUM_LENGTH_CODES: usize = 24;
 const NUM_DISTANCE_CODES: usize = 40;
 
 /// The VP8L bitstream (the payload of a `VP8L` chunk) of `width` ×
-/// `height` straight (not premultiplied) ARGB pixels, row after row.
+/// `height` straight (not premultiplied) ARGB pixels, row after row; both
+/// sides 1..=16384 (14 bits each in the header).
 pub fn encode(argb: Vec<u32>, width: u32, height: u32) -> Vec<u8> {
     encode_with(argb, width, height, CACHE_BITS)
 }
@@ -38,6 +39,7 @@ pub fn encode(argb: Vec<u32>, width: u32, height: u32) -> Vec<u8> {
 /// [`encode`] with a colour cache of `cache_bits` (0 for none, up to 11).
 fn encode_with(mut px: Vec<u32>, width: u32, height: u32, cache_bits: u32) -> Vec<u8> {
     debug_assert_eq!(px.len(), width as usize * height as usize);
+    debug_assert!((1..=16384).contains(&width) && (1..=16384).contains(&height));
     let alpha = px.iter().any(|p| p >> 24 != 255);
     for p in &mut px {
         // Subtract green: red and blue become differences to green.
@@ -45,7 +47,6 @@ fn encode_with(mut px: Vec<u32>, width: u32, height: u32, cache_bits: u32) -> Ve
         *p = u32::from_be_bytes([a, r.wrapping_sub(g), g, b.wrapping_sub(g)]);
     }
     let tokens = lz77::tokens(&px, width as usize);
-
     let histograms = histograms(&px, &tokens, cache_bits);
 
     let mut w = BitWriter::with_capacity(px.len() / 2);
