@@ -15,7 +15,9 @@ pub enum Token {
     Literal(u32),
     /// `len` pixels copied from `code`'s distance (a VP8L distance code:
     /// 1–120 for the 2D neighbourhood, the linear distance + 120 beyond).
-    Copy { len: u32, code: u32 },
+    /// `len` ≤ 4095 fits 16 bits, which keeps a token at 8 bytes: a 4096²
+    /// image can have millions.
+    Copy { len: u16, code: u32 },
 }
 
 const HASH_BITS: u32 = 18;
@@ -273,7 +275,7 @@ pub fn tokens(px: &[u32], width: usize) -> Vec<Token> {
             }
         }
         out.push(Token::Copy {
-            len: len as u32,
+            len: len as u16,
             code,
         });
         for k in i + 1..i + len {
@@ -307,10 +309,11 @@ mod tests {
             .iter()
             .map(|t| match t {
                 Token::Literal(_) => 1,
-                Token::Copy { len, .. } => *len,
+                Token::Copy { len, .. } => u32::from(*len),
             })
             .sum();
         assert_eq!(pixels, 100);
         assert!(t.contains(&Token::Copy { len: 50, code: 1 }), "{t:?}");
+        assert_eq!(std::mem::size_of::<Token>(), 8);
     }
 }
