@@ -28,6 +28,8 @@ PRICES = {
     "gcs_gib_month": 0.020,  # Cloud Storage Standard, us-central1, per GiB-month
     "pubsub_tib": 40.0,  # Pub/Sub throughput, per TiB, 1,000 bytes minimum per publish/push request
     "logging_gib": 0.50,  # Cloud Logging ingestion beyond 50 GiB/project/month
+    "firestore_read": 0.03 / 100000,  # Firestore, per document read (regional)
+    "firestore_write": 0.09 / 100000,  # Firestore, per document write (regional)
 }
 
 # The deployment (terraform/variables.tf, terraform/locals.tf) and assumptions.
@@ -43,6 +45,8 @@ ASSUMED = {
     "network_wait_ms": 250,  # GCS check + create + Discord PATCH round trips, excluding the upload itself
     "upload_mbit_s": 200,  # worker -> Discord upload throughput
     "log_bytes": 4096,  # Cloud Run request logs + our job lines, ingress and worker
+    "ledger_reads": 3,  # the queue ledger: admit, start, end (docs/DEPLOY.md, "Cost knobs")
+    "ledger_writes": 3,
 }
 
 
@@ -68,6 +72,7 @@ def column(image_kib: float, worker_cpu_ms: float, idle: bool = False) -> dict:
         "Ingress CPU + memory (measured CPU)": a["ingress_cpu_us"] / 1e6 * (p["run_vcpu_s"] + a["ingress_gib"] * p["run_gib_s"]),
         "Ingress requests": p["run_request"],
         "Pub/Sub publish + push (1,000-byte minimum each)": a["pubsub_requests"] * 1000 / 2**40 * p["pubsub_tib"],
+        "Firestore queue ledger (3 reads, 3 writes)": a["ledger_reads"] * p["firestore_read"] + a["ledger_writes"] * p["firestore_write"],
         "Cloud Logging (beyond the free 50 GiB/month)": a["log_bytes"] / GIB * p["logging_gib"],
     }
 
