@@ -258,8 +258,10 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let plan = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let plan = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await
+    {
         Ok(p) => p,
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let target = match plan {
@@ -743,7 +745,9 @@ async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Ve
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let target = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let target = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms())
+        .await
+    {
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
@@ -752,6 +756,7 @@ async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Ve
             );
         }
         Ok(Plan::Nothing) => return ack("dead-letter-logged", "dead-lettered; no reply requested"),
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {

@@ -122,6 +122,8 @@ impl Worker {
             pool,
             discord,
             api_base: config.discord_base()?,
+            secrets: reply::secret::Secrets::new(config.secret_manager()?)
+                .map_err(StartError::Http)?,
             job_deadline: Duration::from_secs(config.job_deadline_secs),
             max_attempts: config.max_delivery_attempts,
             verifier,

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 use crate::auth::PushVerifier;
 use crate::render::RenderPool;
 use crate::reply::discord::Discord;
+use crate::reply::secret::Secrets;
 use crate::store::Store;
 
 pub struct Shared {
@@ -22,6 +23,8 @@ pub struct Shared {
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    /// Webhook URLs held in Secret Manager.
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     /// The subscription's delivery attempts: the last one tells the user.
     pub max_attempts: u32,
@@ -46,6 +49,7 @@ pub struct Parts {
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
@@ -83,6 +87,7 @@ impl Shared {
             pool: parts.pool,
             discord: parts.discord,
             api_base: parts.api_base,
+            secrets: parts.secrets,
             job_deadline: parts.job_deadline,
             max_attempts: parts.max_attempts,
             verifier: parts.verifier,
