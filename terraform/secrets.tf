@@ -1,6 +1,8 @@
-# Discord credentials in Secret Manager. The ingress reads the public key as
-# a secret environment variable; the bot token is read only by the operator
-# (deploy/deploy.sh, for `mandala register-commands`), never by a service.
+# Secrets in Secret Manager: the Discord public key (the ingress reads it as
+# a secret environment variable), the bot token (read only by the operator:
+# deploy/deploy.sh, for `mandala register-commands`, never by a service) and
+# the daily mandala's channel webhook URL (the worker reads it when the
+# Scheduler's job names it).
 
 resource "google_secret_manager_secret" "discord_public_key" {
   secret_id = "${var.name_prefix}-discord-public-key"
@@ -36,4 +38,27 @@ resource "google_secret_manager_secret_version" "discord_bot_token" {
 
   secret      = google_secret_manager_secret.discord_bot_token.id
   secret_data = var.discord_bot_token
+}
+
+# The channel the mandala of the day is posted to. Whoever holds a webhook
+# URL can post there, so the Scheduler's job names this secret instead of
+# carrying the URL, which would otherwise sit in every Pub/Sub message and
+# in 7 days of dead letters.
+resource "google_secret_manager_secret" "daily_mandala_webhook" {
+  count = var.daily_mandala_enabled ? 1 : 0
+
+  secret_id = "${var.name_prefix}-daily-mandala-webhook"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "daily_mandala_webhook" {
+  count = var.daily_mandala_enabled ? 1 : 0
+
+  secret      = google_secret_manager_secret.daily_mandala_webhook[0].id
+  secret_data = var.daily_mandala_webhook_url
 }

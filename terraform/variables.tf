@@ -343,7 +343,7 @@ variable "daily_mandala_enabled" {
 
 variable "daily_mandala_webhook_url" {
   type        = string
-  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled."
+  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled. Stored in Secret Manager; the Scheduler's job names the secret, never the URL."
   sensitive   = true
   default     = null
 

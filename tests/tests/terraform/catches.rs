@@ -458,3 +458,36 @@ fn catches_a_dead_letter_push_that_keeps_trying_for_days() {
         ],
     );
 }
+
+#[test]
+fn catches_a_webhook_url_in_the_scheduled_message() {
+    let p = Copy::new()
+        .replace(
+            "terraform/scheduler.tf",
+            "reply = { webhook_secret = \"${google_secret_manager_secret.daily_mandala_webhook[0].id}/versions/latest\" }",
+            "reply = { webhook_url = var.daily_mandala_webhook_url }",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["google_cloud_scheduler_job.daily_mandala puts a webhook URL in its message"],
+    );
+}
+
+#[test]
+fn catches_a_named_secret_the_worker_may_not_read() {
+    let p = Copy::new()
+        .replace(
+            "terraform/iam.tf",
+            "  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id\n  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.worker.member",
+            "  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id\n  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.ingress.member",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_scheduler_job.daily_mandala names google_secret_manager_secret.daily_mandala_webhook",
+            "may not read",
+        ],
+    );
+}
