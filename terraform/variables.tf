@@ -89,7 +89,7 @@ variable "discord_public_key" {
 
 variable "discord_bot_token" {
   type        = string
-  description = "The bot token (Developer Portal, Bot), used only by `mandala register-commands`. When set it is stored in Secret Manager so deploy.sh can read it back; leave null to keep it out of Terraform state."
+  description = "The bot token (Developer Portal, Bot), used only by `mandala register-commands`. When set it is stored in Secret Manager (write-only: not in Terraform's state) so deploy.sh can read it back; null leaves the secret empty."
   sensitive   = true
   default     = null
 
@@ -343,7 +343,7 @@ variable "daily_mandala_enabled" {
 
 variable "daily_mandala_webhook_url" {
   type        = string
-  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled. Stored in Secret Manager; the Scheduler's job names the secret, never the URL."
+  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled. Stored in Secret Manager (write-only: not in Terraform's state); the Scheduler's job names the secret, never the URL."
   sensitive   = true
   default     = null
 

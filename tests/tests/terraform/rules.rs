@@ -13,8 +13,10 @@
 //! - runtime accounts get their grants on single resources (publisher on
 //!   the topic the push subscription reads, object roles on the bucket the
 //!   service writes, accessor on the secrets it reads), never project-wide;
-//! - a scheduled job's message carries no webhook URL, only the name of a
-//!   secret the push target may read.
+//! - secret values are written write-only (never kept in the state) by a
+//!   Terraform that has write-only arguments, and a scheduled job's message
+//!   carries no webhook URL, only the name of a secret the push target may
+//!   read.
 //!
 //! Relations between numbers are evaluated under every scenario of
 //! [`crate::eval`]. This file finds the services and checks their
@@ -163,6 +165,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.scheduled_jobs(&services, &targets);
+        self.secrets_out_of_state();
         self.project_iam();
         self.problems
     }

@@ -1,5 +1,6 @@
-//! Rules for secrets: a scheduled job's message carries no credential, and
-//! a secret it names is one the push target's account may read.
+//! Rules for secrets: what Secret Manager holds stays out of Terraform's
+//! state, a scheduled job's message carries no credential, and a secret it
+//! names is one the push target's account may read.
 
 use std::collections::BTreeSet;
 
@@ -7,7 +8,62 @@ use super::access::is_account;
 use super::{Checker, Service, access::members_of};
 use crate::hclx::{attr, body_at};
 
+/// The Terraform release that brought write-only arguments.
+const WRITE_ONLY_SINCE: (u64, u64) = (1, 11);
+
 impl Checker<'_> {
+    /// Secret versions are written with `secret_data_wo` (never stored in
+    /// the state), with a `secret_data_wo_version` that changes with the
+    /// value, and the configuration requires a Terraform that has them.
+    pub(super) fn secrets_out_of_state(&mut self) {
+        let mut write_only = false;
+        for r in self
+            .config
+            .resources("google_secret_manager_secret_version")
+        {
+            let addr = r.address();
+            if attr(r.body, "secret_data").is_some() {
+                self.problem(format!(
+                    "{addr} sets secret_data, which Terraform keeps in its state; \
+                     write the value with secret_data_wo and secret_data_wo_version"
+                ));
+            }
+            if attr(r.body, "secret_data_wo").is_some() {
+                write_only = true;
+                if attr(r.body, "secret_data_wo_version").is_none() {
+                    self.problem(format!(
+                        "{addr} sets secret_data_wo without secret_data_wo_version: \
+                         a changed value would never be written"
+                    ));
+                }
+            }
+        }
+        if write_only {
+            self.terraform_at_least(WRITE_ONLY_SINCE, "write-only arguments (secret_data_wo)");
+        }
+    }
+
+    /// `terraform { required_version }` admits no release older than `min`.
+    fn terraform_at_least(&mut self, min: (u64, u64), what: &str) {
+        let required = self
+            .config
+            .top_blocks("terraform")
+            .find_map(|(_, b)| attr(b.body(), "required_version"))
+            .map(|e| self.render(e));
+        let lowest = required.as_deref().and_then(lowest_admitted);
+        match (required, lowest) {
+            (Some(_), Some(v)) if v >= min => {}
+            (Some(r), Some((major, minor))) => self.problem(format!(
+                "required_version {r:?} admits Terraform {major}.{minor}, but {what} need {}.{}",
+                min.0, min.1
+            )),
+            (r, _) => self.problem(format!(
+                "required_version {r:?} has no lower bound (>= X.Y), but {what} need {}.{}",
+                min.0, min.1
+            )),
+        }
+    }
+
     /// A Cloud Scheduler job's message carries no webhook URL (a credential
     /// every copy of the message would keep), and every secret it names is
     /// readable by the runtime account of a service Pub/Sub pushes to.
@@ -78,4 +134,30 @@ fn referenced(prefix: &str, text: &str) -> BTreeSet<String> {
         })
         .filter(|n| !n.is_empty())
         .collect()
+}
+
+/// The oldest release a version constraint admits, as (major, minor):
+/// the highest of its lower bounds (`>= 1.11`, `~> 1.11.0`, `= 1.12`).
+pub fn lowest_admitted(constraint: &str) -> Option<(u64, u64)> {
+    constraint
+        .split(',')
+        .filter_map(|part| {
+            let part = part.trim();
+            let version = ["~>", ">=", ">", "="]
+                .iter()
+                .find_map(|op| part.strip_prefix(op))
+                .or_else(|| part.chars().next()?.is_ascii_digit().then_some(part))?;
+            let mut numbers = version.trim().split('.').map(str::parse::<u64>);
+            Some((numbers.next()?.ok()?, numbers.next().unwrap_or(Ok(0)).ok()?))
+        })
+        .max()
+}
+
+#[test]
+fn lower_bounds_of_version_constraints() {
+    assert_eq!(lowest_admitted(">= 1.11"), Some((1, 11)));
+    assert_eq!(lowest_admitted(">= 1.9, < 2.0"), Some((1, 9)));
+    assert_eq!(lowest_admitted("~> 1.12.0"), Some((1, 12)));
+    assert_eq!(lowest_admitted("1.13.2"), Some((1, 13)));
+    assert_eq!(lowest_admitted("< 2.0"), None);
 }
