@@ -5,16 +5,19 @@
 //! documented limits the description does not express
 //! (`mandala_e2e::contract`):
 //!
-//! - the command definition, as `mandala register-commands` PUTs it;
-//! - every interaction response the ingress gives, from its real router:
-//!   PONG, the visible queued answer with its estimate, a click's answer,
-//!   the private refusals, autocomplete, the answer to a modal;
-//! - every message the worker sends, captured by the Discord stand-in:
-//!   the image edit of `@original` (with buttons; an SVG without an embedded
-//!   image), the channel webhook post and a redelivery's edit of it, and
-//!   the last words, sent (an invalid spec, a dead letter) and built for
-//!   every ending;
-//! - the waiting notice the ledger's sweeper PATCHes.
+//! - the command definitions (`/mandala` and both context menus, with their
+//!   localizations), as `mandala register-commands` PUTs them;
+//! - every interaction response the ingress gives, from its real router,
+//!   in every language the bot speaks: PONG, the visible queued answers with
+//!   their estimate (a grid, one image, every kind of click, the user menu,
+//!   a Remix form submitted), the Remix forms (modals), the private
+//!   refusals, autocomplete;
+//! - every message the worker sends, captured by the Discord stand-in, in
+//!   every language: the image edits of `@original` (a grid with U/V
+//!   buttons, one image with its five, an SVG without an embedded image),
+//!   the channel webhook post and a redelivery's edit of it, and the last
+//!   words, sent (an invalid spec, a dead letter) and built for every ending;
+//! - the waiting notice the ledger's sweeper PATCHes, in every language.
 //!
 //! Each kind of check is also shown to fail: a test breaks a valid payload
 //! and expects the specific complaint. Without the description (read from
@@ -30,9 +33,11 @@ use ed25519_dalek::SigningKey;
 use mandala_cli::dev::client;
 use mandala_e2e::contract::{self, Api, limits, limits::Via};
 use mandala_model::discord::snowflake;
+use mandala_model::i18n::Lang;
 use mandala_model::job::{JobKind, Requester};
 use mandala_model::{
-    ButtonAction, ButtonState, Format, InteractionReply, Job, PushEnvelope, RenderSpec, Reply,
+    ButtonAction, ButtonState, Format, GridKind, InteractionReply, Job, PushEnvelope, RenderSpec,
+    Reply,
 };
 use mandala_standin::discord::{DiscordStandin, RecordedRequest};
 use serde_json::{Value, json};
@@ -41,8 +46,8 @@ const APP_ID: &str = "1380486651436073092";
 
 /// The description, or `None` after reporting the suite skipped.
 fn api() -> Option<&'static Api> {
-    let commit = contract::discord_api_commit()
-        .map_or_else(|| "unknown commit".into(), |c| c.chars().take(12).collect());
+    let commit: String = contract::discord_api_commit()
+        .map_or_else(|| "unknown commit".to_owned(), |c| c.chars().take(12).collect());
     mandala_standin::suites::require(
         &format!("contracts vs Discord's OpenAPI description (discord-api-spec {commit})"),
         contract::discord_api(),
@@ -99,6 +104,14 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// One Discord locale per language the bot speaks.
+fn locales() -> Vec<&'static str> {
+    Lang::ALL
+        .iter()
+        .map(|l| l.discord_locales().first().copied().unwrap_or("en-US"))
+        .collect()
+}
+
 /// The JSON each request to the stand-in carried, with its method and path.
 fn sent(standin: &DiscordStandin) -> Vec<(RecordedRequest, Value)> {
     standin
@@ -148,7 +161,12 @@ async fn the_registered_command_definition_is_valid() {
     let Some(api) = api() else { return };
     let mut found = Vec::new();
     for (op, body) in registered().await {
-        assert_eq!(body, json!([mandala_model::discord::command::definition()]));
+        assert_eq!(body, mandala_model::discord::command::definitions());
+        assert_eq!(
+            body.as_array().unwrap().iter().map(|c| c["type"].as_u64()).collect::<Vec<_>>(),
+            [Some(1), Some(3), Some(2)],
+            "/mandala, the message menu and the user menu"
+        );
         found.extend(problems(
             api,
             "register-commands",
@@ -160,10 +178,15 @@ async fn the_registered_command_definition_is_valid() {
     assert_clean(&found);
 }
 
-/// The definition, broken by `f`, and what the checks say about it.
+/// The definitions, `/mandala` broken by `f`, and what the checks say.
 fn broken_definition(api: &Api, f: impl FnOnce(&mut Value)) -> Vec<String> {
-    let mut body = json!([mandala_model::discord::command::definition()]);
-    f(&mut body[0]);
+    broken_definitions(api, |d| f(&mut d[0]))
+}
+
+/// The definitions broken by `f`, and what the checks say about them.
+fn broken_definitions(api: &Api, f: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut body = mandala_model::discord::command::definitions();
+    f(&mut body);
     problems(
         api,
         "broken",
@@ -253,6 +276,21 @@ fn the_command_checks_catch_broken_definitions() {
         option(d, "background")["choices"] = json!(choices);
     });
     assert_complaint(&p, &["/0: spends", "more than 8000"]);
+    let p = broken_definition(api, |d| {
+        option(d, "seed")["name_localizations"]["de"] = json!("Startwert");
+    });
+    assert_complaint(&p, &["/0/options/0/name_localizations/de", "must be lowercase"]);
+
+    // The context menus.
+    let p = broken_definitions(api, |d| d[2]["name_localizations"]["de"] = json!("m".repeat(33)));
+    assert_complaint(
+        &p,
+        &["/2/name_localizations/de: has 33 characters, more than maxLength 32"],
+    );
+    let p = broken_definitions(api, |d| d[1]["description"] = json!("Remix it"));
+    assert_complaint(&p, &["/1: is a user or message command: it has no description"]);
+    let p = broken_definitions(api, |d| d[2]["type"] = json!(3));
+    assert_complaint(&p, &["/2/name", "used twice"]);
 }
 
 // ------------------------------------------------------------------ interaction responses
