@@ -164,6 +164,44 @@ fn from_reads_webp_and_svg_too() {
     assert_eq!(read("a.webp"), read("d.webp"));
 }
 
+/// A grid the bot sent re-renders exactly too; it cannot become an SVG.
+#[test]
+fn from_reads_the_bots_grids() {
+    use mandala_model::{Drawing, GridKind, RenderSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RenderSpec {
+        seed: Some(2026),
+        size: Some(256),
+        ..Default::default()
+    };
+    let grid = Drawing::resolve(&spec, Some(GridKind::Candidates)).unwrap();
+    let sent = mandala_render::draw(&grid).unwrap().bytes;
+    std::fs::write(dir.path().join("grid.webp"), &sent).unwrap();
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "again.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("again.webp")).unwrap(), sent);
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "grid.png"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = std::fs::read(dir.path().join("grid.png")).unwrap();
+    assert!(matches!(
+        mandala_render::drawing_from_image(&png).unwrap(),
+        Drawing::Grid(g) if g.size == 256
+    ));
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "grid.svg"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("grid"), "{}", stderr(&o));
+    assert!(!dir.path().join("grid.svg").exists());
+}
+
 #[test]
 fn bad_input_exits_2_naming_the_flag_and_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@
 
 use std::io::Cursor;
 
-use mandala_model::{ResolvedSpec, SpecError};
+use mandala_model::{Drawing, ResolvedGrid, ResolvedSpec, SpecError};
 
 use crate::encode::SPEC_KEYWORD;
 
@@ -61,17 +61,10 @@ pub enum SpecFromImageError {
 }
 
 /// Reads the [`ResolvedSpec`] embedded in a PNG, WebP or SVG this renderer
-/// made, telling the format from the file's first bytes.
+/// made, telling the format from the file's first bytes. A grid's file
+/// holds a [`ResolvedGrid`]: see [`drawing_from_image`].
 pub fn spec_from_image(bytes: &[u8]) -> Result<ResolvedSpec, SpecFromImageError> {
-    let (format, text) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        ("PNG", png_text(bytes)?)
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        ("WebP", webp_text(bytes)?)
-    } else if looks_like_svg(bytes) {
-        ("SVG", svg_text(bytes)?)
-    } else {
-        return Err(SpecFromImageError::Unrecognised);
-    };
+    let (format, text) = embedded(bytes)?;
     let spec: ResolvedSpec =
         serde_json::from_str(&text).map_err(|e| SpecFromImageError::BadJson {
             format,
@@ -79,6 +72,39 @@ pub fn spec_from_image(bytes: &[u8]) -> Result<ResolvedSpec, SpecFromImageError>
         })?;
     spec.validate()?;
     Ok(spec)
+}
+
+/// Reads what a file this renderer made draws: one mandala or a grid.
+pub fn drawing_from_image(bytes: &[u8]) -> Result<Drawing, SpecFromImageError> {
+    let (format, text) = embedded(bytes)?;
+    // A grid's JSON names its kind; a single spec has no such field.
+    let is_grid = serde_json::from_str::<serde_json::Value>(&text)
+        .is_ok_and(|v| v.get("kind").is_some() && v.get("cells").is_some());
+    if !is_grid {
+        return spec_from_image(bytes).map(Drawing::One);
+    }
+    let grid: ResolvedGrid =
+        serde_json::from_str(&text).map_err(|e| SpecFromImageError::BadJson {
+            format,
+            why: e.to_string(),
+        })?;
+    for cell in &grid.cells {
+        cell.validate()?;
+    }
+    Ok(Drawing::Grid(grid))
+}
+
+/// The format's name and the JSON embedded in the file.
+fn embedded(bytes: &[u8]) -> Result<(&'static str, String), SpecFromImageError> {
+    Ok(if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        ("PNG", png_text(bytes)?)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        ("WebP", webp_text(bytes)?)
+    } else if looks_like_svg(bytes) {
+        ("SVG", svg_text(bytes)?)
+    } else {
+        return Err(SpecFromImageError::Unrecognised);
+    })
 }
 
 /// The `mandala:spec` text chunk (only the chunks before the image data

@@ -28,7 +28,7 @@ pub mod svg;
 
 use std::time::{Duration, Instant};
 
-pub use embed::{SpecFromImageError, spec_from_image};
+pub use embed::{SpecFromImageError, drawing_from_image, spec_from_image};
 pub use encode::SPEC_KEYWORD;
 pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Drawing, Format, ResolvedSpec, SpecError};

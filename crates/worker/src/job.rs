@@ -305,51 +305,44 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
             Why::Slow,
         )),
     };
-    match result {
-        Ok(verdict) => verdict,
+    let (verdict, ending) = match result {
+        Ok(verdict) => return verdict,
         Err(Failure::Permanent {
             outcome,
             detail,
             ending,
-        }) => {
-            if let Some(ending) = ending {
-                tell(
-                    shared,
-                    target.as_ref(),
-                    &ending,
-                    job.strings(),
-                    lease_until_ms,
-                    log,
-                )
-                .await;
-            }
-            ack(outcome, detail)
-        }
+        }) => (ack(outcome, detail), ending),
         Err(Failure::Transient { detail, why }) => {
             let attempt = envelope.delivery_attempt.unwrap_or(0);
             if attempt < shared.max_attempts {
                 return redeliver(detail);
             }
             // The last attempt: nobody will try again, so say so now.
-            let ending = Ending::GaveUp {
-                attempts: attempt,
-                why,
-            };
-            tell(
-                shared,
-                target.as_ref(),
-                &ending,
-                job.strings(),
-                lease_until_ms,
-                log,
-            )
-            .await;
-            ack(
-                "gave-up",
-                format!("last delivery attempt ({attempt}): {detail}"),
+            (
+                ack(
+                    "gave-up",
+                    format!("last delivery attempt ({attempt}): {detail}"),
+                ),
+                Some(Ending::GaveUp {
+                    attempts: attempt,
+                    why,
+                }),
             )
         }
+    };
+    if let Some(ending) = ending {
+        let strings = job.strings();
+        tell(
+            shared,
+            target.as_ref(),
+            &ending,
+            strings,
+            lease_until_ms,
+            log,
+        )
+        .await;
     }
+    verdict
 }
 
 /// Renders (or finds) the image, stores it and replies.
