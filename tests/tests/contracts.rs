@@ -46,8 +46,10 @@ const APP_ID: &str = "1380486651436073092";
 
 /// The description, or `None` after reporting the suite skipped.
 fn api() -> Option<&'static Api> {
-    let commit: String = contract::discord_api_commit()
-        .map_or_else(|| "unknown commit".to_owned(), |c| c.chars().take(12).collect());
+    let commit: String = contract::discord_api_commit().map_or_else(
+        || "unknown commit".to_owned(),
+        |c| c.chars().take(12).collect(),
+    );
     mandala_standin::suites::require(
         &format!("contracts vs Discord's OpenAPI description (discord-api-spec {commit})"),
         contract::discord_api(),
@@ -163,7 +165,11 @@ async fn the_registered_command_definition_is_valid() {
     for (op, body) in registered().await {
         assert_eq!(body, mandala_model::discord::command::definitions());
         assert_eq!(
-            body.as_array().unwrap().iter().map(|c| c["type"].as_u64()).collect::<Vec<_>>(),
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["type"].as_u64())
+                .collect::<Vec<_>>(),
             [Some(1), Some(3), Some(2)],
             "/mandala, the message menu and the user menu"
         );
@@ -279,17 +285,28 @@ fn the_command_checks_catch_broken_definitions() {
     let p = broken_definition(api, |d| {
         option(d, "seed")["name_localizations"]["de"] = json!("Startwert");
     });
-    assert_complaint(&p, &["/0/options/0/name_localizations/de", "must be lowercase"]);
+    assert_complaint(
+        &p,
+        &["/0/options/0/name_localizations/de", "must be lowercase"],
+    );
 
     // The context menus.
-    let p = broken_definitions(api, |d| d[2]["name_localizations"]["de"] = json!("m".repeat(33)));
+    let p = broken_definitions(api, |d| {
+        d[2]["name_localizations"]["de"] = json!("m".repeat(33));
+    });
     assert_complaint(
         &p,
         &["/2/name_localizations/de: has 33 characters, more than maxLength 32"],
     );
     let p = broken_definitions(api, |d| d[1]["description"] = json!("Remix it"));
-    assert_complaint(&p, &["/1: is a user or message command: it has no description"]);
-    let p = broken_definitions(api, |d| d[2]["type"] = json!(3));
+    assert_complaint(
+        &p,
+        &["/1: is a user or message command: it has no description"],
+    );
+    let p = broken_definitions(api, |d| {
+        d[2]["type"] = json!(3);
+        d[2]["name"] = d[1]["name"].clone();
+    });
     assert_complaint(&p, &["/2/name", "used twice"]);
 }
 
@@ -306,8 +323,9 @@ async fn hanging_push_endpoint() -> String {
     format!("{}/pubsub/push", serve(router).await)
 }
 
-/// A real ingress: at most 2 jobs per user, 3 held by the delivery.
-async fn ingress(key: &SigningKey, dir: &std::path::Path) -> String {
+/// A real ingress: at most `per_user` jobs per user, `capacity` held by
+/// the delivery.
+async fn ingress(key: &SigningKey, dir: &std::path::Path, capacity: u32, per_user: u32) -> String {
     let push = hanging_push_endpoint().await;
     let args = [
         "mandala-ingress".to_owned(),
@@ -317,8 +335,8 @@ async fn ingress(key: &SigningKey, dir: &std::path::Path) -> String {
         ),
         format!("--discord-application-id={APP_ID}"),
         format!("--local-push-url={push}"),
-        "--local-push-queue-capacity=3".into(),
-        "--max-queued-per-user=2".into(),
+        format!("--local-push-queue-capacity={capacity}"),
+        format!("--max-queued-per-user={per_user}"),
         format!("--local-spool-file={}", dir.join("pending.jsonl").display()),
         format!(
             "--local-dead-letter-file={}",
@@ -337,12 +355,24 @@ async fn ingress(key: &SigningKey, dir: &std::path::Path) -> String {
 /// An interaction of `kind` with `data` from `user`, signed and sent; the
 /// answer's raw JSON.
 async fn interact(url: &str, key: &SigningKey, kind: u8, data: Value, user: &str) -> Value {
+    interact_in(url, key, kind, data, user, "en-US").await
+}
+
+/// [`interact`] from a user whose Discord speaks `locale`.
+async fn interact_in(
+    url: &str,
+    key: &SigningKey,
+    kind: u8,
+    data: Value,
+    user: &str,
+    locale: &str,
+) -> Value {
     let id = snowflake::from_timestamp_ms(now_ms(), u64::from(kind) * 1000 + rand_seq());
     let body = json!({
         "id": id, "application_id": APP_ID, "type": kind, "token": format!("contract-{id}"),
         "version": 1, "guild_id": "1000000000000000100", "channel_id": "1000000000000000200",
         "member": {"user": {"id": user, "username": "ada"}},
-        "data": data, "locale": "en-US", "app_permissions": "0"
+        "data": data, "locale": locale, "app_permissions": "0"
     });
     let outgoing = client::Outgoing {
         id,
@@ -374,7 +404,7 @@ fn click_data(action: ButtonAction, spec: RenderSpec) -> Value {
 async fn ingress_answers() -> Vec<(&'static str, Value)> {
     let key = SigningKey::from_bytes(&[42; 32]);
     let dir = tempfile::tempdir().unwrap();
-    let url = ingress(&key, dir.path()).await;
+    let url = ingress(&key, dir.path(), 3, 2).await;
     let ada = "1000000000000000301";
     let bob = "1000000000000000302";
     let cyd = "1000000000000000303";
@@ -473,6 +503,152 @@ async fn ingress_answers() -> Vec<(&'static str, Value)> {
         .await,
     ));
     answers
+}
+
+/// What a user sees of the grid, the buttons, the Remix form and the
+/// context menus, in `locale`, labelled.
+async fn experience_answers(locale: &str) -> Vec<(String, Value)> {
+    let key = SigningKey::from_bytes(&[43; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = ingress(&key, dir.path(), 1000, 1000).await;
+    let ada = "1000000000000000301";
+    let spec = RenderSpec {
+        seed: Some(42),
+        size: Some(1024),
+        symmetry: Some(9),
+        palette: Some(mandala_model::PaletteChoice::Named("ocean".into())),
+        ..Default::default()
+    };
+    let mut answers = Vec::new();
+    let mut ask = async |label: &str, kind: u8, data: Value| {
+        let v = interact_in(&url, &key, kind, data, ada, locale).await;
+        answers.push((format!("{locale}: {label}"), v));
+    };
+    ask("queued: a grid", 2, command_data(&json!([]))).await;
+    ask(
+        "queued: one image",
+        2,
+        command_data(&json!([{"name": "grid", "type": 5, "value": false}])),
+    )
+    .await;
+    let mut actions = ButtonAction::SINGLE.to_vec();
+    actions.extend([ButtonAction::Variation, ButtonAction::NewGrid]);
+    for k in [GridKind::Candidates, GridKind::Variations] {
+        actions.extend([ButtonAction::Pick(k, 2), ButtonAction::VaryCell(k, 3)]);
+    }
+    for action in actions {
+        let label = if action == ButtonAction::Remix {
+            "click remix: the form".to_owned()
+        } else {
+            format!("click {}", action.name())
+        };
+        ask(&label, 3, click_data(action, spec.clone())).await;
+    }
+    // The Remix form, then the form submitted: good and bad.
+    let form_id = ButtonState {
+        action: ButtonAction::Remix,
+        spec: spec.clone(),
+    }
+    .encode()
+    .unwrap();
+    let submit = |values: &[(&str, &str)]| {
+        let rows: Vec<Value> = values
+            .iter()
+            .map(|(k, v)| json!({"type": 18, "component": {"type": 4, "custom_id": k, "value": v}}))
+            .collect();
+        json!({"custom_id": form_id, "components": rows})
+    };
+    ask(
+        "queued: remix form submitted",
+        5,
+        submit(&[("seed", "7"), ("canvas", "512 · transparent")]),
+    )
+    .await;
+    ask(
+        "refused: remix form with a bad field",
+        5,
+        submit(&[("shape", "8 · 99")]),
+    )
+    .await;
+    // The message menu on one of the bot's images, and on someone else's.
+    let pick = ButtonState {
+        action: ButtonAction::Pick(GridKind::Candidates, 1),
+        spec: spec.clone(),
+    }
+    .encode()
+    .unwrap();
+    let message = |id: &str, author: &str, components: Value| {
+        json!({"id": "1000000000000000401", "name": "Remix mandala", "type": 3, "target_id": id,
+        "resolved": {"messages": {id: {
+            "id": id, "channel_id": "1000000000000000200", "content": "",
+            "author": {"id": author, "username": "Mandala", "bot": true},
+            "components": components
+        }}}})
+    };
+    let row = json!([{"type": 1, "components": [
+        {"type": 2, "style": 2, "label": "U1", "custom_id": pick}
+    ]}]);
+    ask(
+        "message menu: the remix form",
+        2,
+        message("1000000000000000700", APP_ID, row),
+    )
+    .await;
+    ask(
+        "refused: message menu on another's message",
+        2,
+        message("1000000000000000701", "1000000000000000009", json!([])),
+    )
+    .await;
+    // The user menu, on a user with an accent colour and a markdown name.
+    let user = "80351110224678912";
+    ask(
+        "queued: user menu",
+        2,
+        json!({"id": "1000000000000000402", "name": "Mandala for this user", "type": 2,
+        "target_id": user, "resolved": {"users": {user: {
+            "id": user, "username": "nelly", "global_name": "Nelly *_`", "accent_color": 0x3498db
+        }}}}),
+    )
+    .await;
+    answers
+}
+
+#[tokio::test]
+async fn every_answer_of_the_grid_buttons_forms_and_menus_is_valid_in_every_language() {
+    let Some(api) = api() else { return };
+    let mut found = Vec::new();
+    for locale in locales() {
+        let s = mandala_model::i18n::strings(Some(locale));
+        let answers = experience_answers(locale).await;
+        // The answers are what they are labelled as, in the user's language.
+        for (label, v) in &answers {
+            let kind = v["type"].as_u64();
+            if label.contains("refused") {
+                assert_eq!(
+                    (kind, &v["data"]["flags"]),
+                    (Some(4), &json!(64)),
+                    "{label}: {v}"
+                );
+            } else if label.contains("form") && !label.contains("submitted") {
+                assert_eq!(kind, Some(9), "{label}: a modal: {v}");
+                assert_eq!(v["data"]["components"].as_array().unwrap().len(), 5);
+            } else {
+                assert_eq!(kind, Some(4), "{label}: {v}");
+                assert!(v["data"].get("flags").is_none(), "{label}: visible: {v}");
+                let content = v["data"]["content"].as_str().unwrap();
+                assert!(content.contains(s.ready_in), "{label}: {content}");
+            }
+            found.extend(problems(
+                api,
+                label,
+                contract::INTERACTION_RESPONSE,
+                v,
+                limits::interaction_response(v),
+            ));
+        }
+    }
+    assert_clean(&found);
 }
 
 #[tokio::test]
@@ -602,6 +778,50 @@ async fn the_response_checks_catch_broken_answers() {
             json!([{"type": 2, "style": 2, "label": "Go", "custom_id": "go"}]);
     });
     assert_complaint(&p, &["/data/components/0: is not an action row"]);
+
+    // The Remix form (a modal).
+    let forms = experience_answers("en-US").await;
+    let form = &forms
+        .iter()
+        .find(|(l, _)| l.ends_with("click remix: the form"))
+        .unwrap()
+        .1;
+    assert!(broken_response(api, form, |_| {}).is_empty());
+    let p = broken_response(api, form, |v| {
+        let row = v["data"]["components"][0].clone();
+        v["data"]["components"].as_array_mut().unwrap().push(row);
+    });
+    assert_complaint(
+        &p,
+        &["/data/components: has 6 components; a modal has 1 to 5"],
+    );
+    let p = broken_response(api, form, |v| v["data"]["title"] = json!("t".repeat(46)));
+    assert_complaint(&p, &["/data/title: has 46 characters"]);
+    let p = broken_response(api, form, |v| {
+        v["data"]["components"][1]["components"][0]["label"] = json!("l".repeat(46));
+    });
+    assert_complaint(
+        &p,
+        &["/data/components/1/components/0/label: has 46 characters"],
+    );
+    let p = broken_response(api, form, |v| {
+        v["data"]["components"][1]["components"][0]["custom_id"] = json!("seed");
+    });
+    assert_complaint(&p, &["\"seed\" is used twice"]);
+    let p = broken_response(api, form, |v| {
+        let input = &mut v["data"]["components"][0]["components"][0];
+        input["value"] = json!("9".repeat(30));
+        input["max_length"] = json!(20);
+    });
+    assert_complaint(
+        &p,
+        &["/data/components/0/components/0/value: has 30 characters"],
+    );
+    let p = broken_response(api, form, |v| {
+        let input = v["data"]["components"][0]["components"][0].clone();
+        v["data"]["components"][0]["components"] = json!([input.clone(), input]);
+    });
+    assert_complaint(&p, &["/data/components/0: holds 2 components"]);
 }
 
 // ------------------------------------------------------------------ the worker's messages
@@ -675,15 +895,24 @@ async fn worker_messages() -> Vec<(String, &'static str, Via, Value)> {
         size: Some(256),
         ..Default::default()
     };
-    // The image, with three buttons.
-    push(
-        &url,
-        "/pubsub/push",
-        &job(small(1), interaction_reply("image"), JobKind::Command),
-        "m-image",
-        1,
-    )
-    .await;
+    // In every language: a grid of candidates, a grid of variations, and
+    // one image.
+    for locale in locales() {
+        for (name, grid) in [
+            ("grid", Some(GridKind::Candidates)),
+            ("variations", Some(GridKind::Variations)),
+            ("image", None),
+        ] {
+            let mut j = job(
+                small(1),
+                interaction_reply(&format!("{name}-{locale}")),
+                JobKind::Command,
+            );
+            j.grid = grid;
+            j.locale = Some(locale.to_owned());
+            push(&url, "/pubsub/push", &j, &format!("m-{name}-{locale}"), 1).await;
+        }
+    }
     // An SVG at the largest size: no embedded image, two buttons.
     let svg = RenderSpec {
         format: Some(Format::Svg),
@@ -753,27 +982,37 @@ async fn every_message_the_worker_sends_is_valid() {
             .collect()
     };
     // What was captured is what the test meant to capture.
-    let image = of("image");
-    assert_eq!(
-        image[0]["components"][0]["components"]
+    let buttons = |v: &Value| -> Vec<usize> {
+        v["components"]
             .as_array()
             .unwrap()
-            .len(),
-        3
-    );
-    assert!(
-        image[0]["embeds"][0]["image"]["url"]
-            .as_str()
-            .unwrap()
-            .starts_with("attachment://")
-    );
-    assert_eq!(
-        of("svg")[0]["components"][0]["components"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+            .iter()
+            .map(|row| row["components"].as_array().unwrap().len())
+            .collect()
+    };
+    for locale in locales() {
+        let image = of(&format!("image-{locale}"));
+        assert_eq!(
+            buttons(image[0]),
+            [5],
+            "{locale}: Subtle, Strong, Upscale, Re-roll, Remix"
+        );
+        assert!(
+            image[0]["embeds"][0]["image"]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("attachment://")
+        );
+        for grid in ["grid", "variations"] {
+            let v = of(&format!("{grid}-{locale}"));
+            assert_eq!(
+                buttons(v[0]),
+                [4, 4, 2],
+                "{locale}: U1–U4, V1–V4, 🔄 and Remix"
+            );
+        }
+    }
+    assert_eq!(buttons(of("svg")[0]), [4], "no Upscale at the largest size");
     let daily: Vec<_> = messages
         .iter()
         .filter(|(l, ..)| l.ends_with(" hook-token"))
@@ -800,7 +1039,7 @@ async fn every_message_the_worker_sends_is_valid() {
 
 #[test]
 fn every_last_word_is_a_valid_edit() {
-    use mandala_worker::reply::last_word::{Ending, message};
+    use mandala_worker::reply::last_word::{Ending, Why, message};
     let Some(api) = api() else { return };
     let long = "x".repeat(3000);
     let endings = [
@@ -809,23 +1048,25 @@ fn every_last_word_is_a_valid_edit() {
         Ending::Refused("interaction response 400 Bad Request code 50035".into()),
         Ending::GaveUp {
             attempts: 5,
-            why: "the image store is unavailable".into(),
+            why: Why::Store,
         },
         Ending::DeadLettered { attempts: Some(5) },
         Ending::DeadLettered { attempts: None },
         Ending::InvalidSpec(long),
     ];
     let mut found = Vec::new();
-    for ending in &endings {
-        let v = serde_json::to_value(message(ending).payload).unwrap();
-        let label = format!("last word {ending:?}");
-        found.extend(problems(
-            api,
-            &label.chars().take(60).collect::<String>(),
-            contract::EDIT_ORIGINAL,
-            &v,
-            limits::message(&v, Via::InteractionEdit),
-        ));
+    for lang in Lang::ALL {
+        for ending in &endings {
+            let v = serde_json::to_value(message(ending, lang.strings()).payload).unwrap();
+            let label = format!("{lang:?} last word {ending:?}");
+            found.extend(problems(
+                api,
+                &label.chars().take(60).collect::<String>(),
+                contract::EDIT_ORIGINAL,
+                &v,
+                limits::message(&v, Via::InteractionEdit),
+            ));
+        }
     }
     assert_clean(&found);
 }
@@ -849,7 +1090,7 @@ async fn the_message_checks_catch_broken_payloads() {
     let messages = worker_messages().await;
     let image = &messages
         .iter()
-        .find(|(l, ..)| l.ends_with(" image"))
+        .find(|(l, ..)| l.ends_with(" image-en-US"))
         .unwrap()
         .3;
     let post = &messages
@@ -992,8 +1233,9 @@ async fn the_message_checks_catch_broken_payloads() {
 
 // ------------------------------------------------------------------ waiting notices
 
-/// The PATCH the ledger's sweeper sends for an overdue job.
-async fn waiting_notice() -> Value {
+/// The PATCH the ledger's sweeper sends for an overdue job of a user who
+/// speaks `locale`.
+async fn waiting_notice(locale: &str) -> Value {
     use mandala_ledger::backend::memory::MemoryBackend;
     use mandala_ledger::{Admission, AdmitRequest, Ledger, NoticeTarget, Notifier, Policy};
     let standin = DiscordStandin::new();
@@ -1026,6 +1268,7 @@ async fn waiting_notice() -> Value {
                 token: "notice".into(),
             }),
             now_ms: now,
+            locale: locale.to_owned(),
         })
         .await
         .unwrap();
@@ -1052,21 +1295,25 @@ async fn waiting_notice() -> Value {
 #[tokio::test]
 async fn the_waiting_notice_is_a_valid_edit() {
     let Some(api) = api() else { return };
-    let notice = waiting_notice().await;
+    let mut found = Vec::new();
+    for locale in locales() {
+        let notice = waiting_notice(locale).await;
+        found.extend(problems(
+            api,
+            &format!("waiting notice ({locale})"),
+            contract::EDIT_ORIGINAL,
+            &notice,
+            limits::message(&notice, Via::InteractionEdit),
+        ));
+    }
+    assert_clean(&found);
+    let notice = waiting_notice("en-US").await;
     assert!(
         notice["content"]
             .as_str()
             .unwrap()
             .contains("Still in the queue")
     );
-    let found = problems(
-        api,
-        "waiting notice",
-        contract::EDIT_ORIGINAL,
-        &notice,
-        limits::message(&notice, Via::InteractionEdit),
-    );
-    assert_clean(&found);
     let p = broken_message(
         api,
         &notice,
