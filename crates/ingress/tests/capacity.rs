@@ -20,7 +20,6 @@ use mandala_model::{ButtonAction, ButtonState, PushEnvelope, RenderSpec};
 use mandala_standin::discord::DiscordStandin;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use tower::ServiceExt as _;
 
 /// A worker that holds every push until the test lets it go, then answers
 /// with `status` and its speed report (`slots`, µs per work unit).
@@ -143,14 +142,7 @@ impl Bot {
     }
 
     async fn send(&self, body: &Value) -> Value {
-        let r = self
-            .ingress
-            .router()
-            .oneshot(signed_now(&self.key, body))
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        body_json(r).await
+        answer(&self.ingress, &self.key, body).await
     }
 
     async fn command(&self, user: &str, options: Value) -> Value {

@@ -12,13 +12,11 @@ mod common;
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use common::*;
 use mandala_ingress::Ingress;
 use mandala_model::job::JobKind;
 use mandala_model::{ButtonAction, ButtonState, GridKind, Job, PaletteChoice, RenderSpec, Rgb};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 struct Bot {
     ingress: Ingress,
@@ -43,14 +41,7 @@ impl Bot {
     }
 
     async fn send(&self, body: &Value) -> Value {
-        let r = self
-            .ingress
-            .router()
-            .oneshot(signed_now(&self.key, body))
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        body_json(r).await
+        answer(&self.ingress, &self.key, body).await
     }
 
     async fn job(&self, n: usize) -> Job {

@@ -385,14 +385,19 @@ fn injected(failure: &Failure) -> Response {
 /// Discord's request limit is 25 MiB; files are checked one by one below it.
 const BODY_LIMIT: usize = 26 * 1024 * 1024;
 
-/// The JSON a request body carries: the body itself, or a multipart
-/// form's `payload_json` part.
-fn sent_json(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
-    let content_type = headers
+/// A request's `Content-Type`, whole and as its bare media type.
+fn content_type(headers: &HeaderMap) -> (&str, &str) {
+    let whole = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    (whole, whole.split(';').next().unwrap_or_default().trim())
+}
+
+/// The JSON a request body carries: the body itself, or a multipart
+/// form's `payload_json` part.
+fn sent_json(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
+    let (content_type, mime) = content_type(headers);
     if mime.eq_ignore_ascii_case("application/json") {
         return serde_json::from_slice(body).ok();
     }
@@ -496,11 +501,7 @@ fn form_error(path: &str, code: &'static str, message: String) -> Response {
 
 /// Reads a JSON or multipart message body into `payload_json` and files.
 fn read_body(headers: &HeaderMap, body: &Bytes) -> Result<(Value, Vec<Upload>), Response> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    let (content_type, mime) = content_type(headers);
     if mime.eq_ignore_ascii_case("application/json") {
         let payload = serde_json::from_slice(body)
             .map_err(|e| form_error("_root", "JSON_INVALID", format!("body is not JSON: {e}")))?;

@@ -165,11 +165,16 @@ async fn click(
     State(p): State<Playground>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let custom_id = body["custom_id"]
-        .as_str()
-        .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "custom_id is required"))?;
+    let custom_id = custom_id(&body)?;
     let outgoing = client::button(&p.application_id, custom_id);
     p.send(&client::in_locale(outgoing, locale(&body))).await
+}
+
+/// The `custom_id` of a click or a form, which the page always sends.
+fn custom_id(body: &Value) -> Result<&str, ApiError> {
+    body["custom_id"]
+        .as_str()
+        .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "custom_id is required"))
 }
 
 /// A filled-in modal: `{custom_id, values: {input: text}}`.
@@ -177,9 +182,7 @@ async fn submit(
     State(p): State<Playground>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let custom_id = body["custom_id"]
-        .as_str()
-        .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "custom_id is required"))?;
+    let custom_id = custom_id(&body)?;
     let values: Vec<(String, String)> = body["values"]
         .as_object()
         .into_iter()

@@ -130,6 +130,18 @@ pub fn ephemeral_text(v: &Value) -> &str {
     v["data"]["content"].as_str().unwrap()
 }
 
+/// `body`, signed with `key`, sent to `ingress`'s router: the 200 answer's JSON.
+pub async fn answer(ingress: &mandala_ingress::Ingress, key: &SigningKey, body: &Value) -> Value {
+    use tower::ServiceExt as _;
+    let r = ingress
+        .router()
+        .oneshot(signed_now(key, body))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    body_json(r).await
+}
+
 pub async fn body_json(resp: axum::response::Response) -> Value {
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
