@@ -82,15 +82,7 @@ pub(crate) async fn render(
             text,
             estimate,
         } => {
-            let mut handled = queue(
-                state,
-                *job,
-                drawing.hash().to_string(),
-                &interaction.id,
-                text,
-                s,
-            )
-            .await;
+            let mut handled = queue(state, *job, &interaction.id, text, s).await;
             handled.estimate = estimate;
             handled
         }
@@ -152,19 +144,18 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Ha
 async fn queue(
     state: &AppState,
     job: Job,
-    spec_hash: String,
     interaction_id: &str,
     ack: String,
     s: &Strings,
 ) -> Handled {
-    let attributes = publish::attributes(&job, interaction_id, &spec_hash);
+    let attributes = publish::attributes(&job, interaction_id);
     match state
         .publisher
         .publish_within(state.publish_timeout, &job, attributes)
         .await
     {
         Ok(message_id) => {
-            tracing::debug!(%message_id, %spec_hash, kind = job.kind.as_str(), "job published");
+            tracing::debug!(%message_id, kind = job.kind.as_str(), "job published");
             answer(InteractionResponse::message(ack), "queued")
         }
         Err(PublishError::TooSlow(budget)) => {
