@@ -639,13 +639,7 @@ async fn every_answer_of_the_grid_buttons_forms_and_menus_is_valid_in_every_lang
                 let content = v["data"]["content"].as_str().unwrap();
                 assert!(content.contains(s.ready_in), "{label}: {content}");
             }
-            found.extend(problems(
-                api,
-                label,
-                contract::INTERACTION_RESPONSE,
-                v,
-                limits::interaction_response(v),
-            ));
+            found.extend(response_problems(api, label, v));
         }
     }
     assert_clean(&found);
@@ -700,28 +694,27 @@ async fn every_answer_of_the_ingress_is_a_valid_interaction_response() {
 
     let mut found = Vec::new();
     for (label, v) in &answers {
-        found.extend(problems(
-            api,
-            label,
-            contract::INTERACTION_RESPONSE,
-            v,
-            limits::interaction_response(v),
-        ));
+        found.extend(response_problems(api, label, v));
     }
     assert_clean(&found);
+}
+
+/// What the description and the limits say about an interaction response.
+fn response_problems(api: &Api, label: &str, response: &Value) -> Vec<String> {
+    problems(
+        api,
+        label,
+        contract::INTERACTION_RESPONSE,
+        response,
+        limits::interaction_response(response),
+    )
 }
 
 /// `response` broken by `f`, and what the checks say about it.
 fn broken_response(api: &Api, response: &Value, f: impl FnOnce(&mut Value)) -> Vec<String> {
     let mut v = response.clone();
     f(&mut v);
-    problems(
-        api,
-        "broken",
-        contract::INTERACTION_RESPONSE,
-        &v,
-        limits::interaction_response(&v),
-    )
+    response_problems(api, "broken", &v)
 }
 
 #[tokio::test]
