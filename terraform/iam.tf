@@ -3,8 +3,9 @@
 #
 #   ingress  publishes to the jobs topic, reads the public key secret and
 #            reads and writes the queue ledger
-#   worker   creates and reads objects in the renders bucket, and reads and
-#            writes the queue ledger
+#   worker   creates and reads objects in the renders bucket, reads and
+#            writes the queue ledger, and reads the daily mandala's
+#            webhook secret
 #   push     invokes the worker (Pub/Sub signs its pushes as this account)
 #   build    pushes images to the Artifact Registry repository
 
@@ -86,6 +87,15 @@ resource "google_storage_bucket_iam_member" "worker_reads_renders" {
   bucket = google_storage_bucket.renders.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.worker.member
+}
+
+# The daily mandala's job names this secret; the worker reads the URL.
+resource "google_secret_manager_secret_iam_member" "worker_reads_daily_webhook" {
+  count = var.daily_mandala_enabled ? 1 : 0
+
+  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.worker.member
 }
 
 resource "google_project_iam_member" "worker_uses_queue" {

@@ -7,10 +7,14 @@
 //! - `emulators.rs`: the real binaries as separate processes through the official
 //!   Pub/Sub emulator and gcp-storage-emulator, plus a `gcloud pubsub topics publish` job.
 //! - `browser.rs`: the playground's round trip in headless Chromium.
+//! - `contracts.rs`: every payload the bot sends Discord, against Discord's
+//!   OpenAPI description and documented limits ([`contract`]).
 //!
 //! This library holds what those tests share: sending batches of signed
-//! interactions, checking replied images, and child processes that die with
-//! the test.
+//! interactions, checking replied images, child processes that die with
+//! the test, and the contract checker for Discord's API.
+
+pub mod contract;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,7 +127,7 @@ pub fn check_image(bytes: &[u8]) -> Result<ResolvedSpec, String> {
         return Err("empty image".into());
     }
     let spec =
-        mandala_render::spec_from_png(bytes).map_err(|e| format!("no embedded spec: {e}"))?;
+        mandala_render::spec_from_image(bytes).map_err(|e| format!("no embedded spec: {e}"))?;
     if (img.width(), img.height()) != (spec.size, spec.size) {
         return Err(format!(
             "image is {}x{}, spec says {}",
@@ -135,7 +139,7 @@ pub fn check_image(bytes: &[u8]) -> Result<ResolvedSpec, String> {
     Ok(spec)
 }
 
-/// Files under a local store's render directory.
+/// Images (PNG, WebP) under a local store's render directory.
 pub fn stored_objects(store: &Path) -> Vec<PathBuf> {
     let dir = store
         .join("renders")
@@ -144,7 +148,7 @@ pub fn stored_objects(store: &Path) -> Vec<PathBuf> {
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "webp"))
                 .collect()
         })
         .unwrap_or_default();

@@ -237,7 +237,7 @@ async fn flow(s: &Session) {
     for (label, same_seed) in [("Vary (Subtle)", true), ("Vary (Strong)", false)] {
         let id = button(&single, label);
         let m = s.image(&client::button(s.app(), id)).await;
-        let after = mandala_render::spec_from_png(&m.attachments[0].bytes).unwrap();
+        let after = mandala_render::spec_from_image(&m.attachments[0].bytes).unwrap();
         assert_ne!(&after, before, "{label} changed something");
         assert_eq!(after.seed == before.seed, same_seed, "{label}");
         assert_eq!(after.background, before.background, "{label}");

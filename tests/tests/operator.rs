@@ -85,7 +85,7 @@ async fn interact_prints_and_saves_the_reply() {
     let stack = DevStack::start(DevOptions::ephemeral(state.clone()))
         .await
         .unwrap();
-    let out = dir.path().join("reply.png");
+    let out = dir.path().join("reply.webp");
     interact::run(interact::Args {
         url: stack.interactions_url(),
         key_seed: None,

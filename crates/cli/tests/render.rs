@@ -49,7 +49,7 @@ fn renders_a_png_and_prints_its_resolved_spec() {
     let bytes = std::fs::read(dir.path().join("m.png")).unwrap();
     let image = mandala_render::image::load_from_memory(&bytes).unwrap();
     assert_eq!((image.width(), image.height()), (256, 256));
-    assert_eq!(mandala_render::spec_from_png(&bytes).unwrap(), spec);
+    assert_eq!(mandala_render::spec_from_image(&bytes).unwrap(), spec);
     // Nothing but the image is left in the directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -117,7 +117,7 @@ fn from_regenerates_a_byte_identical_file_and_converts_formats() {
 }
 
 #[test]
-fn webp_by_extension() {
+fn webp_by_extension_and_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let o = mandala(
         &["render", "--seed", "3", "--size", "128", "-o", "m.webp"],
@@ -131,6 +131,75 @@ fn webp_by_extension() {
     )
     .unwrap();
     assert_eq!(image.width(), 128);
+    let spec: ResolvedSpec = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(spec.format, Format::Webp);
+    // No extension, no --format: the spec's format, WebP unless it says.
+    let o = mandala(
+        &["render", "--seed", "3", "--size", "128", "-o", "plain"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("plain")).unwrap(), bytes);
+}
+
+/// `--from` reads the spec back from every format the bot or the CLI
+/// writes, and re-renders the same bytes.
+#[test]
+fn from_reads_webp_and_svg_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mandala(
+        &["render", "--seed", "11", "--size", "200", "-o", "a.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mandala(&["render", "--from", "a.webp", "-o", "b.webp"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("a.webp"), read("b.webp"));
+    // WebP → SVG → WebP: the spec survives the trip through the SVG.
+    let o = mandala(&["render", "--from", "a.webp", "-o", "c.svg"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mandala(&["render", "--from", "c.svg", "-o", "d.webp"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read("a.webp"), read("d.webp"));
+}
+
+/// A grid the bot sent re-renders exactly too; it cannot become an SVG.
+#[test]
+fn from_reads_the_bots_grids() {
+    use mandala_model::{Drawing, GridKind, RenderSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RenderSpec {
+        seed: Some(2026),
+        size: Some(256),
+        ..Default::default()
+    };
+    let grid = Drawing::resolve(&spec, Some(GridKind::Candidates)).unwrap();
+    let sent = mandala_render::draw(&grid).unwrap().bytes;
+    std::fs::write(dir.path().join("grid.webp"), &sent).unwrap();
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "again.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("again.webp")).unwrap(), sent);
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "grid.png"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = std::fs::read(dir.path().join("grid.png")).unwrap();
+    assert!(matches!(
+        mandala_render::drawing_from_image(&png).unwrap(),
+        Drawing::Grid(g) if g.size == 256
+    ));
+    let o = mandala(
+        &["render", "--from", "grid.webp", "-o", "grid.svg"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("grid"), "{}", stderr(&o));
+    assert!(!dir.path().join("grid.svg").exists());
 }
 
 #[test]

@@ -94,14 +94,22 @@ async fn jobs_reach_pubsub_with_their_attributes() {
     assert_eq!(ticket.job, id);
     let seed = job.spec.seed.unwrap();
     assert_eq!(seed, mandala_model::spec::seed_from_text("rosebud"));
-    assert!(content.contains(&format!("seed {seed} ")), "{content}");
+    // The answer names the grid's four cells, drawn from that seed.
+    let cells = mandala_model::grid::cells(&job.spec, mandala_model::GridKind::Candidates).unwrap();
+    assert!(
+        content.contains(&format!("seeds {}, ", cells[0].seed.unwrap())),
+        "{content}"
+    );
     assert_eq!(attributes.len(), 4, "{attributes:?}");
     assert_eq!(attributes["kind"], "command");
     assert_eq!(attributes["interaction_id"], id);
     assert_eq!(attributes["source"], "discord");
     assert_eq!(
         attributes["spec_hash"],
-        job.spec.resolve().unwrap().hash().to_string()
+        mandala_model::Drawing::resolve(&job.spec, job.grid)
+            .unwrap()
+            .hash()
+            .to_string()
     );
 }
 

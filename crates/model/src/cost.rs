@@ -58,8 +58,11 @@ pub struct CostFeatures(pub [f64; FEATURES]);
 /// The fitted coefficients, in work units per feature unit, in the order of
 /// [`FEATURE_NAMES`], then the constant. Fitted on the development machine
 /// (AMD EPYC, 2 vCPU) with the `cost_model` example; see docs/BENCHMARKS.md.
+/// `webp_pixels` was refitted when WebP moved to the renderer's own VP8L
+/// encoder (2.728e-2 in a refit whose PNG coefficient was 3.676e-3, scaled
+/// to this table's PNG coefficient): about 7× a PNG pixel.
 pub const COEFFICIENTS: [f64; FEATURES + 1] = [
-    4.037e-3, 1.037e-2, 7.575e-3, 2.302e-5, 1.539e-2, 1.599e-5, 9.728e-4, 2.987e-5, 3.374e-3,
+    4.037e-3, 2.996e-2, 7.575e-3, 2.302e-5, 1.539e-2, 1.599e-5, 9.728e-4, 2.987e-5, 3.374e-3,
     2.992e-5, 5.972e-2, 6.300e-5, 5.292e-1, 7.814e-2, 8.212e-2, 9.907e1,
 ];
 
@@ -137,6 +140,8 @@ mod tests {
             size: Some(size),
             layers: Some(layers),
             elements: Some(elements),
+            // The geometry's share, without the (larger) WebP encode.
+            format: Some(Format::Png),
             ..Default::default()
         }
     }
@@ -144,6 +149,11 @@ mod tests {
     #[test]
     fn bigger_and_busier_specs_cost_more() {
         let cost = |s: RenderSpec| s.resolve().unwrap().cost().0;
+        let webp = RenderSpec {
+            format: Some(Format::Webp),
+            ..spec(1024, 4, 8)
+        };
+        assert!(cost(webp) > cost(spec(1024, 4, 8)), "WebP encodes slower");
         let small = cost(spec(512, 1, 4));
         let big = cost(spec(4096, 1, 4));
         let busy = cost(spec(4096, 12, 32));
@@ -157,6 +167,7 @@ mod tests {
     #[test]
     fn svg_costs_no_pixels() {
         let png = spec(4096, 6, 16);
+        assert!(png.resolve().unwrap().cost_features().0[0] > 0.0);
         let svg = RenderSpec {
             format: Some(Format::Svg),
             style: Some(StyleChoice::Random),

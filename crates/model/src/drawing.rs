@@ -116,6 +116,29 @@ impl Drawing {
         }
     }
 
+    /// The same drawing encoded as `format`; a grid cannot be an SVG.
+    pub fn with_format(self, format: Format) -> Result<Drawing, SpecError> {
+        Ok(match self {
+            Drawing::One(s) => Drawing::One(ResolvedSpec { format, ..s }),
+            Drawing::Grid(_) if format == Format::Svg => {
+                return Err(SpecError::Invalid {
+                    field: "format",
+                    value: "svg".into(),
+                    allowed: "png or webp for a grid".into(),
+                });
+            }
+            Drawing::Grid(g) => Drawing::Grid(ResolvedGrid {
+                format,
+                cells: g
+                    .cells
+                    .into_iter()
+                    .map(|c| ResolvedSpec { format, ..c })
+                    .collect(),
+                ..g
+            }),
+        })
+    }
+
     pub fn is_grid(&self) -> bool {
         matches!(self, Drawing::Grid(_))
     }

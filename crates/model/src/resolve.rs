@@ -93,7 +93,7 @@ impl ResolvedSpec {
         SpecHash(out)
     }
 
-    /// The content-addressed storage name, e.g. `renders/v1/<hash>.png`.
+    /// The content-addressed storage name, e.g. `renders/v1/<hash>.webp`.
     pub fn object_name(&self) -> String {
         format!(
             "renders/v{}/{}.{}",

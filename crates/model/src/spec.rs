@@ -241,11 +241,16 @@ impl<'de> Deserialize<'de> for Background {
 }
 
 /// The encoded image format.
+///
+/// WebP is the default: lossless like PNG, the same pixels in about a third
+/// of the bytes, and bytes — sent to Discord and kept in storage — are most
+/// of what an image costs (docs/COST.md). `png` is there for anyone who
+/// wants one; `svg` for vectors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    #[default]
     Png,
+    #[default]
     Webp,
     Svg,
 }
@@ -405,6 +410,19 @@ pub fn seed_from_text(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webp_is_the_default_format() {
+        assert_eq!(Format::default(), Format::Webp);
+        let r = RenderSpec {
+            seed: Some(1),
+            ..RenderSpec::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(r.format, Format::Webp);
+        assert_eq!(r.object_name(), format!("renders/v1/{}.webp", r.hash()));
+    }
 
     #[test]
     fn empty_json_is_an_empty_spec() {

@@ -69,7 +69,7 @@ pub fn render_to_bytes(grid: &ResolvedGrid) -> Result<Rendered, RenderError> {
     let json = grid.canonical_json();
     let bytes = match grid.format {
         Format::Png => encode::png(&pixmap, &json, opaque)?,
-        Format::Webp => encode::webp(&pixmap, opaque)?,
+        Format::Webp => encode::webp(&pixmap, &json, opaque)?,
         Format::Svg => {
             return Err(RenderError::Encode("a grid is drawn as PNG or WebP".into()));
         }

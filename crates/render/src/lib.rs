@@ -12,10 +12,13 @@
 //!   paths; shared by both back ends.
 //! - [`raster`]: the scene onto a `tiny_skia::Pixmap`, painted by vello_cpu.
 //! - [`svg`]: the scene as deterministic SVG text.
-//! - [`encode`]: PNG (spec in a `mandala:spec` text chunk), lossless WebP,
-//!   and [`spec_from_png`] to read the spec back.
+//! - [`encode`]: PNG (spec in a `mandala:spec` text chunk) and lossless
+//!   WebP from the renderer's own VP8L encoder (spec in an XMP chunk).
+//! - [`embed`]: the spec inside every format, and [`spec_from_image`] to
+//!   read it back from a PNG, WebP or SVG.
 //! - [`grid`]: four cells rendered alone and composed into one image.
 
+pub mod embed;
 pub mod encode;
 pub mod geometry;
 pub mod grid;
@@ -25,7 +28,8 @@ pub mod svg;
 
 use std::time::{Duration, Instant};
 
-pub use encode::{SPEC_KEYWORD, SpecFromPngError, spec_from_png};
+pub use embed::{SpecFromImageError, drawing_from_image, spec_from_image};
+pub use encode::SPEC_KEYWORD;
 pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Drawing, Format, ResolvedSpec, SpecError};
 pub use scene::Scene;
@@ -80,7 +84,7 @@ pub fn encode(
     match (format, pixmap) {
         (Format::Svg, _) => Ok(svg::write(scene).into_bytes()),
         (Format::Png, Some(p)) => encode::png(p, &scene.spec_json, opaque(p)),
-        (Format::Webp, Some(p)) => encode::webp(p, opaque(p)),
+        (Format::Webp, Some(p)) => encode::webp(p, &scene.spec_json, opaque(p)),
         (Format::Png | Format::Webp, None) => {
             encode(scene, Some(&raster::rasterize(scene)?), format)
         }

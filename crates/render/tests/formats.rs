@@ -1,5 +1,7 @@
 //! Encoded output: determinism, pinned golden hashes, the spec carried in
-//! the PNG, and files that real decoders read back to the rendered pixels.
+//! every format, files that real decoders (libwebp's among them) read back
+//! to the rendered pixels, and the largest possible image against
+//! Discord's upload limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandala_model::{Background, Format, RENDER_VERSION, RenderSpec, ResolvedSpec, StyleChoice};
@@ -38,12 +40,15 @@ fn same_spec_gives_the_same_bytes() {
     }
 }
 
-/// The pinned renders. When output changes on purpose, bump RENDER_VERSION
-/// in mandala-model and update these (the failure message prints the new
-/// values).
+/// The pinned renders. When the pixels change on purpose, bump
+/// RENDER_VERSION in mandala-model and update these (the failure message
+/// prints the new values); an encoder change that keeps every pixel (as
+/// the WebP encoder's did) only updates its hashes. The WebP hashes were
+/// computed on AMD EPYC (x86-64, AVX-512) and must match on every machine:
+/// the encoder is integer-only Rust.
 #[test]
 fn golden_hashes() {
-    let cases: [(&str, ResolvedSpec); 6] = [
+    let cases: [(&str, ResolvedSpec); 8] = [
         ("png seed 1", spec(1, 256, Format::Png)),
         ("png seed 2024", spec(2024, 256, Format::Png)),
         (
@@ -54,12 +59,30 @@ fn golden_hashes() {
                 style: Some(StyleChoice::Spline),
                 background: Some(Background::Transparent),
                 ornaments: Some(true),
+                format: Some(Format::Png),
                 ..RenderSpec::default()
             }
             .resolve()
             .unwrap(),
         ),
         ("webp seed 5", spec(5, 200, Format::Webp)),
+        (
+            "webp seed 1001 default size",
+            spec(1001, 1024, Format::Webp),
+        ),
+        (
+            "webp transparent bezier",
+            RenderSpec {
+                seed: Some(12),
+                size: Some(300),
+                style: Some(StyleChoice::Bezier),
+                background: Some(Background::Transparent),
+                format: Some(Format::Webp),
+                ..RenderSpec::default()
+            }
+            .resolve()
+            .unwrap(),
+        ),
         ("svg seed 5", spec(5, 200, Format::Svg)),
         ("svg seed 9", spec(9, 512, Format::Svg)),
     ];
@@ -91,7 +114,15 @@ fn golden_hashes() {
         ),
         (
             "webp seed 5",
-            "267ce3d3e3cdc6d7b41bd96cc60d093c6c24de64f486d8339dab7fe5f982680d",
+            "1f1513c6e59a4bd47350de99d98d1f6677ab00cd4ddb8f83c664751b8fb69472",
+        ),
+        (
+            "webp seed 1001 default size",
+            "3b5809f68ee076fc3e4959ce865c7cec02f5a3ade9e698cb07c660f262d14ae4",
+        ),
+        (
+            "webp transparent bezier",
+            "42be7ca4f794a7fade5137d0585a4e9660f7f8d65ed327d1753bfaa73df30295",
         ),
         (
             "svg seed 5",
@@ -115,22 +146,48 @@ fn golden_hashes() {
 }
 
 #[test]
-fn spec_round_trips_through_the_png_chunk() {
-    for seed in [0, 1, 42, u64::MAX] {
-        let s = spec(seed, 128, Format::Png);
-        let png = mandala_render::render_to_bytes(&s).unwrap().bytes;
-        let back = mandala_render::spec_from_png(&png).unwrap();
-        assert_eq!(back, s);
-        assert_eq!(back.hash(), s.hash());
+fn spec_round_trips_through_every_format() {
+    for format in [Format::Png, Format::Webp, Format::Svg] {
+        for seed in [0, 1, 42, u64::MAX] {
+            let s = spec(seed, 128, format);
+            let file = mandala_render::render_to_bytes(&s).unwrap().bytes;
+            let back = mandala_render::spec_from_image(&file).unwrap();
+            assert_eq!(back, s, "{format:?}");
+            assert_eq!(back.hash(), s.hash());
+        }
     }
+    // A transparent WebP too (VP8X alpha flag set, RGBA bitstream).
+    let s = ResolvedSpec {
+        background: Background::Transparent,
+        ..spec(3, 96, Format::Webp)
+    };
+    let file = mandala_render::render_to_bytes(&s).unwrap().bytes;
+    assert_eq!(mandala_render::spec_from_image(&file).unwrap(), s);
 }
 
 #[test]
-fn spec_from_png_explains_what_is_wrong() {
-    use mandala_render::SpecFromPngError;
+fn spec_from_image_explains_what_is_wrong() {
+    use mandala_render::SpecFromImageError;
     assert!(matches!(
-        mandala_render::spec_from_png(b"GIF89a not a png"),
-        Err(SpecFromPngError::NotPng(_))
+        mandala_render::spec_from_image(b"GIF89a not a png"),
+        Err(SpecFromImageError::Unrecognised)
+    ));
+    assert!(matches!(
+        mandala_render::spec_from_image(b"\x89PNG\r\n\x1a\n broken"),
+        Err(SpecFromImageError::Corrupt { format: "PNG", .. })
+    ));
+    assert!(matches!(
+        mandala_render::spec_from_image(b"RIFF\xff\0\0\0WEBPVP8L\xff\0\0\0"),
+        Err(SpecFromImageError::Corrupt { format: "WebP", .. })
+    ));
+    // A WebP without our XMP: the pure-Rust encoder's plain file.
+    let mut plain_webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut plain_webp)
+        .encode(&[0; 12], 2, 2, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    assert!(matches!(
+        mandala_render::spec_from_image(&plain_webp),
+        Err(SpecFromImageError::NoSpec("WebP"))
     ));
     // A valid PNG without our chunk.
     let mut plain = Vec::new();
@@ -141,8 +198,8 @@ fn spec_from_png_explains_what_is_wrong() {
         w.write_image_data(&[0; 12]).unwrap();
     }
     assert!(matches!(
-        mandala_render::spec_from_png(&plain),
-        Err(SpecFromPngError::NoSpec)
+        mandala_render::spec_from_image(&plain),
+        Err(SpecFromImageError::NoSpec("PNG"))
     ));
 }
 
@@ -181,6 +238,106 @@ fn png_and_webp_decode_to_the_rendered_pixels() {
             }
         }
     }
+}
+
+/// The WebP the bot sends and the PNG it sent before hold the same pixels,
+/// exactly, through both the pure-Rust decoder and libwebp's.
+#[test]
+fn webp_holds_exactly_the_png_pixels() {
+    for background in [None, Some(Background::Transparent)] {
+        let s = RenderSpec {
+            seed: Some(2024),
+            size: Some(400),
+            background,
+            ornaments: Some(true),
+            ..RenderSpec::default()
+        }
+        .resolve()
+        .unwrap();
+        let png = ResolvedSpec {
+            format: Format::Png,
+            ..s.clone()
+        };
+        let webp = ResolvedSpec {
+            format: Format::Webp,
+            ..s
+        };
+        let png = mandala_render::render_to_bytes(&png).unwrap().bytes;
+        let webp = mandala_render::render_to_bytes(&webp).unwrap().bytes;
+        let want = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+            .unwrap()
+            .to_rgba8();
+        let got = image::load_from_memory_with_format(&webp, image::ImageFormat::WebP)
+            .unwrap()
+            .to_rgba8();
+        assert!(got == want, "image-webp: pixels differ ({background:?})");
+        let reference = webp::Decoder::new(&webp)
+            .decode()
+            .expect("libwebp decodes it");
+        let want_raw: Vec<u8> = if reference.is_alpha() {
+            want.as_raw().clone()
+        } else {
+            want.pixels()
+                .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
+                .collect()
+        };
+        assert_eq!(reference.is_alpha(), background.is_some());
+        assert!(
+            reference[..] == want_raw[..],
+            "libwebp: pixels differ ({background:?})"
+        );
+        assert!(
+            webp.len() * 2 < png.len(),
+            "{} vs {}",
+            webp.len(),
+            png.len()
+        );
+    }
+}
+
+/// Discord's upload limit per file for a bot without boosts. Its API
+/// reference ("Uploading Files", discord/discord-api-docs,
+/// developers/reference.mdx) said 10 MiB from 2024 and says 20 MiB in its
+/// newer revision; the worker keeps to the smaller (`ATTACHMENT_LIMIT`).
+const DISCORD_UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+/// The largest image the bounds allow, in the default format: the busiest
+/// spec of `examples/worst_case.rs`'s search (12 layers × 32 elements,
+/// 64-fold mirrored, ornaments, 16 colours, a transparent background, so
+/// every pixel carries alpha) at 4096². Its PNG is 8.3 MiB; the WebP must
+/// fit Discord's limit with room to spare, or the worker's smaller-preview
+/// fallback would be the normal case for upscales.
+#[test]
+fn the_largest_image_fits_discords_upload_limit() {
+    let palette = "#e63946,#f1c40f,#2a9d8f,#264653,#e9c46a,#f4a261,#8ecae6,#219ebc,\
+                   #023047,#ffb703,#fb8500,#8338ec,#3a86ff,#ff006e,#06d6a0,#118ab2";
+    let worst = RenderSpec {
+        seed: Some(2),
+        size: Some(mandala_model::bounds::UPSCALE_MAX),
+        symmetry: Some(64),
+        mirror: Some(true),
+        layers: Some(12),
+        elements: Some(32),
+        ornaments: Some(true),
+        style: Some(StyleChoice::Bezier),
+        palette: Some(palette.parse().unwrap()),
+        background: Some(Background::Transparent),
+        ..RenderSpec::default()
+    }
+    .resolve()
+    .unwrap();
+    assert_eq!(
+        worst.format,
+        Format::default(),
+        "the default format is tested"
+    );
+    let bytes = mandala_render::render_to_bytes(&worst).unwrap().bytes;
+    assert!(
+        bytes.len() <= DISCORD_UPLOAD_LIMIT / 2,
+        "the worst case is {} bytes, over half of Discord's {DISCORD_UPLOAD_LIMIT}",
+        bytes.len()
+    );
+    assert_eq!(mandala_render::spec_from_image(&bytes).unwrap(), worst);
 }
 
 #[test]

@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "PUSH_JWKS_URL", hide = true)]
     pub push_jwks_url: Option<String>,
 
+    /// For tests only: read webhook secrets from a Secret Manager stand-in at this URL
+    /// (`http://127.0.0.1:PORT`), without credentials, instead of Google's API.
+    #[arg(long, env = "SECRET_MANAGER_ENDPOINT", hide = true)]
+    pub secret_manager_endpoint: Option<String>,
+
     /// Everything one push may take, in seconds; keep below the subscription's ack deadline.
     #[arg(long, env = "JOB_DEADLINE_SECS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=590))]
     pub job_deadline_secs: u64,
@@ -205,6 +210,12 @@ pub struct Config {
     /// `host:port` of a Firestore emulator; used with no credentials.
     #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
     pub firestore_emulator_host: Option<String>,
+
+    /// How long a ledger call (marking a job started or ended, reporting speed) may take, in
+    /// milliseconds. Past it the worker goes on without the ledger: a slow shared store must not
+    /// stop rendering (a cancelled job may then be rendered anyway).
+    #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(50..=30_000))]
+    pub ledger_timeout_ms: u64,
 }
 
 fn parse_database(name: &str) -> Result<String, String> {
@@ -262,10 +273,12 @@ impl Config {
             push_audience: None,
             push_service_account: None,
             push_jwks_url: None,
+            secret_manager_endpoint: None,
             job_deadline_secs: 50,
             max_delivery_attempts: 5,
             firestore_database: None,
             firestore_emulator_host: None,
+            ledger_timeout_ms: 3000,
             http_header_read_timeout_ms: DEFAULT_HTTP.header_read_timeout_ms,
             http_body_read_timeout_ms: DEFAULT_HTTP.body_read_timeout_ms,
             http_idle_timeout_secs: DEFAULT_HTTP.idle_timeout_secs,
@@ -417,6 +430,31 @@ impl Config {
         }
     }
 
+    /// SECRET_MANAGER_ENDPOINT as a URL, if set (tests only).
+    pub fn secret_manager(&self) -> Result<Option<Url>, ConfigError> {
+        let Some(raw) = self
+            .secret_manager_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = Url::parse(raw).map_err(|e| {
+            bad(
+                "SECRET_MANAGER_ENDPOINT",
+                format!("{raw:?} is not a URL: {e}"),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(
+                "SECRET_MANAGER_ENDPOINT",
+                format!("{raw:?} is not an http(s) URL"),
+            ));
+        }
+        Ok(Some(url))
+    }
+
     /// RENDER_CONCURRENCY, or the number of CPUs.
     pub fn concurrency(&self) -> usize {
         self.render_concurrency.map_or_else(
@@ -515,6 +553,7 @@ impl Config {
         self.push_auth()?;
         self.ledger()?;
         self.replies()?;
+        self.secret_manager()?;
         Ok(())
     }
 }
@@ -714,5 +753,34 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.var, "REPLY_TOPIC");
         assert!(e.to_string().contains("WORKER_ROLE=render"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_manager_stand_in_must_be_a_url() {
+        let e = parse(&[
+            "--local-store-dir",
+            "d",
+            "--secret-manager-endpoint",
+            "127.0.0.1:9",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "SECRET_MANAGER_ENDPOINT");
+        let ok = parse(&[
+            "--local-store-dir",
+            "d",
+            "--secret-manager-endpoint",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(
+            ok.secret_manager().unwrap().unwrap().as_str(),
+            "http://127.0.0.1:9/"
+        );
+        assert!(
+            parse(&["--local-store-dir", "d"])
+                .secret_manager()
+                .unwrap()
+                .is_none()
+        );
     }
 }

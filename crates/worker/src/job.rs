@@ -277,8 +277,10 @@ async fn run(
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let plan = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let plan = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await
+    {
         Ok(p) => p,
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let target = match plan {
@@ -322,51 +324,44 @@ async fn run(
             Why::Slow,
         )),
     };
-    match result {
-        Ok(verdict) => verdict,
+    let (verdict, ending) = match result {
+        Ok(verdict) => return verdict,
         Err(Failure::Permanent {
             outcome,
             detail,
             ending,
-        }) => {
-            if let Some(ending) = ending {
-                tell(
-                    shared,
-                    target.as_ref(),
-                    &ending,
-                    job.strings(),
-                    lease_until_ms,
-                    log,
-                )
-                .await;
-            }
-            ack(outcome, detail)
-        }
+        }) => (ack(outcome, detail), ending),
         Err(Failure::Transient { detail, why }) => {
             let attempt = delivery.attempt.unwrap_or(0);
             if attempt < shared.max_attempts {
                 return redeliver(detail);
             }
             // The last attempt: nobody will try again, so say so now.
-            let ending = Ending::GaveUp {
-                attempts: attempt,
-                why,
-            };
-            tell(
-                shared,
-                target.as_ref(),
-                &ending,
-                job.strings(),
-                lease_until_ms,
-                log,
-            )
-            .await;
-            ack(
-                "gave-up",
-                format!("last delivery attempt ({attempt}): {detail}"),
+            (
+                ack(
+                    "gave-up",
+                    format!("last delivery attempt ({attempt}): {detail}"),
+                ),
+                Some(Ending::GaveUp {
+                    attempts: attempt,
+                    why,
+                }),
             )
         }
+    };
+    if let Some(ending) = ending {
+        let strings = job.strings();
+        tell(
+            shared,
+            target.as_ref(),
+            &ending,
+            strings,
+            lease_until_ms,
+            log,
+        )
+        .await;
     }
+    verdict
 }
 
 /// Renders (or finds) the image, stores it and replies (or, in the render
@@ -860,7 +855,9 @@ async fn dead_letter_inner(
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let target = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let target = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms())
+        .await
+    {
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
@@ -869,6 +866,7 @@ async fn dead_letter_inner(
             );
         }
         Ok(Plan::Nothing) => return ack("dead-letter-logged", "dead-lettered; no reply requested"),
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {

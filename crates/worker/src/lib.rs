@@ -80,9 +80,6 @@ pub struct Worker {
     stop_sweeper: tokio::sync::watch::Sender<bool>,
 }
 
-/// How long one ledger call may take before the worker goes on without it.
-const LEDGER_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// This instance's name in speed reports: the revision (on Cloud Run) and
 /// something unique to the process.
 fn instance_id() -> String {
@@ -135,7 +132,7 @@ impl Worker {
                     max_per_user: 0,
                     max_wait: Duration::MAX,
                     refresh: Duration::from_secs(1),
-                    timeout: LEDGER_TIMEOUT,
+                    timeout: Duration::from_millis(config.ledger_timeout_ms),
                 },
             )),
             (None, None) => None,
@@ -158,6 +155,8 @@ impl Worker {
             pool,
             discord,
             api_base: config.discord_base()?,
+            secrets: reply::secret::Secrets::new(config.secret_manager()?)
+                .map_err(StartError::Http)?,
             job_deadline: Duration::from_secs(config.job_deadline_secs),
             max_attempts: config.max_delivery_attempts,
             verifier,

@@ -66,7 +66,14 @@ async fn run(
     log.kind = reply.job.kind.as_str();
     log.ticket.clone_from(&reply.job.ticket);
     log.location = shared.store.location(&reply.image.object);
-    let target = match target::plan(&reply.job.reply, &shared.api_base, job::now_ms()) {
+    let planned = target::plan_job(
+        &reply.job.reply,
+        &shared.api_base,
+        &shared.secrets,
+        job::now_ms(),
+    )
+    .await;
+    let target = match planned {
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
@@ -75,6 +82,7 @@ async fn run(
             );
         }
         Ok(Plan::Nothing) => return ack("stored", "the job asked for no reply"),
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let strings = reply.job.strings();

@@ -17,6 +17,7 @@ use crate::config::Role;
 use crate::handoff::ReplyPublisher;
 use crate::render::RenderPool;
 use crate::reply::discord::Discord;
+use crate::reply::secret::Secrets;
 use crate::store::Store;
 
 pub struct Shared {
@@ -28,6 +29,8 @@ pub struct Shared {
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    /// Webhook URLs held in Secret Manager.
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     /// The subscription's delivery attempts: the last one tells the user.
     pub max_attempts: u32,
@@ -54,6 +57,7 @@ pub struct Parts {
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
@@ -93,6 +97,7 @@ impl Shared {
             pool: parts.pool,
             discord: parts.discord,
             api_base: parts.api_base,
+            secrets: parts.secrets,
             job_deadline: parts.job_deadline,
             max_attempts: parts.max_attempts,
             verifier: parts.verifier,

@@ -70,14 +70,14 @@ async fn stores_and_reads_back_on_redelivery(
         .get_object(BUCKET, &name)
         .await
         .expect("object uploaded");
-    let png = |t: &str| match content_type {
-        StoresContentType::Yes => assert_eq!(t, "image/png"),
+    let webp = |t: &str| match content_type {
+        StoresContentType::Yes => assert_eq!(t, "image/webp"),
         StoresContentType::FromMediaPartOnly => {
             assert!(["", "application/octet-stream"].contains(&t), "{t}");
         }
     };
-    png(&stored_type);
-    assert_eq!(png_size(&bytes), (256, 256));
+    webp(&stored_type);
+    assert_eq!(image_size(&bytes), (256, 256));
     assert_eq!(metadata["spec"], resolved.canonical_json());
     assert_eq!(metadata["seed"], "21");
     let resource = gcs.object_resource(BUCKET, &name).await.unwrap();
@@ -96,7 +96,7 @@ async fn stores_and_reads_back_on_redelivery(
     assert_eq!((stats.renders, stats.replied), (1, 1));
     let m = d.standin.message_for_token("tok-gcs").unwrap();
     assert_eq!(m.attachments[0].bytes.to_vec(), bytes);
-    png(&m.attachments[0].content_type);
+    webp(&m.attachments[0].content_type);
     assert_eq!(gcs.list(BUCKET).await.len(), 1);
 }
 

@@ -126,7 +126,7 @@ async fn an_image_discord_finds_too_large_is_replaced_by_a_smaller_one() {
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("replied"), "{body}");
     let m = d.standin.message_for_token("tok-413").unwrap();
-    let (width, _) = png_size(&m.attachments[0].bytes);
+    let (width, _) = image_size(&m.attachments[0].bytes);
     assert!(width < 1024, "a smaller render was sent: {width}");
     let content = m.payload.content.unwrap();
     assert!(

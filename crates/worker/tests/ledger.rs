@@ -41,6 +41,8 @@ fn setup(name: &str, dir: &std::path::Path, api_base: &str) -> Option<Setup> {
     config.render_concurrency = Some(1);
     config.firestore_database = Some(database);
     config.firestore_emulator_host = Some(emulator.host_port());
+    // A loaded CI machine must not make the worker go on without the ledger.
+    config.ledger_timeout_ms = 20_000;
     Some(Setup {
         _emulator: emulator,
         ledger,

@@ -36,15 +36,15 @@ async fn an_interaction_job_edits_the_original_with_image_caption_and_buttons() 
     let embed = &m.payload.embeds.as_ref().unwrap()[0];
     assert_eq!(
         embed.image.as_ref().unwrap().url,
-        "attachment://mandala-42.png"
+        "attachment://mandala-42.webp"
     );
     assert_eq!(m.attachments.len(), 1);
     let file = &m.attachments[0];
     assert_eq!(
         (file.filename.as_str(), file.content_type.as_str()),
-        ("mandala-42.png", "image/png")
+        ("mandala-42.webp", "image/webp")
     );
-    assert_eq!(png_size(&file.bytes), (256, 256));
+    assert_eq!(image_size(&file.bytes), (256, 256));
 
     // The buttons carry the user's spec with the seed that was drawn.
     let buttons = m.payload.components.as_ref().unwrap()[0]
@@ -76,7 +76,7 @@ async fn an_interaction_job_edits_the_original_with_image_caption_and_buttons() 
     )
     .unwrap();
     assert_eq!(sidecar["metadata"]["spec"], resolved.canonical_json());
-    assert_eq!(sidecar["content_type"], "image/png");
+    assert_eq!(sidecar["content_type"], "image/webp");
 
     let r = d.standin.requests();
     assert_eq!(r.len(), 1);
@@ -114,7 +114,7 @@ async fn a_redelivered_job_renders_once_and_edits_twice() {
     let images: Vec<_> = stored_images(dir.path());
     assert_eq!(images.len(), 1, "{images:?}");
     // The second edit re-sent the stored image.
-    assert_eq!(png_size(&m.attachments[0].bytes), (256, 256));
+    assert_eq!(image_size(&m.attachments[0].bytes), (256, 256));
 }
 
 #[tokio::test]
@@ -286,7 +286,7 @@ async fn a_manual_job_is_stored_and_logged_only() {
     .object_name();
     assert!(text.contains(&name), "{text}");
     assert_eq!(
-        png_size(&std::fs::read(dir.path().join(&name)).unwrap()),
+        image_size(&std::fs::read(dir.path().join(&name)).unwrap()),
         (128, 128)
     );
     assert!(d.standin.requests().is_empty());

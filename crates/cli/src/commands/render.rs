@@ -1,15 +1,16 @@
 //! `mandala render`: one mandala to a file, its resolved spec to stdout.
 //!
 //! The spec comes from `--spec` JSON overlaid with the flags, or — with
-//! `--from` — from the `mandala:spec` chunk of a PNG this command made, which
-//! re-renders that image exactly. Without a seed a random one is drawn from
-//! the OS and shows up in the printed spec. The file is written to a
+//! `--from` — from the spec embedded in a PNG, WebP or SVG this command or
+//! the bot made (one mandala, or a grid of four), which re-renders that
+//! image exactly. Without a seed a random one is drawn from the OS and shows
+//! up in the printed spec. The file is written to a
 //! temporary name beside the target and renamed, so a failure never leaves a
 //! partial image behind.
 
 use std::path::{Path, PathBuf};
 
-use mandala_model::{Format, RenderSpec, ResolvedSpec};
+use mandala_model::{Drawing, Format, RenderSpec, ResolvedSpec};
 
 use crate::UsageError;
 use crate::spec_args::{SpecArgs, resolve_request};
@@ -23,7 +24,7 @@ pub struct Args {
     /// A render spec as JSON, e.g. '{"seed":42,"palette":"ocean"}'; the flags override its fields.
     #[arg(long, value_name = "JSON")]
     pub spec: Option<String>,
-    /// Re-render a PNG made by `mandala render` (or the bot) exactly, from the spec stored in it.
+    /// Re-render a PNG, WebP or SVG made by `mandala render` (or the bot) exactly, from the spec stored in it.
     #[arg(long, value_name = "FILE", conflicts_with = "spec")]
     pub from: Option<PathBuf>,
     #[command(flatten)]
@@ -31,14 +32,21 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mut spec = match &args.from {
+    let drawing = match &args.from {
         Some(file) => from_file(file, &args.options)?,
-        None => resolve(&args)?,
+        None => Drawing::One(resolve(&args)?),
     };
-    spec.format = output_format(&args.output, args.options.format.as_deref(), spec.format)?;
-    let rendered = mandala_render::render_to_bytes(&spec)?;
+    let format = output_format(
+        &args.output,
+        args.options.format.as_deref(),
+        drawing.format(),
+    )?;
+    let drawing = drawing
+        .with_format(format)
+        .map_err(|e| UsageError(format!("-o {}: {e}", args.output.display())))?;
+    let rendered = mandala_render::draw(&drawing)?;
     write_atomically(&args.output, &rendered.bytes)?;
-    println!("{}", spec.canonical_json());
+    println!("{}", drawing.canonical_json());
     Ok(())
 }
 
@@ -46,7 +54,7 @@ fn resolve(args: &Args) -> Result<ResolvedSpec, UsageError> {
     resolve_request(args.spec.as_deref(), &args.options).map(|(_, resolved)| resolved)
 }
 
-fn from_file(file: &Path, options: &SpecArgs) -> Result<ResolvedSpec, UsageError> {
+fn from_file(file: &Path, options: &SpecArgs) -> Result<Drawing, UsageError> {
     // Only the output format may change: anything else would not be "exactly".
     let others = SpecArgs {
         format: None,
@@ -60,7 +68,7 @@ fn from_file(file: &Path, options: &SpecArgs) -> Result<ResolvedSpec, UsageError
     }
     let bytes = std::fs::read(file)
         .map_err(|e| UsageError(format!("--from: cannot read {}: {e}", file.display())))?;
-    mandala_render::spec_from_png(&bytes)
+    mandala_render::drawing_from_image(&bytes)
         .map_err(|e| UsageError(format!("--from {}: {e}", file.display())))
 }
 
@@ -140,7 +148,8 @@ mod tests {
         let f = |out: &str, flag: Option<&str>| output_format(Path::new(out), flag, Format::Png);
         assert_eq!(f("a.svg", None).unwrap(), Format::Svg);
         assert_eq!(f("a.WEBP", None).unwrap(), Format::Webp);
-        assert_eq!(f("a", None).unwrap(), Format::Png);
+        assert_eq!(f("a.png", None).unwrap(), Format::Png);
+        assert_eq!(f("a", None).unwrap(), Format::Png, "the spec's own");
         assert_eq!(f("a", Some("webp")).unwrap(), Format::Webp);
         assert_eq!(f("a.img", Some("svg")).unwrap(), Format::Svg);
         assert!(

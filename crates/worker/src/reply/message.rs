@@ -281,11 +281,11 @@ mod tests {
         let embeds = p.embeds.as_ref().unwrap();
         assert_eq!(
             embeds[0].image.as_ref().unwrap().url,
-            "attachment://mandala-42.png"
+            "attachment://mandala-42.webp"
         );
         assert_eq!(
             p.attachments.as_ref().unwrap()[0].filename,
-            "mandala-42.png"
+            "mandala-42.webp"
         );
         let row = &p.components.as_ref().unwrap()[0];
         let ids: Vec<ButtonState> = row
@@ -304,7 +304,7 @@ mod tests {
         };
         assert_eq!(ids[1].spec.background, Some(drawn.background));
         assert!(ids[1].spec.palette.is_some() && ids[0].spec.palette.is_none());
-        assert_eq!(m.file.unwrap().filename, "mandala-42.png");
+        assert_eq!(m.file.unwrap().filename, "mandala-42.webp");
     }
 
     #[test]
@@ -402,7 +402,7 @@ mod tests {
         }
         assert_eq!(
             m.file.unwrap().filename,
-            "mandala-grid-".to_owned() + &drawing.seed().to_string() + ".png"
+            "mandala-grid-".to_owned() + &drawing.seed().to_string() + ".webp"
         );
     }
 }

@@ -151,9 +151,9 @@ pub fn stored_images(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// Decodes a PNG and returns its size.
-pub fn png_size(bytes: &[u8]) -> (u32, u32) {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).unwrap();
+/// Decodes an image (PNG or WebP, told by its first bytes) and returns its size.
+pub fn image_size(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).unwrap();
     (img.width(), img.height())
 }
 
