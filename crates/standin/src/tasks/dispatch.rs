@@ -89,12 +89,7 @@ pub(super) async fn run(twin: CloudTasksTwin) {
 /// Sends `task` once and files the outcome.
 async fn dispatch(twin: &CloudTasksTwin, mut task: Pending) {
     let id = task.name.rsplit('/').next().unwrap_or_default().to_owned();
-    let queue = task
-        .name
-        .split('/')
-        .nth(5)
-        .unwrap_or_default()
-        .to_owned();
+    let queue = task.name.split('/').nth(5).unwrap_or_default().to_owned();
     let mut request = twin
         .inner
         .http
@@ -102,7 +97,10 @@ async fn dispatch(twin: &CloudTasksTwin, mut task: Pending) {
         .header("User-Agent", "Google-Cloud-Tasks")
         .header("X-CloudTasks-QueueName", &queue)
         .header("X-CloudTasks-TaskName", &id)
-        .header("X-CloudTasks-TaskRetryCount", task.dispatch_count.to_string())
+        .header(
+            "X-CloudTasks-TaskRetryCount",
+            task.dispatch_count.to_string(),
+        )
         .header(
             "X-CloudTasks-TaskExecutionCount",
             task.response_count.to_string(),
@@ -113,11 +111,7 @@ async fn dispatch(twin: &CloudTasksTwin, mut task: Pending) {
         request = request.header(k, v);
     }
     if let Some((email, audience)) = &task.oidc {
-        match twin
-            .inner
-            .signer
-            .mint(email, audience, unix_secs() as u64)
-        {
+        match twin.inner.signer.mint(email, audience, unix_secs() as u64) {
             Ok(token) => request = request.bearer_auth(token),
             Err(e) => tracing::error!(error = %e, "the twin could not sign a token"),
         }

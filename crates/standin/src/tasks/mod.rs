@@ -300,13 +300,18 @@ impl CloudTasksTwin {
             .unwrap_or_default();
         let oidc = http.get("oidcToken").map(|t| {
             (
-                t["serviceAccountEmail"].as_str().unwrap_or_default().to_owned(),
+                t["serviceAccountEmail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 t["audience"].as_str().unwrap_or(url).to_owned(),
             )
         });
         let name = match task["name"].as_str().filter(|n| !n.is_empty()) {
             Some(n) => {
-                let id = n.strip_prefix(parent).and_then(|r| r.strip_prefix("/tasks/"));
+                let id = n
+                    .strip_prefix(parent)
+                    .and_then(|r| r.strip_prefix("/tasks/"));
                 if !id.is_some_and(is_task_id) {
                     return google_error(
                         StatusCode::BAD_REQUEST,
@@ -380,7 +385,9 @@ async fn create_task(
         return google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
-            format!("the twin serves POST /v2/projects/*/locations/*/queues/*/tasks, not /v2/{path}"),
+            format!(
+                "the twin serves POST /v2/projects/*/locations/*/queues/*/tasks, not /v2/{path}"
+            ),
         );
     };
     let request: Value = match serde_json::from_slice(&body) {

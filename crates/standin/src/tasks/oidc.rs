@@ -30,7 +30,12 @@ impl Signer {
     }
 
     /// A token for `email`, audience `audience`, valid for an hour.
-    pub(super) fn mint(&self, email: &str, audience: &str, now_secs: u64) -> Result<String, String> {
+    pub(super) fn mint(
+        &self,
+        email: &str,
+        audience: &str,
+        now_secs: u64,
+    ) -> Result<String, String> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(KID.to_owned());
         let claims = json!({
