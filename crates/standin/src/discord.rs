@@ -919,8 +919,7 @@ async fn interaction_callback(
     }
     let payload = callback
         .get_mut("data")
-        .map(Value::take)
-        .unwrap_or_else(|| json!({}));
+        .map_or_else(|| json!({}), Value::take);
     let (payload, attachments) = match check_payload(&standin, payload, files, &[], false) {
         Ok(x) => x,
         Err(r) => return r,

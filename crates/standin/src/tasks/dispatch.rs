@@ -34,6 +34,13 @@ pub(super) fn backoff(config: &super::QueueConfig, retries: u32) -> Duration {
     wait.min(config.max_backoff).max(min)
 }
 
+/// The dispatcher's next move.
+enum Pick {
+    Run(Option<Pending>),
+    /// Nothing due: sleep until then (or until woken).
+    Wait(Option<Instant>),
+}
+
 /// Dispatches forever (the twin lives as long as its runtime).
 pub(super) async fn run(twin: CloudTasksTwin) {
     let config = &twin.inner.config;
@@ -55,15 +62,15 @@ pub(super) async fn run(twin: CloudTasksTwin) {
                 .min_by_key(|(_, t)| t.due)
                 .map(|(i, t)| (i, t.due));
             match due {
-                Some((i, at)) if at <= now => Err(s.queue.remove(i)),
-                Some((_, at)) => Ok(Some(at)),
-                None => Ok(None),
+                Some((i, at)) if at <= now => Pick::Run(s.queue.remove(i)),
+                Some((_, at)) => Pick::Wait(Some(at)),
+                None => Pick::Wait(None),
             }
         });
         let task = match picked {
-            Err(Some(task)) => task,
-            Err(None) => continue,
-            Ok(next) => {
+            Pick::Run(Some(task)) => task,
+            Pick::Run(None) => continue,
+            Pick::Wait(next) => {
                 let sleep = next.map_or(Duration::from_secs(3600), |at| at - now);
                 let _ = tokio::time::timeout(sleep, woken).await;
                 continue;
