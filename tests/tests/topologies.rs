@@ -493,3 +493,175 @@ async fn dev_stack_runs_every_design() {
         stack.shutdown().await;
     }
 }
+
+/// One design's processes, started for a measurement.
+struct Running {
+    _children: Vec<ChildGuard>,
+    interactions: String,
+    _twin: Option<CloudTasksTwin>,
+}
+
+/// Starts `design` (`single-inline` and `single-deferred` are the single
+/// design with and without inline answers) against `api_base`.
+async fn start_design(
+    design: &str,
+    logs: &Path,
+    api_base: &str,
+    firestore: Option<&FirestoreEmulator>,
+) -> Running {
+    let store = logs.join("store");
+    let worker_bin = env!("CARGO_BIN_EXE_e2e-mandala-worker");
+    let ingress_bin = env!("CARGO_BIN_EXE_e2e-mandala-ingress");
+    let mut ingress = ingress_env(api_base, logs);
+    ingress.push(("MAX_QUEUED_PER_USER", "0".to_owned()));
+    let mut children = Vec::new();
+    let mut twin_kept = None;
+    let interactions = match design {
+        "single-inline" | "single-deferred" => {
+            let mut env = worker_env(&store, api_base);
+            env.extend(ingress);
+            env.push(("WORKER_ROLE", "single".to_owned()));
+            let inline = if design == "single-inline" {
+                "250"
+            } else {
+                "0"
+            };
+            env.push(("INLINE_RENDER_MAX_MS", inline.to_owned()));
+            let (child, url) = spawn(design, worker_bin, &env, logs);
+            healthy(&child, &url).await;
+            children.push(child);
+            url
+        }
+        _ => {
+            let mut worker = worker_env(&store, api_base);
+            match design {
+                "pubsub" => {}
+                "pubsub-split" => {
+                    let mut env = worker_env(&store, api_base);
+                    env.push(("WORKER_ROLE", "reply".to_owned()));
+                    let (replier, replier_url) = spawn("replier", worker_bin, &env, logs);
+                    healthy(&replier, &replier_url).await;
+                    children.push(replier);
+                    worker.push(("WORKER_ROLE", "render".to_owned()));
+                    worker.push(("LOCAL_REPLY_PUSH_URL", format!("{replier_url}/pubsub/push")));
+                    worker.push((
+                        "LOCAL_REPLY_SPOOL_FILE",
+                        logs.join("replies.jsonl").display().to_string(),
+                    ));
+                }
+                "cloud-tasks" => {
+                    let firestore = firestore.expect("the Firestore emulator");
+                    let database = "projects/mandala-e2e/databases/(default)".to_owned();
+                    for env in [&mut worker, &mut ingress] {
+                        env.push(("FIRESTORE_DATABASE", database.clone()));
+                        env.push(("FIRESTORE_EMULATOR_HOST", firestore.host_port()));
+                    }
+                }
+                other => panic!("no design {other}"),
+            }
+            let port = free_port();
+            let worker_url = format!("http://127.0.0.1:{port}");
+            worker.push(("PORT", port.to_string()));
+            if design == "cloud-tasks" {
+                let twin = CloudTasksTwin::new(QueueConfig::default()).unwrap();
+                let host = twin.serve().await.unwrap();
+                let account = "tasks@mandala-e2e.iam.gserviceaccount.com";
+                worker.extend([
+                    ("PUSH_AUDIENCE", worker_url.clone()),
+                    ("PUSH_SERVICE_ACCOUNT", account.to_owned()),
+                    ("PUSH_JWKS_URL", format!("http://{host}/certs")),
+                ]);
+                ingress.extend([
+                    (
+                        "CLOUD_TASKS_QUEUE",
+                        "projects/mandala-e2e/locations/local/queues/jobs".to_owned(),
+                    ),
+                    ("CLOUD_TASKS_URL", format!("{worker_url}/tasks/run")),
+                    ("CLOUD_TASKS_SERVICE_ACCOUNT", account.to_owned()),
+                    ("CLOUD_TASKS_AUDIENCE", worker_url.clone()),
+                    ("CLOUD_TASKS_EMULATOR_HOST", host),
+                ]);
+                twin_kept = Some(twin);
+            } else {
+                ingress.push(("LOCAL_PUSH_URL", format!("{worker_url}/pubsub/push")));
+            }
+            let child = ChildGuard::spawn("worker", worker_bin, &worker, logs).unwrap();
+            healthy(&child, &worker_url).await;
+            children.push(child);
+            let (child, url) = spawn("ingress", ingress_bin, &ingress, logs);
+            healthy(&child, &url).await;
+            children.push(child);
+            url
+        }
+    };
+    Running {
+        _children: children,
+        interactions: format!("{interactions}/interactions"),
+        _twin: twin_kept,
+    }
+}
+
+/// Not a check but a measurement: the time from sending an interaction to
+/// its image at the Discord stand-in, one 1024² job at a time, per design.
+/// `MANDALA_LATENCY_JOBS` sets the number of jobs (default 40).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: cargo test --release -p mandala-e2e --test topologies -- --ignored --nocapture"]
+async fn latency_per_design() {
+    let jobs: usize = std::env::var("MANDALA_LATENCY_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    let firestore = suites::require(
+        "firestore-emulator latency (cloud-tasks)",
+        FirestoreEmulator::start(),
+    );
+    let http = reqwest::Client::new();
+    for design in [
+        "pubsub",
+        "single-inline",
+        "single-deferred",
+        "pubsub-split",
+        "cloud-tasks",
+    ] {
+        if design == "cloud-tasks" && firestore.is_none() {
+            continue;
+        }
+        let logs = tempfile::tempdir().unwrap();
+        let standin = DiscordStandin::new();
+        let api_base = standin.serve().await.unwrap();
+        let running = start_design(design, logs.path(), &api_base, firestore.as_ref()).await;
+        let warmup = 3;
+        let mut ms = Vec::new();
+        for i in 0..warmup + jobs {
+            let options = [
+                serde_json::json!({"name": "seed", "type": 3, "value": (9000 + i).to_string()}),
+                serde_json::json!({"name": "size", "type": 4, "value": 1024}),
+                serde_json::json!({"name": "grid", "type": 5, "value": false}),
+            ];
+            let outgoing = client::command_from(APP, "4000000000000000001", &options);
+            let started = tokio::time::Instant::now();
+            let answer = client::send(&http, &running.interactions, &key(), &outgoing)
+                .await
+                .unwrap();
+            assert!(matches!(answer.status, 200 | 202), "{}", answer.text);
+            let got = standin
+                .wait_for_images(i + 1, Duration::from_secs(30))
+                .await;
+            assert_eq!(got.len(), i + 1, "{design}: job {i} has no image");
+            if i >= warmup {
+                ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+        println!(
+            "latency {design:>16}: n={} p50={:.1} ms p90={:.1} ms p99={:.1} ms max={:.1} ms",
+            ms.len(),
+            at(0.50),
+            at(0.90),
+            at(0.99),
+            ms[ms.len() - 1]
+        );
+        drop(running);
+    }
+}
