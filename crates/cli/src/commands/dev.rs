@@ -107,6 +107,7 @@ fn print_banner(s: &DevStack) {
          interactions      {base}/interactions\n  \
          design            {topology}\n  \
          worker            {worker}{route}\n  \
+         {replier}\
          Discord replies   {discord}\n  \
          images            {store}\n  \
          application id    {app}\n  \
@@ -119,6 +120,9 @@ fn print_banner(s: &DevStack) {
             Topology::Single => " (in the ingress's process)",
             _ => "/pubsub/push",
         },
+        replier = s.replier_url.as_ref().map_or_else(String::new, |r| format!(
+            "replier           {r}/pubsub/push\n  "
+        )),
         app = s.application_id,
         key = s.public_key_hex,
     );
