@@ -1,19 +1,20 @@
 # Optional: a "mandala of the day" posted to a channel webhook by Cloud
 # Scheduler (daily_mandala_enabled). It publishes an ordinary job to the jobs
 # topic; options missing from daily_mandala_spec are chosen at random, so
-# every day brings a different mandala.
+# every day brings a different mandala. It needs the jobs topic, so only the
+# Pub/Sub designs have it (daily_mandala_enabled's validation says so).
 
 resource "google_cloud_scheduler_job" "daily_mandala" {
-  count = var.daily_mandala_enabled ? 1 : 0
+  count = var.daily_mandala_enabled && local.jobs_on_pubsub ? 1 : 0
 
   name        = "${var.name_prefix}-of-the-day"
-  description = "Publishes the mandala of the day to ${google_pubsub_topic.jobs.name}"
+  description = "Publishes the mandala of the day to ${google_pubsub_topic.jobs[0].name}"
   region      = var.region
   schedule    = var.daily_mandala_schedule
   time_zone   = var.daily_mandala_time_zone
 
   pubsub_target {
-    topic_name = google_pubsub_topic.jobs.id
+    topic_name = google_pubsub_topic.jobs[0].id
     data = base64encode(jsonencode({
       v     = 1
       kind  = "schedule"
