@@ -18,7 +18,7 @@
 # Inputs: terraform/terraform.tfvars (copy terraform/terraform.tfvars.example)
 # or TF_VAR_* environment variables; DISCORD_BOT_TOKEN, or the token stored
 # in Secret Manager through the discord_bot_token variable, for step 4.
-# Needs: gcloud (authenticated), terraform >= 1.9, and cargo for step 4.
+# Needs: gcloud (authenticated), terraform >= 1.11, and cargo for step 4.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +49,7 @@ need() {
   command -v "$1" >/dev/null 2>&1 || die "$1 is not installed: $2"
 }
 need gcloud "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
-need terraform "install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)"
+need terraform "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 if [ "$skip_register" = false ] && ! command -v mandala >/dev/null 2>&1; then
   need cargo "install Rust (https://rustup.rs) or put \`mandala\` on PATH to run register-commands, or pass --skip-register"
 fi

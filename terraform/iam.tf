@@ -5,12 +5,14 @@
 #   ingress  publishes to the jobs topic (or, in cloud-tasks, enqueues tasks
 #            that carry the push account's token), reads the public key
 #            secret and reads and writes the queue ledger
-#   worker   creates and reads objects in the renders bucket, and reads and
-#            writes the queue ledger; in pubsub-split publishes reply jobs;
-#            in single it is the one service's account and also reads the
+#   worker   creates and reads objects in the renders bucket, reads and
+#            writes the queue ledger, and reads the daily mandala's
+#            webhook secret; in pubsub-split publishes reply jobs; in
+#            single it is the one service's account and also reads the
 #            public key secret
 #   replier  (pubsub-split) reads objects in the renders bucket (never
-#            writes) and reads and writes the queue ledger
+#            writes), reads and writes the queue ledger, and reads the
+#            daily mandala's webhook secret
 #   push     invokes the worker and the replier (Pub/Sub and Cloud Tasks
 #            sign as this account)
 #   build    pushes images to the Artifact Registry repository
@@ -151,6 +153,15 @@ resource "google_storage_bucket_iam_member" "worker_reads_renders" {
   member = google_service_account.worker.member
 }
 
+# The daily mandala's job names this secret; the worker reads the URL.
+resource "google_secret_manager_secret_iam_member" "worker_reads_daily_webhook" {
+  count = var.daily_mandala_enabled ? 1 : 0
+
+  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.worker.member
+}
+
 resource "google_project_iam_member" "worker_uses_queue" {
   project = var.project_id
   role    = "roles/datastore.user"
@@ -194,6 +205,15 @@ resource "google_storage_bucket_iam_member" "replier_reads_renders" {
 }
 
 # It ends each job in the queue ledger.
+# The daily mandala's reply names its webhook by this secret.
+resource "google_secret_manager_secret_iam_member" "replier_reads_daily_webhook" {
+  count = local.split && var.daily_mandala_enabled ? 1 : 0
+
+  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.replier[0].member
+}
+
 resource "google_project_iam_member" "replier_uses_queue" {
   count = local.split ? 1 : 0
 

@@ -74,6 +74,11 @@ output "bot_token_secret" {
   value       = google_secret_manager_secret.discord_bot_token.secret_id
 }
 
+output "daily_mandala_webhook_secret" {
+  description = "Secret Manager secret holding the daily mandala's webhook URL (null unless daily_mandala_enabled); add a version to change the channel."
+  value       = var.daily_mandala_enabled ? google_secret_manager_secret.daily_mandala_webhook[0].secret_id : null
+}
+
 output "discord_application_id" {
   description = "The Discord application id the ingress accepts."
   value       = var.discord_application_id

@@ -1,8 +1,10 @@
 # Optional: a "mandala of the day" posted to a channel webhook by Cloud
 # Scheduler (daily_mandala_enabled). It publishes an ordinary job to the jobs
 # topic; options missing from daily_mandala_spec are chosen at random, so
-# every day brings a different mandala. It needs the jobs topic, so only the
-# Pub/Sub designs have it (daily_mandala_enabled's validation says so).
+# every day brings a different mandala. The job names the secret holding
+# the webhook URL (secrets.tf); the worker (in pubsub-split, the replier)
+# reads the latest version. It needs the jobs topic, so only the Pub/Sub
+# designs have it (daily_mandala_enabled's validation says so).
 
 resource "google_cloud_scheduler_job" "daily_mandala" {
   count = var.daily_mandala_enabled && local.jobs_on_pubsub ? 1 : 0
@@ -19,7 +21,7 @@ resource "google_cloud_scheduler_job" "daily_mandala" {
       v     = 1
       kind  = "schedule"
       spec  = jsondecode(var.daily_mandala_spec)
-      reply = { webhook_url = var.daily_mandala_webhook_url }
+      reply = { webhook_secret = "${google_secret_manager_secret.daily_mandala_webhook[0].id}/versions/latest" }
     }))
     attributes = {
       kind   = "schedule"
@@ -27,5 +29,9 @@ resource "google_cloud_scheduler_job" "daily_mandala" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [
+    google_project_service.apis,
+    google_secret_manager_secret_version.daily_mandala_webhook,
+    google_secret_manager_secret_iam_member.worker_reads_daily_webhook,
+  ]
 }

@@ -100,7 +100,7 @@ variable "discord_public_key" {
 
 variable "discord_bot_token" {
   type        = string
-  description = "The bot token (Developer Portal, Bot), used only by `mandala register-commands`. When set it is stored in Secret Manager so deploy.sh can read it back; leave null to keep it out of Terraform state."
+  description = "The bot token (Developer Portal, Bot), used only by `mandala register-commands`. When set it is stored in Secret Manager (write-only: not in Terraform's state) so deploy.sh can read it back; null leaves the secret empty."
   sensitive   = true
   default     = null
 
@@ -275,7 +275,7 @@ variable "worker_cpu" {
 
 variable "worker_memory" {
   type        = string
-  description = "Memory of one worker instance (Cloud Run syntax). A 4096-pixel render needs about 64 MiB per render in flight; 4 or more vCPUs need at least 2Gi."
+  description = "Memory of one worker instance (Cloud Run syntax). One render of the largest spec (4096 px, 12 layers x 32 elements) peaks at 180 MiB (PNG) to 220 MiB (WebP) on its own; a worker busy with such jobs measured up to 530 MiB with 1 vCPU, 680 MiB with 2 and 1080 MiB with 4 (freed memory stays with the render threads), so give it at least 512Mi + 256Mi per vCPU: 1Gi for the default 2. Cloud Run also needs 2Gi with 4 vCPUs and 4Gi with 6 or 8. Measurements: docs/BENCHMARKS.md."
   default     = "1Gi"
 
   validation {
@@ -284,8 +284,8 @@ variable "worker_memory" {
   }
 
   validation {
-    condition     = try(tonumber(regex("^[0-9]+", var.worker_memory)) * (endswith(var.worker_memory, "Gi") ? 1024 : 1), 0) >= lookup({ "4" = 2048, "6" = 4096, "8" = 4096 }, tostring(var.worker_cpu), 512)
-    error_message = "worker_memory is too small for worker_cpu: Cloud Run needs at least 512Mi, 2Gi with 4 vCPUs and 4Gi with 6 or 8."
+    condition     = try(tonumber(regex("^[0-9]+", var.worker_memory)) * (endswith(var.worker_memory, "Gi") ? 1024 : 1), 0) >= max(512 + 256 * var.worker_cpu, lookup({ "4" = 2048, "6" = 4096, "8" = 4096 }, tostring(var.worker_cpu), 512))
+    error_message = "worker_memory is too small for worker_cpu: a worker renders worker_cpu of the largest images at once and needs 512Mi + 256Mi per vCPU (768Mi with 1, 1Gi with 2; docs/BENCHMARKS.md), and Cloud Run needs 2Gi with 4 vCPUs and 4Gi with 6 or 8."
   }
 }
 
@@ -469,7 +469,7 @@ variable "daily_mandala_enabled" {
 
 variable "daily_mandala_webhook_url" {
   type        = string
-  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled."
+  description = "Discord channel webhook URL the mandala of the day is posted to (channel settings, Integrations, Webhooks). Required when daily_mandala_enabled. Stored in Secret Manager (write-only: not in Terraform's state); the Scheduler's job names the secret, never the URL."
   sensitive   = true
   default     = null
 

@@ -3,8 +3,10 @@
 # Only hashicorp/google is needed: every resource used here is GA.
 
 terraform {
-  # 1.9 lets a variable's validation refer to other variables.
-  required_version = ">= 1.9"
+  # 1.9 lets a variable's validation refer to other variables; 1.11 brings
+  # write-only arguments, which keep the secrets out of the state
+  # (secrets.tf).
+  required_version = ">= 1.11"
 
   required_providers {
     google = {

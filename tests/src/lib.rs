@@ -7,10 +7,14 @@
 //! - `emulators.rs`: the real binaries as separate processes through the official
 //!   Pub/Sub emulator and gcp-storage-emulator, plus a `gcloud pubsub topics publish` job.
 //! - `browser.rs`: the playground's round trip in headless Chromium.
+//! - `contracts.rs`: every payload the bot sends Discord, against Discord's
+//!   OpenAPI description and documented limits ([`contract`]).
 //!
 //! This library holds what those tests share: sending batches of signed
-//! interactions, checking replied images, and child processes that die with
-//! the test.
+//! interactions, checking replied images, child processes that die with
+//! the test, and the contract checker for Discord's API.
+
+pub mod contract;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

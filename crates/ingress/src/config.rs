@@ -47,6 +47,29 @@ pub struct Config {
     #[arg(long, env = "LOCAL_PUSH_URL")]
     pub local_push_url: Option<String>,
 
+    /// Queue jobs as tasks on this Cloud Tasks queue, `projects/P/locations/L/queues/Q`.
+    #[arg(long, env = "CLOUD_TASKS_QUEUE", value_parser = parse_queue)]
+    pub cloud_tasks_queue: Option<String>,
+
+    /// With CLOUD_TASKS_QUEUE: where each task is dispatched, the worker's `/tasks/run` URL.
+    #[arg(long, env = "CLOUD_TASKS_URL")]
+    pub cloud_tasks_url: Option<String>,
+
+    /// With CLOUD_TASKS_QUEUE: the service account whose OIDC token each dispatch carries
+    /// (the worker's PUSH_SERVICE_ACCOUNT). Unset: no token.
+    #[arg(long, env = "CLOUD_TASKS_SERVICE_ACCOUNT")]
+    pub cloud_tasks_service_account: Option<String>,
+
+    /// With CLOUD_TASKS_SERVICE_ACCOUNT: the token's audience (the worker's PUSH_AUDIENCE);
+    /// unset, Cloud Tasks uses CLOUD_TASKS_URL.
+    #[arg(long, env = "CLOUD_TASKS_AUDIENCE")]
+    pub cloud_tasks_audience: Option<String>,
+
+    /// `host:port` of a Cloud Tasks twin (`mandala-standin`); used over plain HTTP with
+    /// anonymous credentials.
+    #[arg(long, env = "CLOUD_TASKS_EMULATOR_HOST")]
+    pub cloud_tasks_emulator_host: Option<String>,
+
     /// Local push delivery: where messages that exhausted their attempts are appended (JSON lines).
     #[arg(
         long,
@@ -197,19 +220,29 @@ pub enum PublishTarget {
     },
     /// The in-process stand-in for a push subscription.
     LocalPush { url: http::Uri },
+    /// A Cloud Tasks queue.
+    CloudTasks(crate::publish::tasks::TasksTarget),
 }
 
 /// A contradiction between settings, naming the variables involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "set exactly one of PUBSUB_TOPIC (publish to Google Cloud Pub/Sub) and LOCAL_PUSH_URL (deliver locally); neither is set"
+        "set exactly one of PUBSUB_TOPIC (publish to Google Cloud Pub/Sub), CLOUD_TASKS_QUEUE (create Cloud Tasks) and LOCAL_PUSH_URL (deliver locally); none is set"
     )]
     NoPublisher,
-    #[error(
-        "set exactly one of PUBSUB_TOPIC and LOCAL_PUSH_URL, not both (PUBSUB_TOPIC={topic}, LOCAL_PUSH_URL={url})"
-    )]
-    BothPublishers { topic: String, url: String },
+    #[error("set exactly one of PUBSUB_TOPIC, CLOUD_TASKS_QUEUE and LOCAL_PUSH_URL, not {0}")]
+    BothPublishers(String),
+    #[error("CLOUD_TASKS_QUEUE needs CLOUD_TASKS_URL: where the tasks are dispatched (the worker's /tasks/run)")]
+    NoTasksUrl,
+    #[error("{var} only applies with CLOUD_TASKS_QUEUE")]
+    TasksOnly { var: &'static str },
+    #[error("CLOUD_TASKS_SERVICE_ACCOUNT={0:?} is not a service account email")]
+    BadTasksAccount(String),
+    #[error("CLOUD_TASKS_AUDIENCE needs CLOUD_TASKS_SERVICE_ACCOUNT: without a token there is no audience")]
+    AudienceWithoutAccount,
+    #[error("{var} is set, but this ingress shares its process with the worker and queues jobs there (WORKER_ROLE=single): unset it")]
+    InProcess { var: &'static str },
     #[error(
         "LOCAL_PUSH_URL={0:?} is not an http:// URL with a host (local delivery speaks plain HTTP to a nearby process; use PUBSUB_TOPIC to reach anything further)"
     )]
@@ -217,11 +250,11 @@ pub enum ConfigError {
     #[error("PUBSUB_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
     BadEmulatorHost(String),
     #[error(
-        "PUBSUB_TOPIC needs FIRESTORE_DATABASE: with Pub/Sub, per-user caps and wait estimates must be shared by every ingress and worker instance (projects/P/databases/D)"
+        "{0} needs FIRESTORE_DATABASE: the worker ends each job in the queue ledger, so per-user caps and wait estimates must be shared by every ingress and worker instance (projects/P/databases/D)"
     )]
-    NoSharedLedger,
-    #[error("FIRESTORE_EMULATOR_HOST={0:?} must be host:port (no scheme)")]
-    BadFirestoreEmulator(String),
+    NoSharedLedger(&'static str),
+    #[error("{var}={value:?} must be host:port (no scheme)")]
+    BadHostPort { var: &'static str, value: String },
     #[error("LOCAL_PUSH_MIN_BACKOFF_MS ({min}) must not exceed LOCAL_PUSH_MAX_BACKOFF_MS ({max})")]
     Backoff { min: u64, max: u64 },
     #[error("{var}={value:?} is not an http(s) URL with a host")]
@@ -249,20 +282,26 @@ impl Config {
 
     /// Checks the settings that clap cannot check one by one.
     pub fn publish_target(&self) -> Result<PublishTarget, ConfigError> {
-        let topic = self.pubsub_topic.as_deref().filter(|t| !t.is_empty());
-        let url = self.local_push_url.as_deref().filter(|u| !u.is_empty());
-        let emulator = self
-            .pubsub_emulator_host
-            .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty());
-        match (topic, url) {
-            (None, None) => Err(ConfigError::NoPublisher),
-            (Some(topic), Some(url)) => Err(ConfigError::BothPublishers {
-                topic: topic.to_owned(),
-                url: url.to_owned(),
-            }),
-            (Some(topic), None) => {
+        let topic = set(self.pubsub_topic.as_deref());
+        let url = set(self.local_push_url.as_deref());
+        let queue = set(self.cloud_tasks_queue.as_deref());
+        let emulator = set(self.pubsub_emulator_host.as_deref());
+        let chosen: Vec<&str> = [
+            topic.map(|_| "PUBSUB_TOPIC"),
+            queue.map(|_| "CLOUD_TASKS_QUEUE"),
+            url.map(|_| "LOCAL_PUSH_URL"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if chosen.len() > 1 {
+            return Err(ConfigError::BothPublishers(chosen.join(" and ")));
+        }
+        if queue.is_none() {
+            self.no_tasks_settings()?;
+        }
+        match (topic, queue, url) {
+            (Some(topic), _, _) => {
                 if let Some(host) = emulator
                     && !is_host_port(host)
                 {
@@ -273,9 +312,10 @@ impl Config {
                     emulator_host: emulator.map(str::to_owned),
                 })
             }
+            (None, Some(queue), _) => self.tasks_target(queue).map(PublishTarget::CloudTasks),
             // PUBSUB_EMULATOR_HOST alone (often exported in a developer's
             // shell) is harmless with local delivery: it is simply unused.
-            (None, Some(url)) => match url.parse::<http::Uri>() {
+            (None, None, Some(url)) => match url.parse::<http::Uri>() {
                 Ok(uri)
                     if uri.scheme() == Some(&http::uri::Scheme::HTTP) && uri.host().is_some() =>
                 {
@@ -283,33 +323,107 @@ impl Config {
                 }
                 _ => Err(ConfigError::BadPushUrl(url.to_owned())),
             },
+            (None, None, None) => Err(ConfigError::NoPublisher),
         }
     }
+
+    /// The Cloud Tasks settings, checked.
+    fn tasks_target(&self, queue: &str) -> Result<crate::publish::tasks::TasksTarget, ConfigError> {
+        let url = set(self.cloud_tasks_url.as_deref()).ok_or(ConfigError::NoTasksUrl)?;
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => {
+                return Err(ConfigError::BadUrl {
+                    var: "CLOUD_TASKS_URL",
+                    value: url.to_owned(),
+                });
+            }
+        }
+        let account = set(self.cloud_tasks_service_account.as_deref());
+        if let Some(a) = account
+            && !a.contains('@')
+        {
+            return Err(ConfigError::BadTasksAccount(a.to_owned()));
+        }
+        let audience = set(self.cloud_tasks_audience.as_deref());
+        if audience.is_some() && account.is_none() {
+            return Err(ConfigError::AudienceWithoutAccount);
+        }
+        let emulator = set(self.cloud_tasks_emulator_host.as_deref());
+        if let Some(host) = emulator
+            && !is_host_port(host)
+        {
+            return Err(ConfigError::BadHostPort {
+                var: "CLOUD_TASKS_EMULATOR_HOST",
+                value: host.to_owned(),
+            });
+        }
+        Ok(crate::publish::tasks::TasksTarget {
+            queue: queue.to_owned(),
+            url: url.to_owned(),
+            service_account: account.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+            emulator_host: emulator.map(str::to_owned),
+        })
+    }
+
+    /// The Cloud Tasks settings mean nothing without a queue: a deployment
+    /// that sets them probably meant to set CLOUD_TASKS_QUEUE too.
+    fn no_tasks_settings(&self) -> Result<(), ConfigError> {
+        for (var, value) in [
+            ("CLOUD_TASKS_URL", &self.cloud_tasks_url),
+            ("CLOUD_TASKS_SERVICE_ACCOUNT", &self.cloud_tasks_service_account),
+            ("CLOUD_TASKS_AUDIENCE", &self.cloud_tasks_audience),
+        ] {
+            if set(value.as_deref()).is_some() {
+                return Err(ConfigError::TasksOnly { var });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A setting's value, unless unset or blank.
+fn set(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl Config {
     /// Where the queue ledger lives, checked against the publisher.
     pub fn ledger(&self) -> Result<LedgerChoice, ConfigError> {
-        let database = self.firestore_database.as_deref().filter(|d| !d.is_empty());
-        let emulator = self
-            .firestore_emulator_host
-            .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty());
-        match (database, self.publish_target()?) {
+        let shared = match self.publish_target()? {
+            PublishTarget::Pubsub { .. } => Some("PUBSUB_TOPIC"),
+            PublishTarget::CloudTasks(_) => Some("CLOUD_TASKS_QUEUE"),
+            PublishTarget::LocalPush { .. } => None,
+        };
+        self.ledger_with(shared)
+    }
+
+    /// Where the queue ledger lives; `needs_shared` names the setting that
+    /// makes an in-memory one wrong (other processes end the jobs).
+    pub(crate) fn ledger_with(
+        &self,
+        needs_shared: Option<&'static str>,
+    ) -> Result<LedgerChoice, ConfigError> {
+        let database = set(self.firestore_database.as_deref());
+        let emulator = set(self.firestore_emulator_host.as_deref());
+        match (database, needs_shared) {
             (Some(database), _) => {
                 if let Some(host) = emulator
                     && !is_host_port(host)
                 {
-                    return Err(ConfigError::BadFirestoreEmulator(host.to_owned()));
+                    return Err(ConfigError::BadHostPort {
+                        var: "FIRESTORE_EMULATOR_HOST",
+                        value: host.to_owned(),
+                    });
                 }
                 Ok(LedgerChoice::Firestore {
                     database: database.to_owned(),
                     emulator_host: emulator.map(str::to_owned),
                 })
             }
-            (None, PublishTarget::Pubsub { .. }) => Err(ConfigError::NoSharedLedger),
-            (None, PublishTarget::LocalPush { .. }) => Ok(LedgerChoice::Memory),
+            (None, Some(var)) => Err(ConfigError::NoSharedLedger(var)),
+            (None, None) => Ok(LedgerChoice::Memory),
         }
     }
 
@@ -354,10 +468,41 @@ impl Config {
 
     /// Every cross-setting check, so a bad deployment fails at start.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if let PublishTarget::LocalPush { url } = self.publish_target()? {
-            self.dead_letter_url(&url)?;
+        self.check_embedded(false, false)
+    }
+
+    /// [`Config::check`] for an ingress embedded with a worker: `in_process`
+    /// (jobs go to that worker, so no publisher may be configured) and
+    /// `shared_memory_ledger` (the caller shares the in-memory ledger with
+    /// that worker, so a cloud publisher needs no Firestore).
+    pub fn check_embedded(
+        &self,
+        in_process: bool,
+        shared_memory_ledger: bool,
+    ) -> Result<(), ConfigError> {
+        if in_process {
+            for (var, value) in [
+                ("PUBSUB_TOPIC", &self.pubsub_topic),
+                ("CLOUD_TASKS_QUEUE", &self.cloud_tasks_queue),
+                ("LOCAL_PUSH_URL", &self.local_push_url),
+            ] {
+                if set(value.as_deref()).is_some() {
+                    return Err(ConfigError::InProcess { var });
+                }
+            }
+            self.no_tasks_settings()?;
+            self.ledger_with(None)?;
+        } else {
+            let target = self.publish_target()?;
+            if let PublishTarget::LocalPush { url } = &target {
+                self.dead_letter_url(url)?;
+            }
+            if shared_memory_ledger {
+                self.ledger_with(None)?;
+            } else {
+                self.ledger()?;
+            }
         }
-        self.ledger()?;
         self.discord_base()?;
         if self.local_push_min_backoff_ms > self.local_push_max_backoff_ms {
             return Err(ConfigError::Backoff {
@@ -408,6 +553,18 @@ fn parse_public_key(hex_key: &str) -> Result<PublicKey, String> {
     PublicKey::new(key).map_err(|e| e.to_string())
 }
 
+fn parse_queue(queue: &str) -> Result<String, String> {
+    let parts: Vec<&str> = queue.split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "locations", l, "queues", q]
+            if !p.is_empty() && !l.is_empty() && !q.is_empty() =>
+        {
+            Ok(queue.to_owned())
+        }
+        _ => Err("expected projects/PROJECT/locations/LOCATION/queues/QUEUE".into()),
+    }
+}
+
 fn parse_topic(topic: &str) -> Result<String, String> {
     let parts: Vec<&str> = topic.split('/').collect();
     match parts.as_slice() {
@@ -445,8 +602,11 @@ mod tests {
         .unwrap()
         .publish_target()
         .unwrap_err();
-        assert!(matches!(e, ConfigError::BothPublishers { .. }), "{e}");
-        assert!(e.to_string().contains("not both"), "{e}");
+        assert!(matches!(e, ConfigError::BothPublishers(_)), "{e}");
+        assert!(
+            e.to_string().contains("not PUBSUB_TOPIC and LOCAL_PUSH_URL"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -534,5 +694,79 @@ mod tests {
             e.to_string().contains("projects/PROJECT/topics/TOPIC"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn cloud_tasks_settings_are_checked_together() {
+        const QUEUE: &str = "projects/p/locations/us-central1/queues/mandala-jobs";
+        let full = parse(&[
+            "--cloud-tasks-queue",
+            QUEUE,
+            "--cloud-tasks-url",
+            "https://w.run.app/tasks/run",
+            "--cloud-tasks-service-account",
+            "push@p.iam.gserviceaccount.com",
+            "--cloud-tasks-audience",
+            "https://w.run.app",
+            "--firestore-database",
+            "projects/p/databases/q",
+        ])
+        .unwrap();
+        full.check().unwrap();
+        let PublishTarget::CloudTasks(t) = full.publish_target().unwrap() else {
+            panic!("not Cloud Tasks")
+        };
+        assert_eq!(t.queue, QUEUE);
+        assert_eq!(t.audience.as_deref(), Some("https://w.run.app"));
+
+        let e = parse(&["--cloud-tasks-queue", QUEUE])
+            .unwrap()
+            .publish_target()
+            .unwrap_err();
+        assert!(e.to_string().contains("CLOUD_TASKS_URL"), "{e}");
+        // The worker ends each task's job in the ledger: it must be shared.
+        let e = parse(&[
+            "--cloud-tasks-queue",
+            QUEUE,
+            "--cloud-tasks-url",
+            "https://w.run.app/tasks/run",
+        ])
+        .unwrap()
+        .check()
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("CLOUD_TASKS_QUEUE needs FIRESTORE_DATABASE"),
+            "{e}"
+        );
+        let e = parse(&[
+            "--local-push-url",
+            "http://127.0.0.1:1/pubsub/push",
+            "--cloud-tasks-url",
+            "https://w.run.app/tasks/run",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::TasksOnly {
+                var: "CLOUD_TASKS_URL"
+            }
+        );
+        let e = parse(&[
+            "--cloud-tasks-queue",
+            QUEUE,
+            "--pubsub-topic",
+            "projects/p/topics/t",
+        ])
+        .unwrap()
+        .publish_target()
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("PUBSUB_TOPIC and CLOUD_TASKS_QUEUE"),
+            "{e}"
+        );
+        let e = parse(&["--cloud-tasks-queue", "queues/q"]).unwrap_err();
+        assert!(e.to_string().contains("queues/QUEUE"), "{e}");
     }
 }

@@ -37,7 +37,6 @@ use crate::signing::{PublicKey, SignatureHeaders};
 use crate::{buttons, commands, forms};
 
 /// What every request handler shares.
-#[derive(Debug)]
 pub struct AppState {
     pub key: PublicKey,
     pub application_id: Option<String>,
@@ -50,6 +49,17 @@ pub struct AppState {
     pub ledger: mandala_ledger::Ledger,
     /// Which commands make a grid by default.
     pub grid: crate::config::GridDefaults,
+    /// A worker in this process that answers cheap jobs with their image.
+    pub inline: Option<std::sync::Arc<dyn crate::inline::InlineAnswer>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("publisher", &self.publisher)
+            .field("inline", &self.inline.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -79,6 +89,9 @@ pub(crate) struct Handled {
 
 pub(crate) enum Answer {
     Json(InteractionResponse),
+    /// The interaction was answered through Discord's callback endpoint
+    /// (with the image): 202 and no body, as Discord asks.
+    Accepted,
     Reject(StatusCode, String),
 }
 
@@ -117,6 +130,7 @@ async fn interactions(
     let handled = handle(&state, &headers, body).await;
     let status = match &handled.answer {
         Answer::Json(_) => StatusCode::OK,
+        Answer::Accepted => StatusCode::ACCEPTED,
         Answer::Reject(s, _) => *s,
     };
     let trace = mandala_service::trace::trace_id(&headers)
@@ -124,7 +138,7 @@ async fn interactions(
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let reason = match &handled.answer {
         Answer::Reject(_, r) => Some(r.as_str()),
-        Answer::Json(_) => None,
+        Answer::Json(_) | Answer::Accepted => None,
     };
     tracing::info!(
         interaction_id = handled.id.as_deref(),
@@ -142,6 +156,7 @@ async fn interactions(
     );
     match handled.answer {
         Answer::Json(r) => axum::Json(r).into_response(),
+        Answer::Accepted => StatusCode::ACCEPTED.into_response(),
         Answer::Reject(status, reason) => (status, reason).into_response(),
     }
 }

@@ -16,18 +16,22 @@
 //! - [`request`]: from "draw this" to a queued job, the path all of them end in.
 //! - [`admission`]: the queue ledger's verdict on each render request (the
 //!   per-user cap, the wait estimate, refusals) and what the user is told.
-//! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub and local
-//!   push back ends.
+//! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub, Cloud Tasks
+//!   and local push back ends.
+//! - [`inline`]: answering an interaction with its finished image, when a
+//!   worker shares this process (the single-service design).
 //!
 //! [`Ingress`] ties these together; [`serve`] runs it on a listener, with
 //! the limits of [`mandala_service::server`], until a shutdown signal, then
-//! drains and flushes.
+//! drains and flushes. A process that also runs a worker (`mandala-worker`
+//! in the single design, `mandala dev`) starts it with [`Embedding`].
 
 pub mod admission;
 pub mod buttons;
 pub mod commands;
 pub mod config;
 pub mod forms;
+pub mod inline;
 pub mod interactions;
 pub mod publish;
 pub mod replay;
@@ -45,6 +49,7 @@ use mandala_ledger::{Backend, Ledger, LedgerError, Notifier, Policy};
 use publish::JobPublisher;
 use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
 use publish::pubsub::PubsubPublisher;
+use publish::tasks::TasksPublisher;
 
 /// Why the ingress could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,39 +70,111 @@ pub struct Ingress {
     state: Arc<interactions::AppState>,
 }
 
+/// What a process that runs a worker too gives the ingress beyond its
+/// configuration.
+#[derive(Default)]
+pub struct Embedding {
+    /// Deliver jobs to this worker in this process instead of a publisher
+    /// the configuration names (the single-service design).
+    pub in_process: Option<InProcess>,
+    /// Keep the queue ledger in this process's memory although the jobs go
+    /// through a cloud queue: the caller gives the same ledger to a worker
+    /// in this process (`mandala dev --topology cloud-tasks`).
+    pub shared_memory_ledger: bool,
+    /// Answer cheap interactions with the image itself.
+    pub inline: Option<Arc<dyn inline::InlineAnswer>>,
+}
+
+/// The worker in this process, as the local push delivery reaches it.
+pub struct InProcess {
+    /// Its router: `/pubsub/push` and `/pubsub/dead-letter` are called directly.
+    pub worker: axum::Router,
+    /// Deliveries before a job is given up (the worker's MAX_DELIVERY_ATTEMPTS).
+    pub max_attempts: u32,
+    /// How long one delivery may take (above the worker's job deadline).
+    pub ack_deadline: Duration,
+    /// At shutdown, tell the users of jobs still queued instead of spooling them.
+    pub tell_on_shutdown: bool,
+}
+
 impl Ingress {
-    /// Validates the configuration and builds the publisher (Google Pub/Sub
-    /// or local push delivery). Never waits on the network: the Pub/Sub
-    /// client is built in the background.
+    /// Validates the configuration and builds the publisher (Google Pub/Sub,
+    /// Cloud Tasks or local push delivery). Never waits on the network: the
+    /// cloud clients are built in the background.
     pub async fn start(config: Config) -> Result<Ingress, StartError> {
-        config.check()?;
-        let ledger = ledger(&config)?;
-        let publisher = match config.publish_target()? {
-            PublishTarget::Pubsub {
-                topic,
-                emulator_host,
-            } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
-            PublishTarget::LocalPush { url } => {
-                let notifier =
-                    Notifier::new(config.discord_base()?, mandala_model::discord::user_agent())
-                        .map_err(|e| StartError::Http(e.to_string()))?;
-                JobPublisher::Local(LocalPush::start(
-                    LocalPushConfig {
-                        dead_letter_url: config.dead_letter_url(&url)?,
-                        url,
-                        max_attempts: config.local_push_max_attempts,
-                        dead_letter_file: config.local_dead_letter_file.clone(),
-                        spool_file: config.local_spool_file.clone(),
-                        capacity: config.local_push_queue_capacity as usize,
-                        ack_deadline: Duration::from_secs(config.local_push_ack_deadline_secs),
-                        concurrency: config.local_push_concurrency as usize,
-                        min_backoff: Duration::from_millis(config.local_push_min_backoff_ms),
-                        max_backoff: Duration::from_millis(config.local_push_max_backoff_ms),
-                    },
-                    Some(ledger.clone()),
-                    Some(notifier),
-                )?)
+        Self::start_with(config, Embedding::default()).await
+    }
+
+    /// [`Ingress::start`] in a process that runs a worker too.
+    pub async fn start_with(config: Config, embedding: Embedding) -> Result<Ingress, StartError> {
+        let in_process = embedding.in_process.is_some();
+        config.check_embedded(in_process, embedding.shared_memory_ledger)?;
+        let shared = if in_process || embedding.shared_memory_ledger {
+            None
+        } else {
+            match config.publish_target()? {
+                PublishTarget::Pubsub { .. } => Some("PUBSUB_TOPIC"),
+                PublishTarget::CloudTasks(_) => Some("CLOUD_TASKS_QUEUE"),
+                PublishTarget::LocalPush { .. } => None,
             }
+        };
+        let ledger = ledger(&config, config.ledger_with(shared)?)?;
+        let notifier = || {
+            Notifier::new(config.discord_base()?, mandala_model::discord::user_agent())
+                .map_err(|e| StartError::Http(e.to_string()))
+        };
+        let local = |url: http::Uri,
+                     dead_letter_url: http::Uri,
+                     in_process: Option<InProcess>|
+         -> Result<JobPublisher, StartError> {
+            let (router, max_attempts, ack_deadline, tell_on_shutdown) = match in_process {
+                Some(p) => (Some(p.worker), p.max_attempts, p.ack_deadline, p.tell_on_shutdown),
+                None => (
+                    None,
+                    config.local_push_max_attempts,
+                    Duration::from_secs(config.local_push_ack_deadline_secs),
+                    false,
+                ),
+            };
+            Ok(JobPublisher::Local(LocalPush::start(
+                LocalPushConfig {
+                    url,
+                    subscription: publish::local::SUBSCRIPTION.to_owned(),
+                    in_process: router,
+                    tell_on_shutdown,
+                    dead_letter_url,
+                    max_attempts,
+                    dead_letter_file: config.local_dead_letter_file.clone(),
+                    spool_file: config.local_spool_file.clone(),
+                    capacity: config.local_push_queue_capacity as usize,
+                    ack_deadline,
+                    concurrency: config.local_push_concurrency as usize,
+                    min_backoff: Duration::from_millis(config.local_push_min_backoff_ms),
+                    max_backoff: Duration::from_millis(config.local_push_max_backoff_ms),
+                },
+                Some(ledger.clone()),
+                Some(notifier()?),
+            )?))
+        };
+        let publisher = match embedding.in_process {
+            Some(p) => local(
+                http::Uri::from_static("http://in-process/pubsub/push"),
+                http::Uri::from_static("http://in-process/pubsub/dead-letter"),
+                Some(p),
+            )?,
+            None => match config.publish_target()? {
+                PublishTarget::Pubsub {
+                    topic,
+                    emulator_host,
+                } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
+                PublishTarget::CloudTasks(target) => {
+                    JobPublisher::CloudTasks(TasksPublisher::start(target))
+                }
+                PublishTarget::LocalPush { url } => {
+                    let dead_letter_url = config.dead_letter_url(&url)?;
+                    local(url, dead_letter_url, None)?
+                }
+            },
         };
         // A replay can arrive at most 2×window after the original (the window
         // is symmetric); without a window, remember ids as long as their
@@ -117,6 +194,7 @@ impl Ingress {
             publisher,
             ledger,
             grid: config.grid_commands,
+            inline: embedding.inline,
         };
         Ok(Ingress {
             state: Arc::new(state),
@@ -146,8 +224,8 @@ impl Ingress {
 }
 
 /// The queue ledger the configuration asks for.
-fn ledger(config: &Config) -> Result<Ledger, StartError> {
-    let (backend, refresh): (Arc<dyn Backend>, Duration) = match config.ledger()? {
+fn ledger(config: &Config, choice: LedgerChoice) -> Result<Ledger, StartError> {
+    let (backend, refresh): (Arc<dyn Backend>, Duration) = match choice {
         // One process sees every job: totals can be fresh.
         LedgerChoice::Memory => (Arc::new(MemoryBackend::new()), Duration::from_millis(250)),
         LedgerChoice::Firestore {

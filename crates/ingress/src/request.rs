@@ -5,7 +5,9 @@
 //!    invalid spec privately with the reason;
 //! 2. build the job replying to this interaction, in the user's language;
 //! 3. pass admission (the per-user cap and the wait estimate);
-//! 4. publish within the budget, answering with the visible acknowledgement
+//! 4. when a worker shares this process and the job is cheap, answer with
+//!    the image itself ([`crate::inline`]); otherwise
+//! 5. publish within the budget, answering with the visible acknowledgement
 //!    or, if publishing failed, the private try-again (and cancelling the
 //!    ledger entry).
 
@@ -18,7 +20,7 @@ use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, R
 use time::OffsetDateTime;
 
 use crate::admission::{self, Decision};
-use crate::interactions::{AppState, Handled, answer};
+use crate::interactions::{AppState, Answer, Handled, answer};
 use crate::publish::{self, PublishError};
 
 /// What to draw, and how to say so.
@@ -157,6 +159,17 @@ async fn queue(
     ack: String,
     s: &Strings,
 ) -> Handled {
+    if let Some(inline) = &state.inline
+        && inline
+            .answer(&job, interaction_id, crate::inline::BUDGET)
+            .await
+    {
+        // Done: the image was the answer. The job leaves the ledger.
+        admission::cancel(state, &job).await;
+        let mut handled = answer(InteractionResponse::message(ack), "answered_inline");
+        handled.answer = Answer::Accepted;
+        return handled;
+    }
     let attributes = publish::attributes(&job, interaction_id, &spec_hash);
     match state
         .publisher

@@ -70,6 +70,11 @@ pub enum Reply {
     Interaction(InteractionReply),
     /// POST a message to a Discord channel webhook.
     WebhookUrl(String),
+    /// POST to the channel webhook whose URL is held in this Secret Manager
+    /// secret version, `projects/P/secrets/S/versions/V` (`latest` follows
+    /// rotations). A webhook URL is a credential: named this way it stays
+    /// out of the message, its redeliveries and the dead-letter copies.
+    WebhookSecret(String),
     /// Store the image and log where it went.
     #[default]
     None,
@@ -273,6 +278,14 @@ mod tests {
         assert_eq!(
             j.reply,
             Reply::WebhookUrl("https://discord.com/api/webhooks/1/x".into())
+        );
+        let j = Job::from_json(
+            br#"{"reply":{"webhook_secret":"projects/p/secrets/daily-webhook/versions/latest"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            j.reply,
+            Reply::WebhookSecret("projects/p/secrets/daily-webhook/versions/latest".into())
         );
         let j = Job::from_json(
             br#"{"v":1,"reply":{"interaction":{"application_id":"1","interaction_id":"1322637963339104358","token":"t"}},"requested_at":"2026-11-24T10:00:00Z"}"#,

@@ -16,6 +16,7 @@
 //! - [`cost`]: a spec's predicted render effort, for the queue estimate.
 //! - [`stream`]: the seeded random stream whose output is stable across versions and platforms.
 //! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it.
+//! - [`reply_job`]: what the render stage hands the reply stage in the split design.
 //! - [`wait`]: how a wait is said to a user (`ready in ~4 s`).
 //! - [`grid`]: four candidates in one image, and the cells' specs.
 //! - [`drawing`]: one mandala or a grid, as the worker stores and draws it.
@@ -39,6 +40,7 @@ pub mod palette;
 pub mod portrait;
 pub mod push;
 pub mod remix;
+pub mod reply_job;
 pub mod resolve;
 pub mod spec;
 pub mod stream;
@@ -51,5 +53,6 @@ pub use drawing::Drawing;
 pub use grid::{GridKind, ResolvedGrid};
 pub use job::{InteractionReply, Job, JobError, Reply, Requester, Ticket};
 pub use push::{DecodeError, PushEnvelope, PushMessage};
+pub use reply_job::{ReplyJob, StoredImage};
 pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};
 pub use spec::{Background, Format, PaletteChoice, RenderSpec, SpecError, Style, StyleChoice};

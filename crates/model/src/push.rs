@@ -107,10 +107,29 @@ impl PushEnvelope {
         attributes: BTreeMap<String, String>,
         delivery_attempt: Option<u32>,
     ) -> Self {
+        Self::wrap_data(
+            &job.to_json(),
+            message_id,
+            subscription,
+            publish_time,
+            attributes,
+            delivery_attempt,
+        )
+    }
+
+    /// Wraps any message body (a job, a reply job) the way Pub/Sub would.
+    pub fn wrap_data(
+        data: &[u8],
+        message_id: impl Into<String>,
+        subscription: impl Into<String>,
+        publish_time: impl Into<String>,
+        attributes: BTreeMap<String, String>,
+        delivery_attempt: Option<u32>,
+    ) -> Self {
         PushEnvelope {
             subscription: subscription.into(),
             message: PushMessage {
-                data: Some(STANDARD.encode(job.to_json())),
+                data: Some(STANDARD.encode(data)),
                 attributes,
                 message_id: message_id.into(),
                 publish_time: Some(publish_time.into()),
@@ -122,11 +141,15 @@ impl PushEnvelope {
 
     /// Decodes the job. Absent or empty data is the empty job `{}`.
     pub fn decode_job(&self) -> Result<Job, DecodeError> {
-        let bytes = match self.message.data.as_deref() {
+        Ok(Job::from_json(&self.data()?)?)
+    }
+
+    /// The message body, decoded from base64; absent or empty data is `{}`.
+    pub fn data(&self) -> Result<Vec<u8>, DecodeError> {
+        Ok(match self.message.data.as_deref() {
             None | Some("") => b"{}".to_vec(),
             Some(b64) => STANDARD.decode(b64.trim())?,
-        };
-        Ok(Job::from_json(&bytes)?)
+        })
     }
 }
 

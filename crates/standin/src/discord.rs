@@ -7,9 +7,10 @@
 //! file names, every `attachments[].id` matched by a file or a kept
 //! attachment, every `attachment://` embed naming an uploaded file), the
 //! documented limits, and that uploaded images decode. It answers with
-//! Discord's error bodies and records every request and the current state of
-//! every message, so tests can assert on what a user would see. It can be
-//! told to fail the next requests with a 429, a 500 or a 404.
+//! Discord's error bodies and records every request (with the JSON it
+//! carried, for contract tests) and the current state of every message, so
+//! tests can assert on what a user would see. It can be told to fail the
+//! next requests with a 429, a 500 or a 404.
 //!
 //! Layout: this file holds the state and the routes; [`multipart`] reads
 //! forms, [`checks`] validates message bodies and files, [`commands`]
@@ -96,6 +97,11 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Why it was refused, if it was.
     pub error: Option<String>,
+    /// The JSON the request carried, exactly as sent: the body of a JSON
+    /// request, or the `payload_json` part of a multipart one. `None` when
+    /// there was none (GET, DELETE) or it did not parse. Contract tests
+    /// validate it against Discord's API description.
+    pub json: Option<Value>,
 }
 
 #[derive(Default)]
@@ -247,8 +253,7 @@ impl DiscordStandin {
                 get(get_attachment),
             )
             .fallback(not_found)
-            // Discord's request limit is 25 MiB; files are checked one by one below it.
-            .layer(DefaultBodyLimit::max(26 * 1024 * 1024))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
     }
@@ -377,34 +382,73 @@ fn injected(failure: &Failure) -> Response {
     }
 }
 
-/// Checks the User-Agent, injects queued failures, records the outcome.
+/// Discord's request limit is 25 MiB; files are checked one by one below it.
+const BODY_LIMIT: usize = 26 * 1024 * 1024;
+
+/// The JSON a request body carries: the body itself, or a multipart
+/// form's `payload_json` part.
+fn sent_json(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        return serde_json::from_slice(body).ok();
+    }
+    let boundary = multipart::boundary(content_type).ok()?;
+    let parts = multipart::parse(body, &boundary).ok()?;
+    let part = parts.iter().find(|p| p.name == "payload_json")?;
+    serde_json::from_slice(&part.body).ok()
+}
+
+/// Checks the User-Agent, injects queued failures, records the outcome
+/// and the JSON the request carried.
 async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
-    let ua = request
-        .headers()
+    let (parts, body) = request.into_parts();
+    let method = parts.method.to_string();
+    let path = parts.uri.path().to_owned();
+    let ua = parts
+        .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
     let is_api = !path.starts_with("/attachments/");
-    let failure = if path.starts_with("/webhooks/") {
-        standin.with(|s| s.failures.pop_front())
-    } else {
-        None
-    };
-    let response = if is_api && !valid_user_agent(&ua) {
-        refuse(
-            StatusCode::FORBIDDEN,
-            40333,
-            "internal network error",
+    let (json, response) = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Err(e) => (
             None,
-            format!("User-Agent {ua:?} is not `DiscordBot ($url, $versionNumber)`"),
-        )
-    } else if let Some(failure) = failure {
-        injected(&failure)
-    } else {
-        next.run(request).await
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                40005,
+                "Request entity too large",
+                None,
+                format!("unreadable body: {e}"),
+            ),
+        ),
+        Ok(body) => {
+            let json = sent_json(&parts.headers, &body);
+            let failure = if path.starts_with("/webhooks/") {
+                standin.with(|s| s.failures.pop_front())
+            } else {
+                None
+            };
+            let response = if is_api && !valid_user_agent(&ua) {
+                refuse(
+                    StatusCode::FORBIDDEN,
+                    40333,
+                    "internal network error",
+                    None,
+                    format!("User-Agent {ua:?} is not `DiscordBot ($url, $versionNumber)`"),
+                )
+            } else if let Some(failure) = failure {
+                injected(&failure)
+            } else {
+                let request = Request::from_parts(parts, axum::body::Body::from(body));
+                next.run(request).await
+            };
+            (json, response)
+        }
     };
     let error = response.extensions().get::<Refusal>().map(|r| r.0.clone());
     let status = response.status().as_u16();
@@ -417,6 +461,7 @@ async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Nex
             path,
             status,
             error,
+            json,
         });
     });
     standin.changed();

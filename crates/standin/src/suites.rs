@@ -40,7 +40,9 @@ pub fn report(name: &str, outcome: &Outcome) {
         .append(true)
         .open(path)
     {
-        let _ = writeln!(f, "{line}");
+        // One write per line: tests report from parallel threads, and
+        // `writeln!` may split a line into several writes that interleave.
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
 

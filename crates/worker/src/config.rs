@@ -29,17 +29,99 @@ const DEFAULT_HTTP: HttpDefaults = HttpDefaults {
     drain_secs: 8,
 };
 
+/// What one worker service does (docs/DEPLOY.md, Designs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Render, store and reply (the `pubsub` and `cloud-tasks` designs).
+    All,
+    /// Render and store, then hand a reply job to the reply stage
+    /// (`pubsub-split`).
+    Render,
+    /// Edit Discord messages from reply jobs; never renders (`pubsub-split`).
+    Reply,
+    /// Be the interactions endpoint too: ingress and worker in one process
+    /// (`single`).
+    Single,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Render => "render",
+            Role::Reply => "reply",
+            Role::Single => "single",
+        }
+    }
+}
+
 /// Settings of `mandala-worker`.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "mandala-worker",
     version,
-    about = "Renders jobs pushed by Pub/Sub, stores them and replies on Discord"
+    about = "Renders jobs pushed by Pub/Sub or Cloud Tasks, stores them and replies on Discord"
 )]
 pub struct Config {
     /// TCP port to listen on (Cloud Run sets it).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
+
+    /// What this service does: `all` renders, stores and replies; `render` renders and stores,
+    /// then hands a reply job to the reply stage (REPLY_TOPIC or LOCAL_REPLY_PUSH_URL);
+    /// `reply` edits Discord messages from reply jobs and never renders; `single` is the
+    /// interactions endpoint too (the ingress's settings are then read from the environment).
+    #[arg(long, env = "WORKER_ROLE", value_enum, default_value_t = Role::All)]
+    pub worker_role: Role,
+
+    /// Render role: publish reply jobs to this Pub/Sub topic, `projects/P/topics/T`.
+    #[arg(long, env = "REPLY_TOPIC", value_parser = parse_topic)]
+    pub reply_topic: Option<String>,
+
+    /// `host:port` of a Pub/Sub emulator for REPLY_TOPIC; used with anonymous credentials.
+    #[arg(long, env = "PUBSUB_EMULATOR_HOST")]
+    pub pubsub_emulator_host: Option<String>,
+
+    /// Render role, one machine: deliver reply jobs by POSTing push envelopes to this URL (the
+    /// replier's `/pubsub/push`), with a push subscription's retries and dead letters.
+    #[arg(long, env = "LOCAL_REPLY_PUSH_URL")]
+    pub local_reply_push_url: Option<String>,
+
+    /// Local reply delivery: attempts before a reply job is dead-lettered (POSTed to the
+    /// replier's `/pubsub/dead-letter`, which tells the user).
+    #[arg(long, env = "LOCAL_REPLY_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub local_reply_max_attempts: u32,
+
+    /// Local reply delivery: the first retry delay in milliseconds, doubling up to
+    /// LOCAL_REPLY_MAX_BACKOFF_MS.
+    #[arg(long, env = "LOCAL_REPLY_MIN_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub local_reply_min_backoff_ms: u64,
+
+    /// Local reply delivery: the longest retry delay in milliseconds.
+    #[arg(long, env = "LOCAL_REPLY_MAX_BACKOFF_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub local_reply_max_backoff_ms: u64,
+
+    /// Local reply delivery: where undelivered reply jobs are kept across a restart.
+    #[arg(
+        long,
+        env = "LOCAL_REPLY_SPOOL_FILE",
+        default_value = ".mandala/pending-replies.jsonl"
+    )]
+    pub local_reply_spool_file: std::path::PathBuf,
+
+    /// Local reply delivery: where reply jobs that exhausted their attempts are appended.
+    #[arg(
+        long,
+        env = "LOCAL_REPLY_DEAD_LETTER_FILE",
+        default_value = ".mandala/dead-letter-replies.jsonl"
+    )]
+    pub local_reply_dead_letter_file: std::path::PathBuf,
+
+    /// Single role: answer an interaction with the image itself (through Discord's callback
+    /// endpoint, inside its 3 s) when the render is predicted to take at most this many
+    /// milliseconds and a render slot is free; 0 turns it off.
+    #[arg(long, env = "INLINE_RENDER_MAX_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=1500))]
+    pub inline_render_max_ms: u64,
 
     /// The Google Cloud project, for trace correlation in Cloud Logging (set by Terraform).
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
@@ -80,6 +162,11 @@ pub struct Config {
     /// For tests only: fetch the OIDC signing keys from this JWKS URL instead of Google's.
     #[arg(long, env = "PUSH_JWKS_URL", hide = true)]
     pub push_jwks_url: Option<String>,
+
+    /// For tests only: read webhook secrets from a Secret Manager stand-in at this URL
+    /// (`http://127.0.0.1:PORT`), without credentials, instead of Google's API.
+    #[arg(long, env = "SECRET_MANAGER_ENDPOINT", hide = true)]
+    pub secret_manager_endpoint: Option<String>,
 
     /// Everything one push may take, in seconds; keep below the subscription's ack deadline.
     #[arg(long, env = "JOB_DEADLINE_SECS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=590))]
@@ -167,6 +254,16 @@ impl Config {
     pub fn local(dir: impl Into<std::path::PathBuf>, discord_api_base: impl Into<String>) -> Self {
         Config {
             port: 0,
+            worker_role: Role::All,
+            reply_topic: None,
+            pubsub_emulator_host: None,
+            local_reply_push_url: None,
+            local_reply_max_attempts: 5,
+            local_reply_min_backoff_ms: 1000,
+            local_reply_max_backoff_ms: 60_000,
+            local_reply_spool_file: ".mandala/pending-replies.jsonl".into(),
+            local_reply_dead_letter_file: ".mandala/dead-letter-replies.jsonl".into(),
+            inline_render_max_ms: 250,
             google_cloud_project: None,
             bucket: None,
             local_store_dir: Some(dir.into()),
@@ -176,6 +273,7 @@ impl Config {
             push_audience: None,
             push_service_account: None,
             push_jwks_url: None,
+            secret_manager_endpoint: None,
             job_deadline_secs: 50,
             max_delivery_attempts: 5,
             firestore_database: None,
@@ -332,6 +430,31 @@ impl Config {
         }
     }
 
+    /// SECRET_MANAGER_ENDPOINT as a URL, if set (tests only).
+    pub fn secret_manager(&self) -> Result<Option<Url>, ConfigError> {
+        let Some(raw) = self
+            .secret_manager_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = Url::parse(raw).map_err(|e| {
+            bad(
+                "SECRET_MANAGER_ENDPOINT",
+                format!("{raw:?} is not a URL: {e}"),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(
+                "SECRET_MANAGER_ENDPOINT",
+                format!("{raw:?} is not an http(s) URL"),
+            ));
+        }
+        Ok(Some(url))
+    }
+
     /// RENDER_CONCURRENCY, or the number of CPUs.
     pub fn concurrency(&self) -> usize {
         self.render_concurrency.map_or_else(
@@ -340,13 +463,121 @@ impl Config {
         )
     }
 
+    /// Where the render stage hands reply jobs; `None` in every other role.
+    pub fn replies(&self) -> Result<Option<Replies>, ConfigError> {
+        let topic = self
+            .reply_topic
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let local = self
+            .local_reply_push_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let emulator = self
+            .pubsub_emulator_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        if self.worker_role != Role::Render {
+            if topic.is_some() {
+                return Err(bad("REPLY_TOPIC", "only applies with WORKER_ROLE=render"));
+            }
+            if local.is_some() {
+                return Err(bad(
+                    "LOCAL_REPLY_PUSH_URL",
+                    "only applies with WORKER_ROLE=render",
+                ));
+            }
+            return Ok(None);
+        }
+        match (topic, local) {
+            (Some(_), Some(_)) => Err(bad(
+                "REPLY_TOPIC",
+                "set either REPLY_TOPIC or LOCAL_REPLY_PUSH_URL, not both",
+            )),
+            (None, None) => Err(bad(
+                "WORKER_ROLE",
+                "render needs REPLY_TOPIC (Pub/Sub) or LOCAL_REPLY_PUSH_URL (one machine): where the reply jobs go",
+            )),
+            (Some(topic), None) => {
+                if let Some(h) = emulator
+                    && (h.contains("://") || !h.contains(':'))
+                {
+                    return Err(bad(
+                        "PUBSUB_EMULATOR_HOST",
+                        format!("{h:?} must be host:port (no scheme)"),
+                    ));
+                }
+                Ok(Some(Replies::Pubsub {
+                    topic: topic.to_owned(),
+                    emulator_host: emulator.map(str::to_owned),
+                }))
+            }
+            (None, Some(url)) => {
+                let uri = url
+                    .parse::<http::Uri>()
+                    .ok()
+                    .filter(|u| u.scheme() == Some(&http::uri::Scheme::HTTP) && u.host().is_some())
+                    .ok_or_else(|| {
+                        bad(
+                            "LOCAL_REPLY_PUSH_URL",
+                            format!("{url:?} is not an http:// URL with a host"),
+                        )
+                    })?;
+                if self.local_reply_min_backoff_ms > self.local_reply_max_backoff_ms {
+                    return Err(bad(
+                        "LOCAL_REPLY_MIN_BACKOFF_MS",
+                        "must not exceed LOCAL_REPLY_MAX_BACKOFF_MS",
+                    ));
+                }
+                let path = uri.path();
+                let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+                let mut parts = uri.clone().into_parts();
+                parts.path_and_query = format!("{parent}/dead-letter").parse().ok();
+                let dead_letter = http::Uri::from_parts(parts)
+                    .map_err(|e| bad("LOCAL_REPLY_PUSH_URL", e.to_string()))?;
+                Ok(Some(Replies::Local {
+                    url: uri,
+                    dead_letter,
+                }))
+            }
+        }
+    }
+
     /// Every check at once, so a bad deployment fails at start.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.store()?;
         self.discord_base()?;
         self.push_auth()?;
         self.ledger()?;
+        self.replies()?;
+        self.secret_manager()?;
         Ok(())
+    }
+}
+
+/// Where the render stage's reply jobs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replies {
+    /// A Pub/Sub topic; `emulator_host` is `host:port` of an emulator.
+    Pubsub {
+        topic: String,
+        emulator_host: Option<String>,
+    },
+    /// The local push delivery to the replier (and its dead-letter route).
+    Local {
+        url: http::Uri,
+        dead_letter: http::Uri,
+    },
+}
+
+fn parse_topic(topic: &str) -> Result<String, String> {
+    let parts: Vec<&str> = topic.split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty() => Ok(topic.to_owned()),
+        _ => Err("expected projects/PROJECT/topics/TOPIC".into()),
     }
 }
 
@@ -488,6 +719,68 @@ mod tests {
         assert_eq!(
             ok.discord_base().unwrap().as_str(),
             "http://127.0.0.1:9/api/v10"
+        );
+    }
+
+    #[test]
+    fn the_render_role_needs_somewhere_to_send_replies() {
+        let e = parse(&["--local-store-dir", "d", "--worker-role", "render"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.var, "WORKER_ROLE");
+        let ok = parse(&[
+            "--local-store-dir",
+            "d",
+            "--worker-role",
+            "render",
+            "--local-reply-push-url",
+            "http://127.0.0.1:8082/pubsub/push",
+        ]);
+        let Some(Replies::Local { dead_letter, .. }) = ok.replies().unwrap() else {
+            panic!("not local")
+        };
+        assert_eq!(
+            dead_letter.to_string(),
+            "http://127.0.0.1:8082/pubsub/dead-letter"
+        );
+        let e = parse(&[
+            "--local-store-dir",
+            "d",
+            "--reply-topic",
+            "projects/p/topics/replies",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "REPLY_TOPIC");
+        assert!(e.to_string().contains("WORKER_ROLE=render"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_manager_stand_in_must_be_a_url() {
+        let e = parse(&[
+            "--local-store-dir",
+            "d",
+            "--secret-manager-endpoint",
+            "127.0.0.1:9",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "SECRET_MANAGER_ENDPOINT");
+        let ok = parse(&[
+            "--local-store-dir",
+            "d",
+            "--secret-manager-endpoint",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(
+            ok.secret_manager().unwrap().unwrap().as_str(),
+            "http://127.0.0.1:9/"
+        );
+        assert!(
+            parse(&["--local-store-dir", "d"])
+                .secret_manager()
+                .unwrap()
+                .is_none()
         );
     }
 }

@@ -1,5 +1,9 @@
-//! The HTTP surface: `POST /pubsub/push`, `POST /pubsub/dead-letter` and
-//! `GET /healthz`.
+//! The HTTP surface: `POST /pubsub/push`, `POST /pubsub/dead-letter`,
+//! `POST /tasks/run` (Cloud Tasks dispatches) and `GET /healthz`.
+//!
+//! What a push carries depends on the role: a job, or (`WORKER_ROLE=reply`)
+//! a reply job. The reply stage takes no task dispatches: Cloud Tasks
+//! carries jobs only.
 //!
 //! Every push answer carries this instance's speed report in `X-Mandala-*`
 //! headers: Pub/Sub ignores them, and the local push delivery (which keeps
@@ -16,7 +20,10 @@ use http::StatusCode;
 use tokio::time::Instant;
 
 use crate::auth::AuthError;
+use crate::config::Role;
+use crate::delivery::Delivery;
 use crate::job::{self, Verdict};
+use crate::replier;
 use crate::state::{InFlight, Shared};
 
 /// Pub/Sub messages are at most 10 MB (13.4 MB as base64 in the envelope).
@@ -28,11 +35,21 @@ const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
 const BACKSTOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/pubsub/push", post(push))
         .route("/pubsub/dead-letter", post(dead_letter))
-        .route("/healthz", get(healthz))
-        .with_state(shared)
+        .route("/healthz", get(healthz));
+    if shared.role != Role::Reply {
+        router = router.route("/tasks/run", post(task));
+    }
+    router.with_state(shared)
+}
+
+/// How a delivery arrived.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Push,
+    Task,
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
@@ -41,6 +58,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "in_flight": shared.in_flight.running(),
         "waiting_for_a_slot": shared.pool.waiting(),
         "render_concurrency": shared.pool.size(),
+        "role": shared.role.as_str(),
         "speed": shared.calibrator.stat(job::now_ms()),
         "stats": shared.stats.snapshot(),
     });
@@ -85,7 +103,11 @@ async fn dead_letter(State(shared): State<Arc<Shared>>, request: Request) -> Res
         )
             .into_response();
     };
-    let verdict = job::dead_letter(&shared, &body).await;
+    let verdict = if shared.role == Role::Reply {
+        replier::dead_letter(&shared, &body).await
+    } else {
+        job::dead_letter(&shared, &body).await
+    };
     drop(guard);
     with_report(&shared, answer(verdict))
 }
@@ -118,9 +140,22 @@ async fn check_token(shared: &Shared, headers: &http::HeaderMap) -> Option<Respo
 }
 
 async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    deliver(shared, request, Source::Push).await
+}
+
+/// A Cloud Tasks dispatch: the job is the body, the rest is in headers.
+async fn task(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    deliver(shared, request, Source::Task).await
+}
+
+async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Response {
     if let Some(refused) = check_token(&shared, request.headers()).await {
         return refused;
     }
+    let headers = match source {
+        Source::Task => request.headers().clone(),
+        Source::Push => http::HeaderMap::new(),
+    };
     let started = Instant::now();
     let deadline = started + shared.job_deadline;
     // Cloud Run passes the request's trace context; log lines join that trace.
@@ -149,12 +184,20 @@ async fn push(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         )
             .into_response();
     };
+    let delivery = match source {
+        Source::Push => Delivery::from_push(&body),
+        Source::Task => Delivery::from_task(&headers, &body),
+    };
     // The job runs in its own task: if Pub/Sub hangs up, it still finishes
     // (and graceful shutdown waits for it through the guard).
     let task_shared = Arc::clone(&shared);
     let mut task = tokio::spawn(async move {
         let _guard = guard;
-        job::process(&task_shared, body, deadline, trace).await
+        if task_shared.role == Role::Reply {
+            replier::process(&task_shared, delivery, deadline, trace).await
+        } else {
+            job::process(&task_shared, delivery, deadline, trace).await
+        }
     });
     // The job keeps its own deadline (and time to tell its user after it);
     // this is the backstop should it not.

@@ -1,14 +1,18 @@
-//! One push, start to finish: decode, check with the ledger, render, store,
-//! reply — or tell the user why not.
+//! One delivery, start to finish: decode, check with the ledger, render,
+//! store, reply — or tell the user why not.
 //!
-//! Every path ends in a [`Verdict`]: acknowledge (2xx, Pub/Sub forgets the
-//! message) or ask for redelivery (non-2xx). Poison, expired tokens and
-//! replies Discord will never accept are acknowledged, because redelivering
-//! them helps nobody; storage failures and retryable Discord failures are
-//! not — except on the last delivery attempt, when the user is told and the
-//! job is let go. Every job a user waits for ends in the image or in a short
-//! message saying why not ([`last_word`]). Each job logs exactly one line
-//! with its timings and outcome.
+//! Every path ends in a [`Verdict`]: acknowledge (2xx, Pub/Sub or Cloud
+//! Tasks forgets the message) or ask for redelivery (non-2xx). Poison,
+//! expired tokens and replies Discord will never accept are acknowledged,
+//! because redelivering them helps nobody; storage failures and retryable
+//! Discord failures are not — except on the last delivery attempt, when the
+//! user is told and the job is let go. Every job a user waits for ends in
+//! the image or in a short message saying why not ([`last_word`]). Each job
+//! logs exactly one line with its timings and outcome.
+//!
+//! In the render stage of the split design the story ends early: the image
+//! is stored and a reply job handed to the reply stage ([`crate::handoff`]),
+//! which owns the message from there ([`crate::replier`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -18,9 +22,10 @@ use bytes::Bytes;
 use http::StatusCode;
 use mandala_ledger::Start;
 use mandala_model::i18n::{Strings, fill};
-use mandala_model::{Drawing, Job, PushEnvelope, RENDER_VERSION, RenderSpec, Ticket};
+use mandala_model::{Drawing, Job, RENDER_VERSION, RenderSpec, Ticket};
 use tokio::time::Instant;
 
+use crate::delivery::Delivery;
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
 use crate::reply::last_word::{self, Ending, Why};
@@ -30,7 +35,7 @@ use crate::state::Shared;
 use crate::store::{NewObject, PutOutcome};
 
 /// What a final failure message may take, kept out of the job's deadline.
-const LAST_WORD_BUDGET: Duration = Duration::from_secs(8);
+pub(crate) const LAST_WORD_BUDGET: Duration = Duration::from_secs(8);
 
 /// Worker speed reports go to the ledger at most this often.
 const REPORT_EVERY_MS: u64 = 5_000;
@@ -57,32 +62,35 @@ fn us(d: Duration) -> u64 {
     d.as_micros() as u64
 }
 
+/// The outcome of a render stage that handed the reply on.
+pub(crate) const HANDED_OFF: &str = "handed-off";
+
 /// The fields of the one log line.
 #[derive(Debug, Default)]
-struct JobLog {
-    message_id: String,
-    attempt: Option<u32>,
-    kind: &'static str,
-    spec_hash: String,
-    cache_hit: Option<bool>,
-    decode_us: u64,
-    queue_us: u64,
-    render_us: Option<u64>,
-    encode_us: Option<u64>,
-    store_us: Option<u64>,
-    reply_us: Option<u64>,
-    reply_attempts: u32,
-    location: String,
+pub(crate) struct JobLog {
+    pub(crate) message_id: String,
+    pub(crate) attempt: Option<u32>,
+    pub(crate) kind: &'static str,
+    pub(crate) spec_hash: String,
+    pub(crate) cache_hit: Option<bool>,
+    pub(crate) decode_us: u64,
+    pub(crate) queue_us: u64,
+    pub(crate) render_us: Option<u64>,
+    pub(crate) encode_us: Option<u64>,
+    pub(crate) store_us: Option<u64>,
+    pub(crate) reply_us: Option<u64>,
+    pub(crate) reply_attempts: u32,
+    pub(crate) location: String,
     /// The ledger's record of the job, when the ingress admitted it.
-    ticket: Option<Ticket>,
+    pub(crate) ticket: Option<Ticket>,
     /// How much later than promised the image arrived (negative: earlier).
-    late_ms: Option<i64>,
+    pub(crate) late_ms: Option<i64>,
     /// The final failure message went out.
-    told: bool,
+    pub(crate) told: bool,
 }
 
 /// Why a job cannot end in its image now.
-enum Failure {
+pub(crate) enum Failure {
     /// Will never work: tell the user (unless the message itself is gone),
     /// acknowledge.
     Permanent {
@@ -95,7 +103,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn permanent(outcome: &'static str, detail: impl Into<String>, ending: Ending) -> Failure {
+    pub(crate) fn permanent(outcome: &'static str, detail: impl Into<String>, ending: Ending) -> Failure {
         Failure::Permanent {
             outcome,
             detail: detail.into(),
@@ -103,7 +111,7 @@ impl Failure {
         }
     }
 
-    fn transient(detail: impl Into<String>, why: Why) -> Failure {
+    pub(crate) fn transient(detail: impl Into<String>, why: Why) -> Failure {
         Failure::Transient {
             detail: detail.into(),
             why,
@@ -111,34 +119,40 @@ impl Failure {
     }
 }
 
-/// Runs the job in `body`; `deadline` bounds the whole push. `trace` is the
-/// Cloud Logging trace of the push request, if it carried one.
+/// Runs the job `delivery` carries (or refuses what it could not read);
+/// `deadline` bounds the whole delivery. `trace` is the Cloud Logging trace
+/// of the request, if it carried one.
 pub async fn process(
     shared: &Shared,
-    body: Bytes,
+    delivery: Result<Delivery, String>,
     deadline: Instant,
     trace: Option<String>,
 ) -> Verdict {
     let mut log = JobLog::default();
-    let verdict = run(shared, &body, deadline, &mut log).await;
+    let verdict = run(shared, delivery, deadline, &mut log).await;
     finish(shared, &verdict, &log).await;
     record(shared, &verdict, &log, trace.as_deref());
     verdict
 }
 
-/// An acknowledged job has ended: it leaves the ledger.
-async fn finish(shared: &Shared, verdict: &Verdict, log: &JobLog) {
-    let (Verdict::Ack { .. }, Some(ledger), Some(t)) = (verdict, &shared.ledger, &log.ticket)
+/// An acknowledged job has ended: it leaves the ledger. (A job handed to
+/// the reply stage has not: the reply stage ends it.)
+pub(crate) async fn finish(shared: &Shared, verdict: &Verdict, log: &JobLog) {
+    let (Verdict::Ack { outcome, .. }, Some(ledger), Some(t)) =
+        (verdict, &shared.ledger, &log.ticket)
     else {
         return;
     };
+    if *outcome == HANDED_OFF {
+        return;
+    }
     if let Err(e) = ledger.finish(&t.user, &t.job, now_ms()).await {
         tracing::warn!(error = %e, job = %t.job, "could not remove an ended job from the ledger");
     }
 }
 
 /// Counts the job and writes its one log line.
-fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Option<&str>) {
+pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Option<&str>) {
     let counters = &shared.stats;
     counters.add_timings(&crate::state::JobTimings {
         decode_us: log.decode_us,
@@ -162,7 +176,10 @@ fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Option<&str>)
             ("redeliver", detail.as_str())
         }
     };
-    let level_warn = !matches!(outcome, "replied" | "stored");
+    let level_warn = !matches!(
+        outcome,
+        "replied" | "stored" | "answered-inline" | HANDED_OFF
+    );
     macro_rules! line {
         ($lvl:ident) => {
             tracing::$lvl!(
@@ -194,14 +211,14 @@ fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Option<&str>)
     }
 }
 
-fn ack(outcome: &'static str, detail: impl Into<String>) -> Verdict {
+pub(crate) fn ack(outcome: &'static str, detail: impl Into<String>) -> Verdict {
     Verdict::Ack {
         outcome,
         detail: detail.into(),
     }
 }
 
-fn redeliver(detail: impl Into<String>) -> Verdict {
+pub(crate) fn redeliver(detail: impl Into<String>) -> Verdict {
     Verdict::Redeliver {
         status: StatusCode::SERVICE_UNAVAILABLE,
         detail: detail.into(),
@@ -234,32 +251,36 @@ async fn begin(shared: &Shared, ticket: Option<&Ticket>) -> Go {
 
 /// A waiting notice may be on its way to the same message: the final edit
 /// goes after it.
-async fn wait_out(lease_until_ms: u64) {
+pub(crate) async fn wait_out(lease_until_ms: u64) {
     let now = now_ms();
     if lease_until_ms > now {
         tokio::time::sleep(Duration::from_millis(lease_until_ms - now)).await;
     }
 }
 
-async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) -> Verdict {
+async fn run(
+    shared: &Shared,
+    delivery: Result<Delivery, String>,
+    deadline: Instant,
+    log: &mut JobLog,
+) -> Verdict {
     let started = Instant::now();
-    let envelope = match PushEnvelope::from_slice(body) {
-        Ok(e) => e,
-        Err(e) => return ack("rejected", e.to_string()),
+    let delivery = match delivery {
+        Ok(d) => d,
+        Err(e) => return ack("rejected", e),
     };
-    log.message_id.clone_from(&envelope.message.message_id);
-    log.attempt = envelope.delivery_attempt;
-    if envelope.message.message_id.is_empty() {
-        return ack("rejected", "push envelope has no messageId");
-    }
-    let job: Job = match envelope.decode_job() {
+    log.message_id.clone_from(&delivery.message_id);
+    log.attempt = delivery.attempt;
+    let job: Job = match Job::from_json(&delivery.data) {
         Ok(j) => j,
         Err(e) => return ack("rejected", e.to_string()),
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let plan = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let plan = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await
+    {
         Ok(p) => p,
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let target = match plan {
@@ -288,7 +309,7 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
     let work = produce(
         shared,
         &job,
-        &envelope,
+        &delivery,
         target.as_ref(),
         lease_until_ms,
         log,
@@ -311,7 +332,7 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
             ending,
         }) => (ack(outcome, detail), ending),
         Err(Failure::Transient { detail, why }) => {
-            let attempt = envelope.delivery_attempt.unwrap_or(0);
+            let attempt = delivery.attempt.unwrap_or(0);
             if attempt < shared.max_attempts {
                 return redeliver(detail);
             }
@@ -343,22 +364,24 @@ async fn run(shared: &Shared, body: &[u8], deadline: Instant, log: &mut JobLog) 
     verdict
 }
 
-/// Renders (or finds) the image, stores it and replies.
+/// Renders (or finds) the image, stores it and replies (or, in the render
+/// stage, hands the reply on).
 async fn produce(
     shared: &Shared,
     job: &Job,
-    envelope: &PushEnvelope,
+    delivery: &Delivery,
     target: Option<&Target>,
     lease_until_ms: u64,
     log: &mut JobLog,
 ) -> Result<Verdict, Failure> {
     let decode_started = Instant::now();
-    // Pub/Sub keeps the message id across redeliveries, so a job without a
-    // seed still means one image however often it arrives.
+    // Pub/Sub keeps the message id across redeliveries (and Cloud Tasks the
+    // task's), so a job without a seed still means one image however often
+    // it arrives.
     let spec = job
         .spec
         .clone()
-        .with_seed_from(envelope.message.message_id.as_bytes());
+        .with_seed_from(delivery.message_id.as_bytes());
     let drawing = Drawing::resolve(&spec, job.grid).map_err(|e| {
         Failure::permanent(
             "rejected",
@@ -385,25 +408,64 @@ async fn produce(
             format!("no reply requested; image at {}", log.location),
         ));
     };
+    if let Some(replies) = &shared.replies {
+        let handed = crate::handoff::hand_off(
+            shared,
+            replies,
+            crate::handoff::Finished {
+                job,
+                spec: &spec,
+                drawing: &drawing,
+                object: &name,
+                bytes,
+                content_type: &content_type,
+                message_id: &delivery.message_id,
+                lease_until_ms,
+            },
+            log,
+        )
+        .await;
+        calibrate(shared, job, &drawing, &handed, log);
+        return handed;
+    }
     wait_out(lease_until_ms).await;
     let reply_started = Instant::now();
+    let marker = post_marker(&delivery.message_id);
     let sent = reply(
         shared,
-        job,
-        &spec,
-        &drawing,
+        Picture {
+            job,
+            spec: &spec,
+            drawing: &drawing,
+            bytes,
+            content_type: &content_type,
+            note: None,
+            smaller: Smaller::Render,
+        },
         target,
-        bytes,
-        &content_type,
+        &marker,
         log,
     )
     .await;
     log.reply_us = Some(us(reply_started.elapsed()));
+    calibrate(shared, job, &drawing, &sent, log);
+    sent
+}
+
+/// What a finished job teaches this instance about its speed and its
+/// promises, for the estimates.
+fn calibrate(
+    shared: &Shared,
+    job: &Job,
+    drawing: &Drawing,
+    sent: &Result<Verdict, Failure>,
+    log: &mut JobLog,
+) {
     if let Some(t) = &log.ticket {
         let now = now_ms();
         log.late_ms = Some(now as i64 - t.due_ms as i64);
         // How the promise compares with what happened, for the estimates.
-        if let (Ok(Verdict::Ack { .. }), Some(at)) = (&sent, job.requested_at) {
+        if let (Ok(Verdict::Ack { .. }), Some(at)) = (sent, job.requested_at) {
             let admitted = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(now);
             shared.calibrator.record_wait(
                 t.due_ms.saturating_sub(admitted),
@@ -416,7 +478,6 @@ async fn produce(
         shared.calibrator.record(drawing.cost().0, us_total, other);
         report_speed(shared);
     }
-    sent
 }
 
 /// The image's bytes and content type: found in the store, or rendered and
@@ -469,19 +530,13 @@ async fn obtain(
     log.render_us = Some(image.render_us);
     log.encode_us = Some(image.encode_us);
     let put_started = Instant::now();
-    let metadata = BTreeMap::from([
-        ("spec".to_owned(), drawing.canonical_json()),
-        ("seed".to_owned(), drawing.seed().to_string()),
-        ("render-version".to_owned(), RENDER_VERSION.to_string()),
-        ("summary".to_owned(), drawing.summary()),
-    ]);
     let put = shared
         .store
         .put(NewObject {
             name: name.to_owned(),
             bytes: image.bytes.clone(),
             content_type: image.content_type.clone(),
-            metadata,
+            metadata: metadata(drawing),
         })
         .await;
     store_us += us(put_started.elapsed());
@@ -497,25 +552,64 @@ async fn obtain(
     }
 }
 
+/// What to send: the image and what its message says.
+pub(crate) struct Picture<'a> {
+    pub(crate) job: &'a Job,
+    /// The user's spec with the seed filled in (the buttons carry it).
+    pub(crate) spec: &'a RenderSpec,
+    pub(crate) drawing: &'a Drawing,
+    pub(crate) bytes: Bytes,
+    pub(crate) content_type: &'a str,
+    /// A line for the caption (that a smaller preview is attached).
+    pub(crate) note: Option<String>,
+    pub(crate) smaller: Smaller,
+}
+
+/// What to do when the image is too large for Discord.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Smaller {
+    /// Render the same spec at a smaller edge until it fits (a worker).
+    Render,
+    /// Send the message without the file, saying where the image is
+    /// stored: the reply stage never renders.
+    Link,
+}
+
+/// The custom metadata every stored image carries.
+pub(crate) fn metadata(drawing: &Drawing) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("spec".to_owned(), drawing.canonical_json()),
+        ("seed".to_owned(), drawing.seed().to_string()),
+        ("render-version".to_owned(), RENDER_VERSION.to_string()),
+        ("summary".to_owned(), drawing.summary()),
+    ])
+}
+
 /// Sends the image. When it is too large for Discord (by our count, or by
 /// Discord's 413), a smaller render of the same spec goes instead, with a
-/// note saying where the full one is.
-#[allow(clippy::too_many_arguments)]
-async fn reply(
+/// note saying where the full one is (or, from the reply stage, the
+/// message alone with that note). `marker` is where a channel webhook's
+/// post is recorded ([`post_marker`]).
+pub(crate) async fn reply(
     shared: &Shared,
-    job: &Job,
-    spec: &RenderSpec,
-    drawing: &Drawing,
+    picture: Picture<'_>,
     target: &Target,
-    bytes: Bytes,
-    content_type: &str,
+    marker: &str,
     log: &mut JobLog,
 ) -> Result<Verdict, Failure> {
+    let Picture {
+        job,
+        spec,
+        drawing,
+        bytes,
+        content_type,
+        note,
+        smaller,
+    } = picture;
     // A channel webhook post is not idempotent: a redelivered job edits the
     // message its earlier delivery posted instead of posting another.
-    let marker = post_marker(&log.message_id);
     let posted = match target {
-        Target::Webhook { .. } => shared.store.get(&marker).await.map_err(|e| {
+        Target::Webhook { .. } => shared.store.get(marker).await.map_err(|e| {
             Failure::transient(format!("reading the post record failed: {e}"), Why::Store)
         })?,
         _ => None,
@@ -526,14 +620,16 @@ async fn reply(
         .and_then(|id| target.posted_message(&id));
     let target = edit.as_ref().unwrap_or(target);
     let mut limit = ATTACHMENT_LIMIT;
-    let mut picture = (bytes, content_type.to_owned(), None::<String>);
+    let mut picture = (bytes, content_type.to_owned(), note);
+    let mut linked = false;
     for _ in 0..3 {
         if picture.0.len() > limit
+            && smaller == Smaller::Render
             && let Some(smaller) = preview(shared, job, drawing, limit).await
         {
             picture = smaller;
         }
-        let message = message::build(
+        let mut message = message::build(
             job,
             spec,
             drawing,
@@ -542,6 +638,9 @@ async fn reply(
             &log.location,
             picture.2.as_deref(),
         );
+        if linked {
+            message = message::without_file(message, job.strings(), &log.location);
+        }
         let sent = shared
             .discord
             .send(
@@ -555,7 +654,7 @@ async fn reply(
             Ok(report) => {
                 log.reply_attempts += report.attempts;
                 if let (Target::Webhook { .. }, Some(id)) = (target, &report.message_id) {
-                    record_post(shared, &marker, id).await;
+                    record_post(shared, marker, id).await;
                 }
                 return Ok(ack(
                     "replied",
@@ -566,12 +665,14 @@ async fn reply(
                 log.reply_attempts += e.attempts();
                 match e {
                     // Too large after all: Discord's limit for this channel
-                    // is lower than we assumed. Try half the bytes.
+                    // is lower than we assumed. Try half the bytes, or the
+                    // message with a link instead of the file.
                     SendError::Drop {
                         status: Some(413), ..
-                    } if picture.0.len() > 1024 => {
-                        limit = picture.0.len() / 2;
-                    }
+                    } if picture.0.len() > 1024 && !linked => match smaller {
+                        Smaller::Render => limit = picture.0.len() / 2,
+                        Smaller::Link => linked = true,
+                    },
                     // The token or the message is gone: nothing can be told.
                     SendError::Drop {
                         status: Some(401 | 403 | 404),
@@ -607,7 +708,7 @@ async fn reply(
 
 /// Where the id of the message a webhook job posted is kept, by Pub/Sub
 /// message id (stable across redeliveries).
-fn post_marker(message_id: &str) -> String {
+pub(crate) fn post_marker(message_id: &str) -> String {
     let safe: String = message_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -637,7 +738,7 @@ async fn record_post(shared: &Shared, marker: &str, message_id: &str) {
 
 /// The same drawing rendered at a smaller edge until it fits `limit`
 /// bytes, with a note for the caption; `None` if nothing smaller fits.
-async fn preview(
+pub(crate) async fn preview(
     shared: &Shared,
     job: &Job,
     drawing: &Drawing,
@@ -662,7 +763,7 @@ async fn preview(
 }
 
 /// Sends the last word, if someone is waiting for this job.
-async fn tell(
+pub(crate) async fn tell(
     shared: &Shared,
     target: Option<&Target>,
     ending: &Ending,
@@ -715,28 +816,48 @@ fn report_speed(shared: &Shared) {
 /// the worker giving an answer (it crashed, or the job outlived the ack
 /// deadline). Its user is told, once.
 pub async fn dead_letter(shared: &Shared, body: &[u8]) -> Verdict {
+    dead_letter_of(shared, body, |data| {
+        Job::from_json(data).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// [`dead_letter`] for a message whose body `decode` turns into its job (a
+/// job, or a reply job).
+pub(crate) async fn dead_letter_of(
+    shared: &Shared,
+    body: &[u8],
+    decode: impl Fn(&[u8]) -> Result<Job, String>,
+) -> Verdict {
     let mut log = JobLog::default();
-    let verdict = dead_letter_inner(shared, body, &mut log).await;
+    let verdict = dead_letter_inner(shared, body, decode, &mut log).await;
     finish(shared, &verdict, &log).await;
     record(shared, &verdict, &log, None);
     shared.stats.count("dead-lettered");
     verdict
 }
 
-async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Verdict {
-    let envelope = match PushEnvelope::from_slice(body) {
-        Ok(e) => e,
-        Err(e) => return ack("rejected", e.to_string()),
+async fn dead_letter_inner(
+    shared: &Shared,
+    body: &[u8],
+    decode: impl Fn(&[u8]) -> Result<Job, String>,
+    log: &mut JobLog,
+) -> Verdict {
+    let delivery = match Delivery::from_push(body) {
+        Ok(d) => d,
+        Err(e) => return ack("rejected", e),
     };
-    log.message_id.clone_from(&envelope.message.message_id);
-    log.attempt = envelope.delivery_attempt;
-    let job = match envelope.decode_job() {
+    log.message_id.clone_from(&delivery.message_id);
+    log.attempt = delivery.attempt;
+    let job = match decode(&delivery.data) {
         Ok(j) => j,
-        Err(e) => return ack("rejected", e.to_string()),
+        Err(e) => return ack("rejected", e),
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    let target = match target::plan(&job.reply, &shared.api_base, now_ms()) {
+    let target = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms())
+        .await
+    {
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
@@ -745,6 +866,7 @@ async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Ve
             );
         }
         Ok(Plan::Nothing) => return ack("dead-letter-logged", "dead-lettered; no reply requested"),
+        Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
     let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {
@@ -753,12 +875,7 @@ async fn dead_letter_inner(shared: &Shared, body: &[u8], log: &mut JobLog) -> Ve
         Go::Cancelled => return ack("dead-letter-logged", "dead-lettered; already ended"),
     };
     // Pub/Sub says how often it tried in an attribute of the forwarded message.
-    let attempts = envelope
-        .message
-        .attributes
-        .get("CloudPubSubDeadLetterSourceDeliveryCount")
-        .and_then(|n| n.parse().ok())
-        .or(envelope.delivery_attempt);
+    let attempts = delivery.source_attempts.or(delivery.attempt);
     tell(
         shared,
         Some(&target),

@@ -1,19 +1,28 @@
-//! The worker service: renders jobs pushed by Pub/Sub, stores them and
-//! replies on Discord.
+//! The worker service: renders jobs pushed by Pub/Sub (or dispatched by
+//! Cloud Tasks), stores them and replies on Discord.
 //!
-//! Pub/Sub POSTs each job to `/pubsub/push` and redelivers until it gets a
-//! 2xx, so everything here is built for at-least-once delivery: images are
-//! stored under content-addressed names with create-only writes, the store
-//! is checked before rendering, and the Discord reply is an idempotent edit
-//! of the interaction's original response.
+//! Pub/Sub POSTs each job to `/pubsub/push`, Cloud Tasks to `/tasks/run`,
+//! and both redeliver until they get a 2xx, so everything here is built
+//! for at-least-once delivery: images are stored under content-addressed
+//! names with create-only writes, the store is checked before rendering,
+//! and the Discord reply is an idempotent edit of the interaction's
+//! original response.
+//!
+//! The same binary plays every worker part of every design
+//! (docs/DEPLOY.md), by `WORKER_ROLE`: `all` renders and replies; in the
+//! split design `render` hands each finished image to a `reply` service
+//! through a second topic; `single` is the interactions endpoint too.
 //!
 //! Layout:
 //! - [`config`]: settings and their startup checks.
-//! - [`http`]: the routes; [`job`]: one push from decode to reply.
+//! - [`http`]: the routes; [`delivery`]: a push or a task dispatch, read
+//!   the same way; [`job`]: one job from decode to reply.
+//! - [`handoff`], [`replier`]: the two stages of the split design.
+//! - [`single`]: ingress, queue and worker in one process.
 //! - [`render`]: the bounded pool of blocking render threads.
 //! - [`store`]: Cloud Storage and local-directory stores.
 //! - [`reply`]: the Discord message, its destination and delivery schedule.
-//! - [`auth`]: the push request's OIDC token check.
+//! - [`auth`]: the OIDC token check on pushes and task dispatches.
 //! - [`state`]: what requests share; counters; in-flight tracking.
 //!
 //! With `FIRESTORE_DATABASE` the worker also keeps the queue ledger: it
@@ -24,17 +33,21 @@
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
+pub mod handoff;
 pub mod http;
 pub mod job;
 pub mod render;
+pub mod replier;
 pub mod reply;
+pub mod single;
 pub mod state;
 pub mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::Config;
+pub use config::{Config, Role};
 pub use state::Stats;
 
 use mandala_ledger::backend::firestore::FirestoreBackend;
@@ -55,6 +68,10 @@ pub enum StartError {
     Ledger(#[from] mandala_ledger::LedgerError),
     #[error("HTTP client: {0}")]
     Http(String),
+    #[error("reply delivery: {0}")]
+    Replies(#[from] mandala_ingress::publish::local::LocalPushError),
+    #[error("ingress: {0}")]
+    Ingress(String),
 }
 
 /// A running worker: build its router, serve it, then [`Worker::shutdown`].
@@ -80,6 +97,13 @@ fn instance_id() -> String {
 impl Worker {
     /// Checks the configuration and connects the store.
     pub async fn start(config: Config) -> Result<Worker, StartError> {
+        Self::start_with(config, None).await
+    }
+
+    /// [`Worker::start`] with the queue ledger of the ingress in this
+    /// process (`mandala dev` with Cloud Tasks: the worker ends the jobs the
+    /// ingress admitted, in the ingress's memory).
+    pub async fn start_with(config: Config, ledger: Option<Ledger>) -> Result<Worker, StartError> {
         config.check()?;
         let store: Arc<dyn Store> = match config.store()? {
             StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
@@ -96,8 +120,13 @@ impl Worker {
             .transpose()
             .map_err(|e| StartError::Http(e.to_string()))?;
         let pool = render::RenderPool::new(config.concurrency());
-        let ledger = match config.ledger()? {
-            Some((database, emulator)) => Some(Ledger::new(
+        let role = config.worker_role;
+        let ledger = match (ledger, config.ledger()?) {
+            (Some(shared), _) => Some(shared),
+            // In one process with the ingress, the ingress's queue keeps
+            // the ledger (it is the queue).
+            (None, _) if role == Role::Single => None,
+            (None, Some((database, emulator))) => Some(Ledger::new(
                 Arc::new(FirestoreBackend::connect(&database, emulator.as_deref())?),
                 Policy {
                     max_per_user: 0,
@@ -106,9 +135,11 @@ impl Worker {
                     timeout: Duration::from_millis(config.ledger_timeout_ms),
                 },
             )),
-            None => None,
+            (None, None) => None,
         };
+        let replies = handoff::ReplyPublisher::start(&config)?;
         tracing::info!(
+            role = role.as_str(),
             store = %store.location(""),
             render_concurrency = pool.size(),
             push_auth = verifier.is_some(),
@@ -118,10 +149,14 @@ impl Worker {
         );
         let slots = u32::try_from(pool.size()).unwrap_or(u32::MAX);
         let shared = Arc::new(Shared::new(Parts {
+            role,
+            replies,
             store,
             pool,
             discord,
             api_base: config.discord_base()?,
+            secrets: reply::secret::Secrets::new(config.secret_manager()?)
+                .map_err(StartError::Http)?,
             job_deadline: Duration::from_secs(config.job_deadline_secs),
             max_attempts: config.max_delivery_attempts,
             verifier,
@@ -163,8 +198,9 @@ impl Worker {
         self.shared.locked_objects()
     }
 
-    /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere) and waits
-    /// for in-flight jobs.
+    /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere), waits
+    /// for in-flight jobs, then flushes (or spools) the reply jobs they
+    /// handed on.
     pub async fn shutdown(self) {
         let _ = self.stop_sweeper.send(true);
         let running = self.shared.in_flight.running();
@@ -172,6 +208,9 @@ impl Worker {
             tracing::info!(running, "waiting for in-flight jobs");
         }
         self.shared.in_flight.close_and_drain().await;
+        if let Some(replies) = &self.shared.replies {
+            replies.shutdown().await;
+        }
     }
 }
 
@@ -184,6 +223,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    if config.worker_role == Role::Single {
+        return single::serve(config, listener, shutdown).await;
+    }
     let limits = config.http_limits();
     let worker = Worker::start(config).await?;
     if let Ok(addr) = listener.local_addr() {

@@ -160,6 +160,34 @@ impl RenderPool {
             .map_err(|_| RenderFailure::Crashed("render pool closed".into()))
     }
 
+    /// Renders `drawing` now if a slot is free and nobody waits for one;
+    /// `None` otherwise (the single service's inline answer must not jump
+    /// the queue).
+    pub async fn try_render(
+        &self,
+        drawing: Drawing,
+        user: Option<&str>,
+    ) -> Option<Result<Image, RenderFailure>> {
+        let slot = {
+            let mut slots = lock(&self.state);
+            if slots.free == 0 || !slots.waiting.is_empty() {
+                return None;
+            }
+            slots.free -= 1;
+            slots.granted(user.unwrap_or_default());
+            Slot(Arc::clone(&self.state))
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            render_now(&drawing)
+        })
+        .await;
+        Some(match joined {
+            Ok(r) => r,
+            Err(e) => Err(RenderFailure::Crashed(e.to_string())),
+        })
+    }
+
     /// Renders `drawing` (one mandala or a grid: one slot either way) for
     /// `user` once a slot is theirs.
     pub async fn render(

@@ -13,15 +13,24 @@ use serde::Serialize;
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::auth::PushVerifier;
+use crate::config::Role;
+use crate::handoff::ReplyPublisher;
 use crate::render::RenderPool;
 use crate::reply::discord::Discord;
+use crate::reply::secret::Secrets;
 use crate::store::Store;
 
 pub struct Shared {
+    /// What this service does.
+    pub role: Role,
+    /// Render stage: where reply jobs go.
+    pub replies: Option<ReplyPublisher>,
     pub store: Arc<dyn Store>,
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    /// Webhook URLs held in Secret Manager.
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     /// The subscription's delivery attempts: the last one tells the user.
     pub max_attempts: u32,
@@ -42,10 +51,13 @@ type ObjectLocks = HashMap<String, Arc<tokio::sync::Mutex<()>>>;
 
 /// Everything [`Shared`] is built from.
 pub struct Parts {
+    pub role: Role,
+    pub replies: Option<ReplyPublisher>,
     pub store: Arc<dyn Store>,
     pub pool: RenderPool,
     pub discord: Discord,
     pub api_base: Url,
+    pub secrets: Secrets,
     pub job_deadline: Duration,
     pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
@@ -79,10 +91,13 @@ impl Drop for ObjectLock {
 impl Shared {
     pub fn new(parts: Parts) -> Self {
         Shared {
+            role: parts.role,
+            replies: parts.replies,
             store: parts.store,
             pool: parts.pool,
             discord: parts.discord,
             api_base: parts.api_base,
+            secrets: parts.secrets,
             job_deadline: parts.job_deadline,
             max_attempts: parts.max_attempts,
             verifier: parts.verifier,
@@ -135,6 +150,8 @@ pub struct Counters {
     gave_up: AtomicU64,
     dead_lettered: AtomicU64,
     told: AtomicU64,
+    handed_off: AtomicU64,
+    answered_inline: AtomicU64,
     timings: [AtomicU64; 9],
 }
 
@@ -197,6 +214,10 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Final failure messages sent to users.
     pub told: u64,
+    /// Render stage: jobs whose reply was handed to the reply stage.
+    pub handed_off: u64,
+    /// Single service: interactions answered with the image itself.
+    pub answered_inline: u64,
     pub stages: StageTotals,
 }
 
@@ -217,6 +238,8 @@ impl Counters {
             "gave-up" => &self.gave_up,
             "dead-lettered" => &self.dead_lettered,
             "told" => &self.told,
+            "handed-off" => &self.handed_off,
+            "answered-inline" => &self.answered_inline,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +280,8 @@ impl Counters {
             gave_up: get(&self.gave_up),
             dead_lettered: get(&self.dead_lettered),
             told: get(&self.told),
+            handed_off: get(&self.handed_off),
+            answered_inline: get(&self.answered_inline),
             stages: StageTotals {
                 decode_us: t(0),
                 decoded: t(1),

@@ -458,3 +458,83 @@ fn catches_a_dead_letter_push_that_keeps_trying_for_days() {
         ],
     );
 }
+
+#[test]
+fn catches_a_secret_written_into_the_state() {
+    let p = Copy::new()
+        .replace(
+            "terraform/secrets.tf",
+            "  secret_data_wo         = var.discord_bot_token\n",
+            "  secret_data            = var.discord_bot_token\n",
+        )
+        .replace(
+            "terraform/secrets.tf",
+            "  secret_data_wo_version = parseint(substr(sha256(var.daily_mandala_webhook_url), 0, 8), 16)\n",
+            "",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_secret_manager_secret_version.discord_bot_token sets secret_data",
+            "keeps in its state",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_secret_manager_secret_version.daily_mandala_webhook sets secret_data_wo without secret_data_wo_version",
+        ],
+    );
+}
+
+#[test]
+fn catches_write_only_secrets_with_a_terraform_too_old_for_them() {
+    let p = Copy::new()
+        .replace(
+            "terraform/versions.tf",
+            "required_version = \">= 1.11\"",
+            "required_version = \">= 1.9\"",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "required_version \">= 1.9\" admits Terraform 1.9",
+            "need 1.11",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_webhook_url_in_the_scheduled_message() {
+    let p = Copy::new()
+        .replace(
+            "terraform/scheduler.tf",
+            "reply = { webhook_secret = \"${google_secret_manager_secret.daily_mandala_webhook[0].id}/versions/latest\" }",
+            "reply = { webhook_url = var.daily_mandala_webhook_url }",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &["google_cloud_scheduler_job.daily_mandala puts a webhook URL in its message"],
+    );
+}
+
+#[test]
+fn catches_a_named_secret_the_worker_may_not_read() {
+    let p = Copy::new()
+        .replace(
+            "terraform/iam.tf",
+            "  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id\n  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.worker.member",
+            "  secret_id = google_secret_manager_secret.daily_mandala_webhook[0].id\n  role      = \"roles/secretmanager.secretAccessor\"\n  member    = google_service_account.ingress.member",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_scheduler_job.daily_mandala names google_secret_manager_secret.daily_mandala_webhook",
+            "may not read",
+        ],
+    );
+}

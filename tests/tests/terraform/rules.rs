@@ -12,12 +12,16 @@
 //!   other service is public, since Discord has no Google credentials;
 //! - runtime accounts get their grants on single resources (publisher on
 //!   the topic the push subscription reads, object roles on the bucket the
-//!   service writes, accessor on the secrets it reads), never project-wide.
+//!   service writes, accessor on the secrets it reads), never project-wide;
+//! - secret values are written write-only (never kept in the state) by a
+//!   Terraform that has write-only arguments, and a scheduled job's message
+//!   carries no webhook URL, only the name of a secret the push target may
+//!   read.
 //!
 //! Relations between numbers are evaluated under every scenario of
 //! [`crate::eval`]. This file finds the services and checks their
-//! variables and environment; `push.rs` checks the push subscriptions and
-//! `access.rs` the IAM grants.
+//! variables and environment; `push.rs` checks the push subscriptions,
+//! `access.rs` the IAM grants and `secrets.rs` the secrets.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +32,8 @@ use hcl::expr::Expression;
 mod access;
 #[path = "push.rs"]
 mod push;
+#[path = "secrets.rs"]
+mod secrets;
 
 use access::{is_account, members_of};
 
@@ -158,6 +164,8 @@ impl<'a> Checker<'a> {
                 self.public(s);
             }
         }
+        self.scheduled_jobs(&services, &targets);
+        self.secrets_out_of_state();
         self.project_iam();
         self.problems
     }

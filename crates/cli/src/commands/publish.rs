@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .collect();
     let id = publisher
         // Manual jobs have no user, hence no ordering key.
-        .publish(&job, attributes, None)
+        .publish(job.to_json(), attributes, None)
         .await
         .with_context(|| format!("publishing to {topic}"))?;
     publisher.shutdown().await;

@@ -1,27 +1,70 @@
-//! Getting a job to the worker: the [`JobPublisher`] and its two back ends.
+//! Getting a job to the worker: the [`JobPublisher`] and its back ends.
 //!
 //! - [`pubsub`]: Google Cloud Pub/Sub through the official client (Cloud
 //!   Run, or the emulator).
+//! - [`tasks`]: a Cloud Tasks queue through the official client (Cloud Run,
+//!   or the local twin in `mandala-standin`): one named task per
+//!   interaction.
 //! - [`local`]: an in-process stand-in for a push subscription that POSTs
-//!   push envelopes to a URL, with the same retry and dead-letter semantics
-//!   (for running the whole bot on one machine).
+//!   push envelopes to a URL (or hands them to a router in this process),
+//!   with the same retry and dead-letter semantics (for running the whole
+//!   bot on one machine, and for the single-service design).
 //!
-//! Both take the job and its attributes and return once the job is safely
-//! handed over: accepted by Pub/Sub, or queued in memory (and spooled to disk
-//! on shutdown) by the local delivery.
+//! All take the job and its attributes and return once the job is safely
+//! handed over: accepted by Pub/Sub or Cloud Tasks, or queued in memory (and
+//! spooled to disk on shutdown) by the local delivery.
+//!
+//! The Pub/Sub publisher and the local delivery carry any [`Payload`]: the
+//! worker's render stage reuses them for the reply jobs of the split design.
 
 pub mod local;
 pub mod pubsub;
+pub mod tasks;
 
 use std::collections::BTreeMap;
 
-use mandala_model::Job;
+use mandala_model::{Job, ReplyJob};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Where jobs go.
 #[derive(Debug)]
 pub enum JobPublisher {
     Pubsub(pubsub::PubsubPublisher),
-    Local(local::LocalPush),
+    Local(local::LocalPush<Job>),
+    CloudTasks(tasks::TasksPublisher),
+}
+
+/// A message body a publisher carries: a [`Job`], or a [`ReplyJob`] (which
+/// holds the job it answers). The job inside gives the queue ledger its
+/// entry and the delivery its ordering key.
+pub trait Payload:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The job this message is about.
+    fn job(&self) -> &Job;
+    /// The message body as published.
+    fn to_data(&self) -> Vec<u8>;
+}
+
+impl Payload for Job {
+    fn job(&self) -> &Job {
+        self
+    }
+
+    fn to_data(&self) -> Vec<u8> {
+        self.to_json()
+    }
+}
+
+impl Payload for ReplyJob {
+    fn job(&self) -> &Job {
+        &self.job
+    }
+
+    fn to_data(&self) -> Vec<u8> {
+        self.to_json()
+    }
 }
 
 /// Why a job could not be handed over. The user is asked to try again.
@@ -37,6 +80,10 @@ pub enum PublishError {
     Publish(String),
     #[error("publishing took longer than the {0:?} budget")]
     TooSlow(std::time::Duration),
+    #[error("could not create the Cloud Tasks client: {0}")]
+    TasksClient(String),
+    #[error("creating the task failed: {0}")]
+    Task(String),
 }
 
 /// The ordering key of a job: its user's id. Pub/Sub (with ordering on the
@@ -66,14 +113,15 @@ impl JobPublisher {
     ) -> Result<String, PublishError> {
         let key = ordering_key(job);
         match self {
-            JobPublisher::Pubsub(p) => p.publish(job, attributes, key).await,
+            JobPublisher::Pubsub(p) => p.publish(job.to_json(), attributes, key).await,
             JobPublisher::Local(l) => l.publish(job, attributes, key),
+            JobPublisher::CloudTasks(t) => t.publish(job).await,
         }
     }
 
     /// Publishes one job, giving up after `budget` (the caller still has to
     /// answer Discord in time). Queueing locally never waits, so only
-    /// Pub/Sub is raced against the clock.
+    /// Pub/Sub and Cloud Tasks are raced against the clock.
     pub async fn publish_within(
         &self,
         budget: std::time::Duration,
@@ -83,11 +131,23 @@ impl JobPublisher {
         let key = ordering_key(job);
         match self {
             JobPublisher::Pubsub(p) => {
-                tokio::time::timeout(budget, p.publish(job, attributes, key))
+                tokio::time::timeout(budget, p.publish(job.to_json(), attributes, key))
                     .await
                     .unwrap_or(Err(PublishError::TooSlow(budget)))
             }
             JobPublisher::Local(l) => l.publish(job, attributes, key),
+            JobPublisher::CloudTasks(t) => tokio::time::timeout(budget, t.publish(job))
+                .await
+                .unwrap_or(Err(PublishError::TooSlow(budget))),
+        }
+    }
+
+    /// Messages queued here and not yet acknowledged (local delivery only;
+    /// the cloud back ends hold nothing).
+    pub fn unacked(&self) -> usize {
+        match self {
+            JobPublisher::Local(l) => l.unacked(),
+            JobPublisher::Pubsub(_) | JobPublisher::CloudTasks(_) => 0,
         }
     }
 
@@ -96,6 +156,7 @@ impl JobPublisher {
         match self {
             JobPublisher::Pubsub(p) => p.shutdown().await,
             JobPublisher::Local(l) => l.shutdown().await,
+            JobPublisher::CloudTasks(_) => {}
         }
     }
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::model::Message;
-use mandala_model::Job;
 use tokio::sync::OnceCell;
 
 use super::PublishError;
@@ -72,17 +71,16 @@ impl PubsubPublisher {
             .await
     }
 
-    /// Publishes one job under `ordering_key` (its user).
+    /// Publishes one message (a job's or a reply job's JSON) under
+    /// `ordering_key` (its user).
     pub async fn publish(
         &self,
-        job: &Job,
+        data: Vec<u8>,
         attributes: BTreeMap<String, String>,
         ordering_key: Option<String>,
     ) -> Result<String, PublishError> {
         let client = self.client().await?;
-        let mut message = Message::new()
-            .set_data(job.to_json())
-            .set_attributes(attributes);
+        let mut message = Message::new().set_data(data).set_attributes(attributes);
         if let Some(key) = &ordering_key {
             message = message.set_ordering_key(key.clone());
         }

@@ -145,6 +145,59 @@ impl Discord {
         }
     }
 
+    /// Answers an interaction with `message` through Discord's callback
+    /// endpoint (`POST {url}` = `…/interactions/{id}/{token}/callback`), as
+    /// a CHANNEL_MESSAGE_WITH_SOURCE carrying the file. One attempt: an
+    /// interaction can be answered once, within 3 s. Returns Discord's
+    /// status, or why it failed (without the URL: it holds the token).
+    pub async fn respond(
+        &self,
+        url: reqwest::Url,
+        message: &Message,
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let body = serde_json::json!({"type": 4, "data": message.payload});
+        let payload_json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        let mut form = reqwest::multipart::Form::new().part(
+            "payload_json",
+            reqwest::multipart::Part::bytes(payload_json)
+                .mime_str("application/json")
+                .map_err(|e| e.to_string())?,
+        );
+        if let Some(file) = &message.file {
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::from(file.bytes.clone()),
+                file.bytes.len() as u64,
+            )
+            .file_name(file.filename.clone())
+            .mime_str(&file.content_type)
+            .map_err(|e| e.to_string())?;
+            form = form.part("files[0]", part);
+        }
+        let response = self
+            .http
+            .post(url)
+            .header(header::USER_AGENT, &self.user_agent)
+            .multipart(form)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| format!("network error: {}", e.without_url()))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(status.as_u16())
+        } else {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            Err(format!(
+                "interaction callback {status}{}",
+                body["message"]
+                    .as_str()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ))
+        }
+    }
+
     async fn attempt(
         &self,
         target: &Target,

@@ -162,6 +162,35 @@ pub fn build(
     Message { payload, file }
 }
 
+/// `message` without its file: the embed keeps no image, and the caption
+/// says where the image is stored instead. For the reply stage, which
+/// never renders a smaller version, when Discord refuses the file (413).
+pub fn without_file(mut message: Message, s: &Strings, location: &str) -> Message {
+    let Some(file) = message.file.take() else {
+        return message;
+    };
+    let note = fill(
+        s.too_large_note,
+        &[
+            ("mib", &format!("{:.1}", file.bytes.len() as f64 / 1_048_576.0)),
+            ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
+            ("location", location),
+        ],
+    );
+    let payload = &mut message.payload;
+    let mut content = payload.content.take().unwrap_or_default();
+    let _ = write!(content, "\n{note}");
+    if content.chars().count() > CONTENT_LIMIT {
+        content = content.chars().take(CONTENT_LIMIT - 1).collect::<String>() + "…";
+    }
+    payload.content = Some(content);
+    payload.attachments = Some(Vec::new());
+    for embed in payload.embeds.iter_mut().flatten() {
+        embed.image = None;
+    }
+    message
+}
+
 /// The button rows: under a grid `U1`–`U4`, `V1`–`V4`, then 🔄 and Remix;
 /// under one image Vary (Subtle), Vary (Strong), Upscale, Re-roll, Remix.
 fn buttons(spec: &RenderSpec, drawing: &Drawing, s: &Strings) -> Vec<Component> {

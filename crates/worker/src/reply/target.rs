@@ -1,14 +1,18 @@
 //! Where a job's reply goes.
 //!
-//! Webhook URLs come from job messages, which operators type by hand; the
+//! Webhook URLs come from job messages, which operators type by hand, or
+//! from the Secret Manager secret a job names (the daily mandala's); the
 //! worker would POST an image anywhere it is told, so only Discord's own
 //! hosts (and the configured API base, which is how the local stand-in is
-//! reached) are allowed: anything else is refused as a poison job rather
-//! than becoming a way to make the worker call internal addresses.
+//! reached) are allowed, wherever the URL came from: anything else is
+//! refused as a poison job rather than becoming a way to make the worker
+//! call internal addresses.
 
 use mandala_model::discord::{snowflake, token};
 use mandala_model::{InteractionReply, Reply};
 use reqwest::Url;
+
+use super::secret::{SecretError, Secrets};
 
 /// Hosts that serve Discord's webhook API.
 const DISCORD_HOSTS: [&str; 6] = [
@@ -96,6 +100,20 @@ pub enum TargetError {
     BadToken,
     #[error("webhook_url is not allowed: {0}")]
     Webhook(String),
+    #[error("the webhook URL in {secret} is not allowed: {why}")]
+    SecretWebhook { secret: String, why: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("webhook_secret {0} was not read before planning")]
+    SecretNotRead(String),
+}
+
+impl TargetError {
+    /// Whether the job may succeed later (a secret that could not be read
+    /// now); every other refusal is for good.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TargetError::Secret(e) if e.is_transient())
+    }
 }
 
 /// What the reply half of a job means, now.
@@ -114,7 +132,30 @@ fn is_snowflake(s: &str) -> bool {
     !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Checks a job's reply against the API base and the clock.
+/// Checks a job's reply against the API base and the clock; a webhook
+/// named by a secret is read first, and its URL must pass the same checks
+/// as one given in the job.
+pub async fn plan_job(
+    reply: &Reply,
+    api_base: &Url,
+    secrets: &Secrets,
+    now_ms: u64,
+) -> Result<Plan, TargetError> {
+    let Reply::WebhookSecret(name) = reply else {
+        return plan(reply, api_base, now_ms);
+    };
+    let raw = secrets.access(name).await?;
+    match webhook(&raw, api_base) {
+        Ok(url) => Ok(Plan::Send(Target::Webhook { url })),
+        Err(TargetError::Webhook(why)) => Err(TargetError::SecretWebhook {
+            secret: name.clone(),
+            why,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`plan_job`] for replies that need no secret read.
 pub fn plan(reply: &Reply, api_base: &Url, now_ms: u64) -> Result<Plan, TargetError> {
     match reply {
         Reply::None => Ok(Plan::Nothing),
@@ -122,6 +163,7 @@ pub fn plan(reply: &Reply, api_base: &Url, now_ms: u64) -> Result<Plan, TargetEr
         Reply::WebhookUrl(raw) => {
             webhook(raw, api_base).map(|url| Plan::Send(Target::Webhook { url }))
         }
+        Reply::WebhookSecret(name) => Err(TargetError::SecretNotRead(name.clone())),
     }
 }
 

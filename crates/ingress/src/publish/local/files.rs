@@ -8,6 +8,7 @@ use mandala_model::PushEnvelope;
 use serde::Serialize;
 
 use super::{LocalPushError, Pending, now_rfc3339};
+use crate::publish::Payload;
 
 /// A dead-lettered message: the last envelope sent and why it failed.
 #[derive(Serialize)]
@@ -41,7 +42,7 @@ pub fn dead_letter(path: &Path, envelope: &PushEnvelope, error: &str) -> std::io
     writeln!(f, "{line}")
 }
 
-pub fn write_spool(path: &Path, messages: &[Pending]) -> std::io::Result<()> {
+pub fn write_spool<T: Payload>(path: &Path, messages: &[Pending<T>]) -> std::io::Result<()> {
     ensure_parent(path)?;
     // Write aside and rename, so a crash mid-write leaves no torn spool.
     let tmp = path.with_extension("jsonl.tmp");
@@ -60,7 +61,7 @@ pub fn write_spool(path: &Path, messages: &[Pending]) -> std::io::Result<()> {
 
 /// Reads and removes the spool. A line that does not parse is kept aside
 /// (`.bad` file) rather than silently dropped.
-pub fn load_spool(path: &Path) -> Result<Vec<Pending>, LocalPushError> {
+pub fn load_spool<T: Payload>(path: &Path) -> Result<Vec<Pending<T>>, LocalPushError> {
     let spool_err = |error: String| LocalPushError::Spool {
         path: path.to_owned(),
         error,
@@ -73,7 +74,7 @@ pub fn load_spool(path: &Path) -> Result<Vec<Pending>, LocalPushError> {
     let mut good = Vec::new();
     let mut bad = String::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Pending>(line) {
+        match serde_json::from_str::<Pending<T>>(line) {
             Ok(p) => good.push(p),
             Err(e) => {
                 tracing::error!(error = %e, spool = %path.display(), "unreadable spool line kept in the .bad file");

@@ -30,6 +30,15 @@
 //! again) rather than growing without bound. On shutdown nothing new is
 //! started, POSTs in flight get a short grace, and every message still
 //! unacknowledged is written to the spool file; the next start delivers it.
+//!
+//! The same delivery serves two more places. With `in_process` it hands
+//! each envelope to a router in this process instead of POSTing it: the
+//! single-service design, where the ingress and the worker share one
+//! process and this delivery is their queue (there, messages still queued
+//! at shutdown are given to the dead-letter route instead of a spool file
+//! that would die with the instance, so their users hear how it ended).
+//! And it carries any [`Payload`]: the worker's render stage delivers reply
+//! jobs to the replier with it in the split design.
 
 mod files;
 pub mod lanes;
@@ -46,18 +55,21 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mandala_ledger::{Ledger, Notifier, Start, WorkerStat};
-use mandala_model::{Job, PushEnvelope};
+use mandala_model::PushEnvelope;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::PublishError;
+use super::{Payload, PublishError};
 use lanes::Lanes;
 
-/// The subscription name the envelopes carry.
+/// The subscription name the job envelopes carry.
 pub const SUBSCRIPTION: &str = "projects/local/subscriptions/mandala-jobs-push";
+
+/// The subscription name the reply-job envelopes carry (split design).
+pub const REPLY_SUBSCRIPTION: &str = "projects/local/subscriptions/mandala-replies-push";
 
 /// Status codes a push endpoint acknowledges with (Pub/Sub's list).
 const ACK_STATUSES: [u16; 5] = [102, 200, 201, 202, 204];
@@ -72,7 +84,17 @@ const REPORT_EVERY_MS: u64 = 2_000;
 #[derive(Debug, Clone)]
 pub struct LocalPushConfig {
     /// A plain `http://` URL with a host (checked with the configuration).
+    /// With `in_process`, only its path matters.
     pub url: http::Uri,
+    /// The subscription name the envelopes carry.
+    pub subscription: String,
+    /// Hand envelopes to this router instead of POSTing them (ingress and
+    /// worker in one process).
+    pub in_process: Option<axum::Router>,
+    /// At shutdown, give every message still queued to the dead-letter route
+    /// (its user is told) instead of spooling it: for a process whose disk
+    /// does not outlive it.
+    pub tell_on_shutdown: bool,
     /// Where a dead-lettered envelope is POSTed (the worker's dead-letter route).
     pub dead_letter_url: http::Uri,
     pub max_attempts: u32,
@@ -88,12 +110,14 @@ pub struct LocalPushConfig {
 
 /// One unacknowledged message, as written to the spool file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Pending {
+#[serde(bound = "T: Payload")]
+pub(crate) struct Pending<T> {
     message_id: String,
     publish_time: String,
     #[serde(default)]
     attributes: BTreeMap<String, String>,
-    job: Job,
+    /// The message (named `job` in spool files since before reply jobs).
+    job: T,
     /// Attempts made so far.
     #[serde(default)]
     attempts: u32,
@@ -108,13 +132,13 @@ pub(crate) struct Pending {
 /// A message in memory: its fixed content, shared with the POST in flight
 /// rather than copied for each attempt, and the attempts made so far.
 #[derive(Debug)]
-struct Queued {
-    message: Arc<Pending>,
+struct Queued<T> {
+    message: Arc<Pending<T>>,
     attempts: u32,
 }
 
-impl Queued {
-    fn new(message: Pending) -> Queued {
+impl<T: Payload> Queued<T> {
+    fn new(message: Pending<T>) -> Queued<T> {
         Queued {
             attempts: message.attempts,
             message: Arc::new(message),
@@ -122,7 +146,7 @@ impl Queued {
     }
 
     /// The spool form, with the attempts counted so far.
-    fn into_pending(self) -> Pending {
+    fn into_pending(self) -> Pending<T> {
         Pending {
             attempts: self.attempts,
             ..Arc::unwrap_or_clone(self.message)
@@ -130,12 +154,12 @@ impl Queued {
     }
 }
 
-impl Pending {
-    fn envelope(&self, delivery_attempt: u32) -> PushEnvelope {
-        let mut envelope = PushEnvelope::wrap(
-            &self.job,
+impl<T: Payload> Pending<T> {
+    fn envelope(&self, subscription: &str, delivery_attempt: u32) -> PushEnvelope {
+        let mut envelope = PushEnvelope::wrap_data(
+            &self.job.to_data(),
             self.message_id.clone(),
-            SUBSCRIPTION,
+            subscription,
             self.publish_time.clone(),
             self.attributes.clone(),
             Some(delivery_attempt),
@@ -151,20 +175,20 @@ impl Pending {
 
 /// The local delivery. Cheap to share behind an `Arc`.
 #[derive(Debug)]
-pub struct LocalPush {
-    shared: Arc<Shared>,
+pub struct LocalPush<T: Payload> {
+    shared: Arc<Shared<T>>,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stop_sweeper: watch::Sender<bool>,
 }
 
 #[derive(Debug)]
-struct Shared {
+struct Shared<T> {
     config: LocalPushConfig,
     /// hyper's pooled client rather than reqwest: plain HTTP to one nearby
     /// endpoint needs none of reqwest's layers (redirects, TLS, proxies), and
     /// this runs once per job on the ingress's busiest path.
     client: Client<HttpConnector, Full<Bytes>>,
-    state: Mutex<State>,
+    state: Mutex<State<T>>,
     /// Something became ready, or a POST finished.
     wake: Notify,
     closing: AtomicBool,
@@ -179,10 +203,19 @@ struct Shared {
     last_report_ms: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    pending: HashMap<String, Queued>,
+#[derive(Debug)]
+struct State<T> {
+    pending: HashMap<String, Queued<T>>,
     lanes: Lanes,
+}
+
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        State {
+            pending: HashMap::new(),
+            lanes: Lanes::default(),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,14 +240,14 @@ pub enum LocalPushError {
     Spool { path: PathBuf, error: String },
 }
 
-impl LocalPush {
+impl<T: Payload> LocalPush<T> {
     /// Starts the dispatcher (and, with a ledger and a notifier, the
     /// waiting-notice sweeper) and resumes anything left in the spool file.
     pub fn start(
         config: LocalPushConfig,
         ledger: Option<Ledger>,
         notifier: Option<Notifier>,
-    ) -> Result<LocalPush, LocalPushError> {
+    ) -> Result<LocalPush<T>, LocalPushError> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
@@ -277,11 +310,11 @@ impl LocalPush {
         })
     }
 
-    /// Queues a job under its ordering key; returns its message id once it
-    /// is queued.
+    /// Queues a message under its ordering key; returns its message id once
+    /// it is queued.
     pub fn publish(
         &self,
-        job: &Job,
+        job: &T,
         attributes: BTreeMap<String, String>,
         ordering_key: Option<String>,
     ) -> Result<String, PublishError> {
@@ -347,12 +380,16 @@ impl LocalPush {
             );
         }
         lock(&shared.tasks).abort_all();
-        let mut left: Vec<Pending> = lock(&shared.state)
+        let mut left: Vec<Pending<T>> = lock(&shared.state)
             .pending
             .drain()
             .map(|(_, q)| q.into_pending())
             .collect();
         left.sort_by_key(|p| p.seq);
+        if shared.config.tell_on_shutdown {
+            tell_left(shared, left).await;
+            return;
+        }
         let path = &shared.config.spool_file;
         if left.is_empty() {
             return;
@@ -373,16 +410,15 @@ impl LocalPush {
 /// Gives the ledger back the entries of jobs resumed from the spool: an
 /// in-memory ledger starts empty, and a job without an entry counts as
 /// cancelled. Delivery waits until this is done.
-async fn restore_entries(shared: &Shared, ledger: &Ledger) {
-    let jobs: Vec<Arc<Pending>> = lock(&shared.state)
+async fn restore_entries<T: Payload>(shared: &Shared<T>, ledger: &Ledger) {
+    let jobs: Vec<Arc<Pending<T>>> = lock(&shared.state)
         .pending
         .values()
         .map(|q| Arc::clone(&q.message))
         .collect();
     for message in jobs {
-        let (Some(t), mandala_model::Reply::Interaction(reply)) =
-            (&message.job.ticket, &message.job.reply)
-        else {
+        let job = message.job.job();
+        let (Some(t), mandala_model::Reply::Interaction(reply)) = (&job.ticket, &job.reply) else {
             continue;
         };
         let request = mandala_ledger::AdmitRequest {
@@ -391,7 +427,7 @@ async fn restore_entries(shared: &Shared, ledger: &Ledger) {
             cost: t.cost.0,
             expires_ms: reply.token_expires_at_ms().unwrap_or(0),
             label: String::new(),
-            locale: message.job.locale.clone().unwrap_or_default(),
+            locale: job.locale.clone().unwrap_or_default(),
             reply: Some(mandala_ledger::NoticeTarget {
                 application_id: reply.application_id.clone(),
                 token: reply.token.clone(),
@@ -405,7 +441,7 @@ async fn restore_entries(shared: &Shared, ledger: &Ledger) {
 }
 
 /// Hands ready messages to delivery tasks while the window has room.
-async fn dispatch(shared: Arc<Shared>) {
+async fn dispatch<T: Payload>(shared: Arc<Shared<T>>) {
     if let Some(ledger) = &shared.ledger {
         restore_entries(&shared, ledger).await;
     }
@@ -448,14 +484,14 @@ async fn dispatch(shared: Arc<Shared>) {
 }
 
 /// The message left the queue for good.
-async fn forget(shared: &Shared, message: &Pending) {
+async fn forget<T: Payload>(shared: &Shared<T>, message: &Pending<T>) {
     {
         let mut state = lock(&shared.state);
         state.pending.remove(&message.message_id);
         state.lanes.done(&message.message_id, message.key());
     }
     shared.wake.notify_one();
-    if let (Some(ledger), Some(t)) = (&shared.ledger, &message.job.ticket)
+    if let (Some(ledger), Some(t)) = (&shared.ledger, &message.job.job().ticket)
         && let Err(e) = ledger.finish(&t.user, &t.job, now_ms()).await
     {
         tracing::warn!(error = %e, job = %t.job, "could not remove a finished job from the ledger");
@@ -465,8 +501,8 @@ async fn forget(shared: &Shared, message: &Pending) {
 /// Marks an admitted job started before it is handed over; `false` if the
 /// ledger says it was cancelled. Waits out a waiting notice being sent, so
 /// the worker's final edit comes after it.
-async fn start(shared: &Shared, message: &Pending) -> bool {
-    let (Some(ledger), Some(t)) = (&shared.ledger, &message.job.ticket) else {
+async fn start<T: Payload>(shared: &Shared<T>, message: &Pending<T>) -> bool {
+    let (Some(ledger), Some(t)) = (&shared.ledger, &message.job.job().ticket) else {
         return true;
     };
     let now = now_ms();
@@ -486,13 +522,13 @@ async fn start(shared: &Shared, message: &Pending) -> bool {
 }
 
 /// One POST and what follows from its answer.
-async fn deliver(shared: &Arc<Shared>, message: &Arc<Pending>, attempt: u32) {
+async fn deliver<T: Payload>(shared: &Arc<Shared<T>>, message: &Arc<Pending<T>>, attempt: u32) {
     if !start(shared, message).await {
         tracing::info!(message_id = %message.message_id, "job cancelled before delivery (its user was told to try again)");
         forget(shared, message).await;
         return;
     }
-    let envelope = message.envelope(attempt);
+    let envelope = message.envelope(&shared.config.subscription, attempt);
     let outcome = match post(shared, &shared.config.url, &envelope).await {
         Ok((status, headers)) => {
             record_report(shared, &headers).await;
@@ -551,7 +587,7 @@ async fn deliver(shared: &Arc<Shared>, message: &Arc<Pending>, attempt: u32) {
 
 /// The dead-letter topic's push subscription, in miniature: gives the worker
 /// the exhausted job so it can tell the user. Best effort, a few tries.
-async fn push_dead_letter(shared: &Shared, envelope: &PushEnvelope) {
+async fn push_dead_letter<T: Payload>(shared: &Shared<T>, envelope: &PushEnvelope) {
     for attempt in 1..=3u32 {
         match post(shared, &shared.config.dead_letter_url, envelope).await {
             Ok((status, _)) if ACK_STATUSES.contains(&status.as_u16()) => return,
@@ -568,7 +604,7 @@ async fn push_dead_letter(shared: &Shared, envelope: &PushEnvelope) {
 
 /// Reads the worker's speed report off its answer: the window follows its
 /// render slots, and the ledger's estimate follows its speed.
-async fn record_report(shared: &Shared, headers: &http::HeaderMap) {
+async fn record_report<T: Payload>(shared: &Shared<T>, headers: &http::HeaderMap) {
     let now = now_ms();
     let Some(stat) = WorkerStat::from_headers(headers, now) else {
         return;
@@ -591,9 +627,10 @@ async fn record_report(shared: &Shared, headers: &http::HeaderMap) {
     }
 }
 
-/// POSTs one envelope and returns the status and headers, within the ack deadline.
-async fn post(
-    shared: &Shared,
+/// POSTs one envelope and returns the status and headers, within the ack
+/// deadline: over HTTP, or through the in-process router.
+async fn post<T: Payload>(
+    shared: &Shared<T>,
     url: &http::Uri,
     envelope: &PushEnvelope,
 ) -> Result<(http::StatusCode, http::HeaderMap), String> {
@@ -603,6 +640,17 @@ async fn post(
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let exchange = async {
+        if let Some(router) = &shared.config.in_process {
+            use tower::ServiceExt as _;
+            let response = router
+                .clone()
+                .oneshot(request.map(axum::body::Body::new))
+                .await
+                .map_err(|e| format!("push failed: {e}"))?;
+            let (parts, body) = response.into_parts();
+            let _ = body.collect().await;
+            return Ok((parts.status, parts.headers));
+        }
         let response = shared
             .client
             .request(request)
@@ -617,6 +665,36 @@ async fn post(
     tokio::time::timeout(shared.config.ack_deadline, exchange)
         .await
         .unwrap_or_else(|_| Err("push endpoint did not answer within the ack deadline".to_owned()))
+}
+
+/// How long shutdown may spend telling the users of jobs it cannot finish.
+const TELL_BUDGET: Duration = Duration::from_secs(4);
+
+/// Shutdown without a spool: every message still queued goes to the
+/// dead-letter route, whose handler tells its user, and leaves the ledger.
+async fn tell_left<T: Payload>(shared: &Arc<Shared<T>>, left: Vec<Pending<T>>) {
+    if left.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        count = left.len(),
+        "jobs still queued at shutdown: telling their users they could not be finished"
+    );
+    let told = async {
+        let mut all = JoinSet::new();
+        for message in left {
+            let s = Arc::clone(shared);
+            all.spawn(async move {
+                let envelope = message.envelope(&s.config.subscription, message.attempts.max(1));
+                push_dead_letter(&s, &envelope).await;
+                forget(&s, &message).await;
+            });
+        }
+        while all.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(TELL_BUDGET, told).await.is_err() {
+        tracing::error!("shutdown ended before every queued job's user was told");
+    }
 }
 
 /// Exponential backoff after `attempt` failures, from `min` doubling up to

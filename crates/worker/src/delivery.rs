@@ -1,0 +1,118 @@
+//! One delivery of a message, however it arrived: a Pub/Sub push (or the
+//! local push delivery, which sends the same envelope) or a Cloud Tasks
+//! dispatch.
+//!
+//! The job's story does not care which: it needs an id that stays the same
+//! across redeliveries (a job without a seed is seeded from it, and a
+//! channel webhook's post is recorded under it), which attempt this is (the
+//! last one tells the user instead of asking again), and the body.
+//!
+//! Cloud Tasks has no envelope: the body is the job itself, and the rest is
+//! in headers. `X-CloudTasks-TaskName` is the task's id (stable across its
+//! retries); `X-CloudTasks-TaskRetryCount` counts the attempts before this
+//! one, including those that never reached the worker (5xx, timeouts), so
+//! this attempt is that plus one, as the queue's `max_attempts` counts.
+//! `X-CloudTasks-TaskExecutionCount` counts only the answers the worker
+//! gave; it is logged, not used.
+
+use http::HeaderMap;
+use mandala_model::PushEnvelope;
+
+/// Pub/Sub's count of attempts, on a message it forwards to a dead-letter topic.
+const DEAD_LETTER_COUNT: &str = "CloudPubSubDeadLetterSourceDeliveryCount";
+
+/// The headers of a Cloud Tasks dispatch.
+pub const TASK_NAME: &str = "x-cloudtasks-taskname";
+pub const TASK_RETRY_COUNT: &str = "x-cloudtasks-taskretrycount";
+pub const TASK_EXECUTION_COUNT: &str = "x-cloudtasks-taskexecutioncount";
+pub const QUEUE_NAME: &str = "x-cloudtasks-queuename";
+
+/// A message as the worker received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Stable across redeliveries: Pub/Sub's message id, or the task's id.
+    pub message_id: String,
+    /// This attempt, counting from 1, when the sender counts (Pub/Sub with
+    /// a dead-letter policy, the local delivery, Cloud Tasks).
+    pub attempt: Option<u32>,
+    /// The body: a job's, or a reply job's, JSON.
+    pub data: Vec<u8>,
+    /// For a dead letter: how often the source subscription tried.
+    pub source_attempts: Option<u32>,
+}
+
+impl Delivery {
+    /// A push envelope's message. Errors are poison: the same bytes would
+    /// fail again.
+    pub fn from_push(body: &[u8]) -> Result<Delivery, String> {
+        let envelope = PushEnvelope::from_slice(body).map_err(|e| e.to_string())?;
+        if envelope.message.message_id.is_empty() {
+            return Err("push envelope has no messageId".into());
+        }
+        let data = envelope.data().map_err(|e| e.to_string())?;
+        Ok(Delivery {
+            source_attempts: envelope
+                .message
+                .attributes
+                .get(DEAD_LETTER_COUNT)
+                .and_then(|n| n.parse().ok()),
+            message_id: envelope.message.message_id,
+            attempt: envelope.delivery_attempt,
+            data,
+        })
+    }
+
+    /// A Cloud Tasks dispatch: the body and its `X-CloudTasks-*` headers.
+    pub fn from_task(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, String> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let name = header(TASK_NAME)
+            .ok_or("not a Cloud Tasks dispatch: no X-CloudTasks-TaskName header")?;
+        // The header holds the short id; a full name is accepted too.
+        let id = name.rsplit('/').next().unwrap_or(name);
+        let retries: u32 = match header(TASK_RETRY_COUNT) {
+            None => 0,
+            Some(n) => n
+                .parse()
+                .map_err(|_| format!("X-CloudTasks-TaskRetryCount {n:?} is not a count"))?,
+        };
+        Ok(Delivery {
+            message_id: id.to_owned(),
+            attempt: Some(retries.saturating_add(1)),
+            data: body.to_vec(),
+            source_attempts: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_dispatch_is_a_delivery() {
+        let mut h = HeaderMap::new();
+        h.insert(TASK_NAME, "0f3a9c".parse().unwrap());
+        h.insert(TASK_RETRY_COUNT, "4".parse().unwrap());
+        h.insert(TASK_EXECUTION_COUNT, "2".parse().unwrap());
+        let d = Delivery::from_task(&h, b"{}").unwrap();
+        assert_eq!(d.message_id, "0f3a9c");
+        // Four attempts before this one, counted as the queue counts them.
+        assert_eq!(d.attempt, Some(5));
+        h.insert(
+            TASK_NAME,
+            "projects/p/locations/l/queues/q/tasks/0f3a9c"
+                .parse()
+                .unwrap(),
+        );
+        h.remove(TASK_RETRY_COUNT);
+        let d = Delivery::from_task(&h, b"{}").unwrap();
+        assert_eq!((d.message_id.as_str(), d.attempt), ("0f3a9c", Some(1)));
+        assert!(Delivery::from_task(&HeaderMap::new(), b"{}").is_err());
+    }
+}
