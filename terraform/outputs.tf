@@ -46,11 +46,11 @@ output "bucket" {
 }
 
 output "manual_job_command" {
-  description = "Queues one render job by hand; the image lands in the bucket. A Pub/Sub message, or in cloud-tasks a task; null in single, whose queue lives inside the service."
+  description = "Queues one render job by hand; the image lands in the bucket. A Pub/Sub message, or in cloud-tasks a task; single has no queue outside its service, so there it only says so."
   value = (
     local.jobs_on_pubsub ? "gcloud pubsub topics publish ${google_pubsub_topic.jobs[0].name} --project=${var.project_id} --message='{\"spec\":{\"seed\":42}}'"
     : local.cloud_tasks ? "gcloud tasks create-http-task --queue=${google_cloud_tasks_queue.jobs[0].name} --location=${var.region} --project=${var.project_id} --url=${local.worker_url}/tasks/run --method=POST --header=Content-Type:application/json --oidc-service-account-email=${google_service_account.push.email} --oidc-token-audience=${local.worker_url} --body-content='{\"spec\":{\"seed\":42}}'"
-    : null
+    : "echo 'topology single queues jobs inside its one service: send /mandala in Discord instead'"
   )
 }
 
