@@ -157,6 +157,69 @@ fn design_problems(
     Ok(problems)
 }
 
+#[test]
+fn each_design_instantiates_its_own_services_and_queue() {
+    let tf = workspace_root().join("terraform");
+    let config = Config::load(&tf).unwrap();
+    let names = |c: &Config, kind: &str| -> Vec<String> {
+        let mut n: Vec<String> = c
+            .resources(kind)
+            .iter()
+            .map(|r| r.name.to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    for (topology, services, topics, queues) in [
+        ("single", &["single"][..], &[][..], &[][..]),
+        (
+            "pubsub",
+            &["ingress", "worker"],
+            &["dead_letter", "jobs"],
+            &[],
+        ),
+        (
+            "pubsub-split",
+            &["ingress", "replier", "worker"],
+            &["dead_letter", "jobs", "replies", "replies_dead_letter"],
+            &[],
+        ),
+        ("cloud-tasks", &["ingress", "worker"], &[], &["jobs"]),
+    ] {
+        let scenarios = eval::scenarios(&config, &tf, topology).unwrap();
+        let instance = instance::instantiate(&config, &scenarios[0]);
+        assert_eq!(
+            names(&instance, "google_cloud_run_v2_service"),
+            services,
+            "{topology}"
+        );
+        assert_eq!(
+            names(&instance, "google_pubsub_topic"),
+            topics,
+            "{topology}"
+        );
+        assert_eq!(
+            names(&instance, "google_cloud_tasks_queue"),
+            queues,
+            "{topology}"
+        );
+        // Nothing that exists once is still indexed, nothing is still counted.
+        for r in instance.labeled("resource", None) {
+            let text = format!("{:?}", r.body);
+            assert!(
+                attr(r.body, "count").is_none_or(|c| !c.to_string().contains("local.")),
+                "{topology}: {} is still counted on the design",
+                r.address()
+            );
+            assert!(
+                !text.contains("\"worker\"), Index") && !text.contains("[0].uri"),
+                "{topology}: {} still indexes a resource that exists once",
+                r.address()
+            );
+        }
+    }
+}
+
 /// `var.topology` admits exactly the designs the checker instantiates.
 fn topologies_admitted(config: &Config) -> Vec<String> {
     let Some((_, body)) = config.variables().get("topology").copied() else {
