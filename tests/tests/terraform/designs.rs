@@ -569,7 +569,7 @@ impl Checker<'_> {
                     let av = sc.eval(a).ok().as_ref().and_then(as_number);
                     let wv = sc.eval(w).ok().as_ref().and_then(as_number);
                     match (av, wv) {
-                        (Some(x), Some(y)) if x == y => {
+                        (Some(x), Some(y)) if (x - y).abs() < 0.5 => {
                             if !sc.synthetic && !(1.0..=100.0).contains(&x) {
                                 self.problem(format!(
                                     "{qaddr}: max_attempts {x} is outside the worker's MAX_DELIVERY_ATTEMPTS range 1..=100 ({})",

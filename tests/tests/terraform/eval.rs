@@ -78,7 +78,7 @@ pub fn scenarios(config: &Config, dir: &Path, topology: &str) -> Result<Vec<Scen
             .or_else(|| defaults.get("topology"))
             .and_then(as_text)
     };
-    let examples: Vec<(String, hcl::Map<String, Value>)> = examples(dir)?
+    let examples: Vec<Example> = examples(dir)?
         .into_iter()
         .filter(|(_, values)| chosen(values).as_deref() == Some(topology))
         .collect();
@@ -148,8 +148,11 @@ pub fn undeclared_example_values(config: &Config, dir: &Path) -> Vec<String> {
     }
 }
 
+/// One example tfvars file: its name and values.
+type Example = (String, hcl::Map<String, Value>);
+
 /// Every `*.tfvars.example` of `dir` (sorted by name), with its values.
-fn examples(dir: &Path) -> Result<Vec<(String, hcl::Map<String, Value>)>, String> {
+fn examples(dir: &Path) -> Result<Vec<Example>, String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .filter_map(Result::ok)

@@ -44,10 +44,12 @@ pub fn instantiate(config: &Config, sc: &Scenario) -> Config {
                     let count = attr(b.body(), "count")
                         .and_then(|c| sc.eval(c).ok())
                         .as_ref()
-                        .and_then(crate::eval::as_number);
+                        .and_then(crate::eval::as_number)
+                        .filter(|n| n.fract() == 0.0)
+                        .map(|n| n as i64);
                     match count {
-                        Some(n) if n == 0.0 => continue,
-                        Some(n) if n == 1.0 => {
+                        Some(0) => {}
+                        Some(1) => {
                             once.insert(address);
                             let mut b = b.clone();
                             b.body = Body(
