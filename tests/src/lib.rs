@@ -49,6 +49,20 @@ pub async fn send_commands(
     specs: Vec<RenderSpec>,
     concurrency: usize,
 ) -> Result<Vec<Sent>, String> {
+    let sent = send_commands_answered(url, key, application_id, specs, concurrency).await?;
+    Ok(sent.into_iter().map(|(s, _)| s).collect())
+}
+
+/// [`send_commands`] that also accepts the single design's inline answer
+/// (202 with no body: the image went through the interaction callback);
+/// each [`Sent`] comes with whether it was answered inline.
+pub async fn send_commands_answered(
+    url: &str,
+    key: &SigningKey,
+    application_id: &str,
+    specs: Vec<RenderSpec>,
+    concurrency: usize,
+) -> Result<Vec<(Sent, bool)>, String> {
     let http = reqwest::Client::new();
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -69,12 +83,18 @@ pub async fn send_commands(
             let answer = client::send(&http, &url, &key, &outgoing)
                 .await
                 .map_err(|e| e.to_string())?;
-            check_acknowledged(answer.status, answer.response.as_ref(), &answer.text)?;
-            Ok::<_, String>(Sent {
-                token: outgoing.token,
-                interaction_id: outgoing.id,
-                spec,
-            })
+            let inline = answer.status == 202 && answer.text.is_empty();
+            if !inline {
+                check_acknowledged(answer.status, answer.response.as_ref(), &answer.text)?;
+            }
+            Ok::<_, String>((
+                Sent {
+                    token: outgoing.token,
+                    interaction_id: outgoing.id,
+                    spec,
+                },
+                inline,
+            ))
         }));
     }
     let mut sent = Vec::new();

@@ -233,15 +233,21 @@ pub enum ConfigError {
     NoPublisher,
     #[error("set exactly one of PUBSUB_TOPIC, CLOUD_TASKS_QUEUE and LOCAL_PUSH_URL, not {0}")]
     BothPublishers(String),
-    #[error("CLOUD_TASKS_QUEUE needs CLOUD_TASKS_URL: where the tasks are dispatched (the worker's /tasks/run)")]
+    #[error(
+        "CLOUD_TASKS_QUEUE needs CLOUD_TASKS_URL: where the tasks are dispatched (the worker's /tasks/run)"
+    )]
     NoTasksUrl,
     #[error("{var} only applies with CLOUD_TASKS_QUEUE")]
     TasksOnly { var: &'static str },
     #[error("CLOUD_TASKS_SERVICE_ACCOUNT={0:?} is not a service account email")]
     BadTasksAccount(String),
-    #[error("CLOUD_TASKS_AUDIENCE needs CLOUD_TASKS_SERVICE_ACCOUNT: without a token there is no audience")]
+    #[error(
+        "CLOUD_TASKS_AUDIENCE needs CLOUD_TASKS_SERVICE_ACCOUNT: without a token there is no audience"
+    )]
     AudienceWithoutAccount,
-    #[error("{var} is set, but this ingress shares its process with the worker and queues jobs there (WORKER_ROLE=single): unset it")]
+    #[error(
+        "{var} is set, but this ingress shares its process with the worker and queues jobs there (WORKER_ROLE=single): unset it"
+    )]
     InProcess { var: &'static str },
     #[error(
         "LOCAL_PUSH_URL={0:?} is not an http:// URL with a host (local delivery speaks plain HTTP to a nearby process; use PUBSUB_TOPIC to reach anything further)"
@@ -372,7 +378,10 @@ impl Config {
     fn no_tasks_settings(&self) -> Result<(), ConfigError> {
         for (var, value) in [
             ("CLOUD_TASKS_URL", &self.cloud_tasks_url),
-            ("CLOUD_TASKS_SERVICE_ACCOUNT", &self.cloud_tasks_service_account),
+            (
+                "CLOUD_TASKS_SERVICE_ACCOUNT",
+                &self.cloud_tasks_service_account,
+            ),
             ("CLOUD_TASKS_AUDIENCE", &self.cloud_tasks_audience),
         ] {
             if set(value.as_deref()).is_some() {
@@ -604,7 +613,8 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, ConfigError::BothPublishers(_)), "{e}");
         assert!(
-            e.to_string().contains("not PUBSUB_TOPIC and LOCAL_PUSH_URL"),
+            e.to_string()
+                .contains("not PUBSUB_TOPIC and LOCAL_PUSH_URL"),
             "{e}"
         );
     }
@@ -735,7 +745,8 @@ mod tests {
         .check()
         .unwrap_err();
         assert!(
-            e.to_string().contains("CLOUD_TASKS_QUEUE needs FIRESTORE_DATABASE"),
+            e.to_string()
+                .contains("CLOUD_TASKS_QUEUE needs FIRESTORE_DATABASE"),
             "{e}"
         );
         let e = parse(&[

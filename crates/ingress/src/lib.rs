@@ -128,7 +128,12 @@ impl Ingress {
                      in_process: Option<InProcess>|
          -> Result<JobPublisher, StartError> {
             let (router, max_attempts, ack_deadline, tell_on_shutdown) = match in_process {
-                Some(p) => (Some(p.worker), p.max_attempts, p.ack_deadline, p.tell_on_shutdown),
+                Some(p) => (
+                    Some(p.worker),
+                    p.max_attempts,
+                    p.ack_deadline,
+                    p.tell_on_shutdown,
+                ),
                 None => (
                     None,
                     config.local_push_max_attempts,

@@ -20,7 +20,7 @@ use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, R
 use time::OffsetDateTime;
 
 use crate::admission::{self, Decision};
-use crate::interactions::{AppState, Answer, Handled, answer};
+use crate::interactions::{Answer, AppState, Handled, answer};
 use crate::publish::{self, PublishError};
 
 /// What to draw, and how to say so.

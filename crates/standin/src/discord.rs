@@ -237,6 +237,10 @@ impl DiscordStandin {
         Router::new()
             .route("/webhooks/{webhook}/{token}", post(execute_webhook))
             .route(
+                "/interactions/{interaction}/{token}/callback",
+                post(interaction_callback),
+            )
+            .route(
                 "/webhooks/{webhook}/{token}/messages/{message}",
                 get(get_message).patch(edit_message).delete(delete_message),
             )
@@ -793,6 +797,16 @@ fn check_message(
     editing: bool,
 ) -> Result<(Value, Vec<RecordedAttachment>), Response> {
     let (payload, files) = read_body(headers, body)?;
+    check_payload(standin, payload, files, existing, editing)
+}
+
+fn check_payload(
+    standin: &DiscordStandin,
+    payload: Value,
+    files: Vec<Upload>,
+    existing: &[RecordedAttachment],
+    editing: bool,
+) -> Result<(Value, Vec<RecordedAttachment>), Response> {
     let mut errors = FormErrors::default();
     let refs = checks::message(&payload, &mut errors);
     if !errors.is_empty() {
@@ -879,9 +893,71 @@ async fn execute_webhook(
     }
 }
 
+/// `POST /interactions/{id}/{token}/callback`: the interaction's response
+/// sent through the API (which, unlike the HTTP answer, can carry files).
+/// Type 4 with a message creates the original response; an interaction is
+/// answered once, as Discord allows.
+async fn interaction_callback(
+    State(standin): State<DiscordStandin>,
+    Path((interaction, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_snowflake(&interaction) {
+        return unknown(10062, "interaction");
+    }
+    let (mut callback, files) = match read_body(&headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if callback["type"].as_u64() != Some(4) {
+        return form_error(
+            "type",
+            "BASE_TYPE_CHOICES",
+            "the stand-in answers only CHANNEL_MESSAGE_WITH_SOURCE (4) callbacks".into(),
+        );
+    }
+    let payload = callback
+        .get_mut("data")
+        .map_or_else(|| json!({}), Value::take);
+    let (payload, attachments) = match check_payload(&standin, payload, files, &[], false) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let answered = standin.with(|s| {
+        s.messages
+            .iter()
+            .any(|m| m.original && m.token.as_deref() == Some(token.as_str()))
+    });
+    if answered {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            40060,
+            "Interaction has already been acknowledged.",
+            None,
+            "interaction answered twice".into(),
+        );
+    }
+    let message = RecordedMessage {
+        id: standin.next_id(),
+        // The callback does not name the application.
+        webhook_id: String::new(),
+        token: Some(token),
+        original: true,
+        edits: 0,
+        updated_ms: now_ms(),
+        payload: serde_json::from_value(payload.clone()).unwrap_or_default(),
+        payload_json: payload,
+        attachments,
+    };
+    standin.with(|s| s.messages.push(message));
+    standin.changed();
+    StatusCode::NO_CONTENT.into_response()
+}
+
 fn find(s: &Recorded, webhook: &str, token: &str, message: &str) -> Option<usize> {
     s.messages.iter().position(|m| {
-        m.webhook_id == webhook
+        (m.webhook_id == webhook || m.webhook_id.is_empty())
             && m.token.as_deref() == Some(token)
             && if message == "@original" {
                 m.original

@@ -7,8 +7,11 @@
 //! - [`emulators`]: start and stop the official Pub/Sub emulator and the
 //!   Cloud Storage emulators (`fake-gcs-server`, `gcp-storage-emulator`)
 //!   for tests, or report why they cannot run.
+//! - [`tasks`]: a Cloud Tasks twin (named-task deduplication, rate and
+//!   concurrency limits, retries with backoff, OIDC-signed dispatches).
 //! - [`suites`]: how optional test suites say loudly whether they ran.
 
 pub mod discord;
 pub mod emulators;
 pub mod suites;
+pub mod tasks;

@@ -145,10 +145,8 @@ pub(crate) async fn hand_off(
     let published = replies.publish(&reply).await;
     log.reply_us = Some(started.elapsed().as_micros() as u64);
     match published {
-        Ok(id) => {
-            shared.stats.count(HANDED_OFF);
-            Ok(ack(HANDED_OFF, format!("reply job {id} published")))
-        }
+        // Counted with the verdict, like every outcome.
+        Ok(id) => Ok(ack(HANDED_OFF, format!("reply job {id} published"))),
         Err(e) => Err(Failure::transient(
             format!("handing the reply to the reply stage failed: {e}"),
             Why::Slow,
@@ -166,9 +164,10 @@ async fn smaller(
     let mut smaller = drawing.halved();
     while let Some(d) = smaller {
         let name = d.object_name();
-        let found = shared.store.exists(&name).await.map_err(|e| {
-            Failure::transient(format!("storage check failed: {e}"), Why::Store)
-        })?;
+        let found =
+            shared.store.exists(&name).await.map_err(|e| {
+                Failure::transient(format!("storage check failed: {e}"), Why::Store)
+            })?;
         let image = if found {
             None
         } else {

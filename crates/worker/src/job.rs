@@ -103,7 +103,11 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    pub(crate) fn permanent(outcome: &'static str, detail: impl Into<String>, ending: Ending) -> Failure {
+    pub(crate) fn permanent(
+        outcome: &'static str,
+        detail: impl Into<String>,
+        ending: Ending,
+    ) -> Failure {
         Failure::Permanent {
             outcome,
             detail: detail.into(),

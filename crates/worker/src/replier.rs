@@ -88,21 +88,18 @@ async fn run(
     let strings = reply.job.strings();
     // Keep time for the last word after the reply itself.
     let reserve = LAST_WORD_BUDGET.min(shared.job_deadline / 3);
-    let result = match tokio::time::timeout_at(
-        deadline - reserve,
-        send(shared, &reply, &target, log),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(Failure::transient(
-            format!(
-                "reply deadline of {} s exceeded",
-                shared.job_deadline.as_secs()
-            ),
-            Why::Slow,
-        )),
-    };
+    let result =
+        match tokio::time::timeout_at(deadline - reserve, send(shared, &reply, &target, log)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Failure::transient(
+                format!(
+                    "reply deadline of {} s exceeded",
+                    shared.job_deadline.as_secs()
+                ),
+                Why::Slow,
+            )),
+        };
     match result {
         Ok(verdict) => verdict,
         Err(Failure::Permanent {
@@ -111,7 +108,15 @@ async fn run(
             ending,
         }) => {
             if let Some(ending) = ending {
-                tell(shared, Some(&target), &ending, strings, reply.lease_until_ms, log).await;
+                tell(
+                    shared,
+                    Some(&target),
+                    &ending,
+                    strings,
+                    reply.lease_until_ms,
+                    log,
+                )
+                .await;
             }
             ack(outcome, detail)
         }
@@ -124,7 +129,15 @@ async fn run(
                 attempts: attempt,
                 why,
             };
-            tell(shared, Some(&target), &ending, strings, reply.lease_until_ms, log).await;
+            tell(
+                shared,
+                Some(&target),
+                &ending,
+                strings,
+                reply.lease_until_ms,
+                log,
+            )
+            .await;
             ack(
                 "gave-up",
                 format!("last delivery attempt ({attempt}): {detail}"),

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::UsageError;
-use crate::dev::{DevOptions, DevStack, StoreLocation};
+use crate::dev::{DevOptions, DevStack, StoreLocation, Topology};
 
 /// Flags of `mandala dev`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +48,11 @@ pub struct Args {
     /// Renders at once (default: number of CPUs).
     #[arg(long)]
     pub render_concurrency: Option<u32>,
+    /// Which design to run: pubsub (ingress, queue, worker), single (one
+    /// service), pubsub-split (render and reply stages) or cloud-tasks
+    /// (through the local Cloud Tasks twin).
+    #[arg(long, value_enum, default_value_t = Topology::Pubsub)]
+    pub topology: Topology,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -73,6 +78,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         firestore_emulator: args.firestore_emulator,
         gcs_emulator: args.gcs_emulator,
         render_concurrency: args.render_concurrency,
+        topology: args.topology,
+        ..DevOptions::ephemeral(std::path::PathBuf::new())
     };
     let stack = DevStack::start(options).await?;
     print_banner(&stack);
@@ -98,13 +105,20 @@ fn print_banner(s: &DevStack) {
         "\nMandala Bot is running on this machine.\n\n  \
          playground        {base}/\n  \
          interactions      {base}/interactions\n  \
-         worker            {worker}/pubsub/push\n  \
+         design            {topology}\n  \
+         worker            {worker}{route}\n  \
          Discord replies   {discord}\n  \
          images            {store}\n  \
          application id    {app}\n  \
          public key        {key}\n",
         base = s.base_url,
         worker = s.worker_url,
+        topology = s.options.topology.as_str(),
+        route = match s.options.topology {
+            Topology::CloudTasks => "/tasks/run (through the Cloud Tasks twin)",
+            Topology::Single => " (in the ingress's process)",
+            _ => "/pubsub/push",
+        },
         app = s.application_id,
         key = s.public_key_hex,
     );

@@ -34,6 +34,31 @@ async fn put_or_exists(
     }
 }
 
+/// A topic, its push subscription, and their dead-letter pair.
+#[derive(Debug, Clone, Copy)]
+pub struct PushTopic {
+    pub topic: &'static str,
+    pub subscription: &'static str,
+    pub dead_letter_topic: &'static str,
+    pub dead_letter_subscription: &'static str,
+}
+
+/// The jobs topic, as Terraform names it.
+pub const JOBS: PushTopic = PushTopic {
+    topic: TOPIC,
+    subscription: SUBSCRIPTION,
+    dead_letter_topic: DEAD_LETTER_TOPIC,
+    dead_letter_subscription: DEAD_LETTER_SUBSCRIPTION,
+};
+
+/// The reply topic of the split design.
+pub const REPLIES: PushTopic = PushTopic {
+    topic: "mandala-replies",
+    subscription: "mandala-replies-push",
+    dead_letter_topic: "mandala-replies-dead-letter",
+    dead_letter_subscription: "mandala-replies-dead-letter-push",
+};
+
 /// Creates, in the Pub/Sub emulator at `host:port`, what Terraform creates
 /// in production: the jobs topic and its ordered push subscription to
 /// `push_endpoint` (with a dead-letter policy), and the dead-letter topic
@@ -45,11 +70,21 @@ pub async fn ensure_push_topic(
     push_endpoint: &str,
     dead_letter_endpoint: &str,
 ) -> anyhow::Result<String> {
+    ensure_topic(host, JOBS, push_endpoint, dead_letter_endpoint).await
+}
+
+/// [`ensure_push_topic`] for any [`PushTopic`].
+pub async fn ensure_topic(
+    host: &str,
+    names: PushTopic,
+    push_endpoint: &str,
+    dead_letter_endpoint: &str,
+) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
     let base = format!("http://{host}/v1/projects/{PROJECT}");
-    let topic = format!("projects/{PROJECT}/topics/{TOPIC}");
-    let dead = format!("projects/{PROJECT}/topics/{DEAD_LETTER_TOPIC}");
-    for t in [TOPIC, DEAD_LETTER_TOPIC] {
+    let topic = format!("projects/{PROJECT}/topics/{}", names.topic);
+    let dead = format!("projects/{PROJECT}/topics/{}", names.dead_letter_topic);
+    for t in [names.topic, names.dead_letter_topic] {
         put_or_exists(
             &client,
             &format!("{base}/topics/{t}"),
@@ -59,7 +94,7 @@ pub async fn ensure_push_topic(
     }
     put_or_exists(
         &client,
-        &format!("{base}/subscriptions/{SUBSCRIPTION}"),
+        &format!("{base}/subscriptions/{}", names.subscription),
         serde_json::json!({
             "topic": topic,
             "pushConfig": {"pushEndpoint": push_endpoint},
@@ -72,7 +107,7 @@ pub async fn ensure_push_topic(
     .await?;
     put_or_exists(
         &client,
-        &format!("{base}/subscriptions/{DEAD_LETTER_SUBSCRIPTION}"),
+        &format!("{base}/subscriptions/{}", names.dead_letter_subscription),
         serde_json::json!({
             "topic": dead,
             "pushConfig": {"pushEndpoint": dead_letter_endpoint},

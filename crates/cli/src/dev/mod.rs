@@ -14,7 +14,7 @@ pub mod keys;
 pub mod playground;
 pub mod stack;
 
-pub use stack::{DevOptions, DevStack, StoreLocation};
+pub use stack::{DevOptions, DevStack, StoreLocation, Topology};
 
 /// Development application id used when no real application is configured.
 pub const DEV_APPLICATION_ID: &str = "1000000000000000001";

@@ -8,9 +8,16 @@
 //!        /, /playground/…     playground page
 //! ```
 //!
+//! That is the `pubsub` design ([`Topology`]); the others change the middle:
+//! `single` has no hop at all (the ingress hands jobs to the worker in the
+//! same process, and answers cheap ones with the image), `pubsub-split`
+//! puts a replier behind the render worker (a second local delivery, or a
+//! second topic), and `cloud-tasks` sends each job through the Cloud Tasks
+//! twin to the worker's `/tasks/run`, with an OIDC token the worker checks.
+//!
 //! The services are started from the same `Config` types their binaries
 //! parse, so the code paths are the production ones; only the adapters
-//! (local push delivery, local directory store, stand-in) differ.
+//! (local push delivery, local directory store, stand-in, twin) differ.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -18,7 +25,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser as _;
 use ed25519_dalek::SigningKey;
+use mandala_ledger::Ledger;
 use mandala_standin::discord::DiscordStandin;
+use mandala_standin::tasks::{CloudTasksTwin, QueueConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,6 +38,37 @@ pub use super::DEV_APPLICATION_ID;
 
 /// Delivery attempts before the local push delivery dead-letters a job.
 const LOCAL_PUSH_ATTEMPTS: u32 = 15;
+
+/// The Cloud Tasks queue of the `cloud-tasks` design, in the twin.
+pub const TASKS_QUEUE: &str = "projects/mandala-dev/locations/local/queues/mandala-jobs";
+/// The account whose token the twin's dispatches carry.
+pub const TASKS_ACCOUNT: &str = "mandala-tasks@mandala-dev.iam.gserviceaccount.com";
+
+/// How the services are joined: the designs of docs/DEPLOY.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Topology {
+    /// Ingress → topic → push subscription → worker (renders and replies).
+    #[default]
+    Pubsub,
+    /// One service: interactions, queue and worker in one process; cheap
+    /// jobs answered inline with the image.
+    Single,
+    /// Ingress → topic → render worker → reply topic → replier.
+    PubsubSplit,
+    /// Ingress → Cloud Tasks queue (the local twin) → worker `/tasks/run`.
+    CloudTasks,
+}
+
+impl Topology {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Pubsub => "pubsub",
+            Topology::Single => "single",
+            Topology::PubsubSplit => "pubsub-split",
+            Topology::CloudTasks => "cloud-tasks",
+        }
+    }
+}
 
 /// How to run the stack.
 #[derive(Debug, Clone)]
@@ -53,6 +93,9 @@ pub struct DevOptions {
     /// Store through a Cloud Storage emulator at this URL instead of a directory.
     pub gcs_emulator: Option<String>,
     pub render_concurrency: Option<u32>,
+    pub topology: Topology,
+    /// The twin's queue (`cloud-tasks` only).
+    pub tasks_queue: QueueConfig,
 }
 
 impl DevOptions {
@@ -70,6 +113,11 @@ impl DevOptions {
             firestore_emulator: None,
             gcs_emulator: None,
             render_concurrency: None,
+            topology: Topology::Pubsub,
+            tasks_queue: QueueConfig {
+                max_attempts: LOCAL_PUSH_ATTEMPTS,
+                ..QueueConfig::default()
+            },
         }
     }
 }
@@ -93,11 +141,20 @@ pub struct DevStack {
     pub standin: Option<DiscordStandin>,
     pub store: StoreLocation,
     pub options: DevOptions,
+    /// The replier of `pubsub-split`: `http://host:port`.
+    pub replier_url: Option<String>,
+    /// The Cloud Tasks twin of `cloud-tasks`.
+    pub tasks: Option<CloudTasksTwin>,
     worker_addr: SocketAddr,
+    /// What the worker was started with, to start it again the same way.
+    worker_args: Vec<(&'static str, String)>,
+    /// The in-memory ledger the worker shares with the ingress (`cloud-tasks`).
+    shared_ledger: Option<Ledger>,
     stop_front: watch::Sender<bool>,
     front: JoinHandle<()>,
     ingress: Option<mandala_ingress::Ingress>,
     worker: Option<RunningWorker>,
+    replier: Option<RunningWorker>,
 }
 
 struct RunningWorker {
@@ -114,7 +171,7 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     }
 }
 
-fn to_args(pairs: &[(&str, String)], program: &str) -> Vec<String> {
+fn to_args(pairs: &[(&'static str, String)], program: &str) -> Vec<String> {
     std::iter::once(program.to_owned())
         .chain(
             pairs
@@ -126,6 +183,14 @@ fn to_args(pairs: &[(&str, String)], program: &str) -> Vec<String> {
 
 impl DevStack {
     pub async fn start(options: DevOptions) -> anyhow::Result<DevStack> {
+        if options.pubsub_emulator.is_some()
+            && matches!(options.topology, Topology::Single | Topology::CloudTasks)
+        {
+            anyhow::bail!(
+                "--pubsub-emulator does not apply to --topology {}: it has no topic",
+                options.topology.as_str()
+            );
+        }
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
 
@@ -180,11 +245,9 @@ impl DevStack {
             }
             None => StoreLocation::Directory(options.dir.join("store")),
         };
-        let worker_config = worker_config(&options, worker_addr.port(), &api_base, &store)?;
-        let worker = start_worker(worker_config, worker_listener).await?;
-
-        // Ingress: local push delivery into the worker, or the Pub/Sub emulator.
-        let mut ingress_args = vec![
+        let topology = options.topology;
+        let mut worker_args = worker_args(&options, worker_addr.port(), &api_base, &store);
+        let mut ingress_args: Vec<(&'static str, String)> = vec![
             ("port", front_addr.port().to_string()),
             ("discord-public-key", public_key_hex.clone()),
             // Waiting notices from the local delivery go where replies go.
@@ -200,8 +263,99 @@ impl DevStack {
         if let Some(app) = &options.discord_application_id {
             ingress_args.push(("discord-application-id", app.clone()));
         }
-        match &options.pubsub_emulator {
-            Some(host) => {
+        let local_files = |args: &mut Vec<(&'static str, String)>| {
+            args.push((
+                "local-spool-file",
+                options.dir.join("pending.jsonl").display().to_string(),
+            ));
+            args.push((
+                "local-dead-letter-file",
+                options.dir.join("dead-letter.jsonl").display().to_string(),
+            ));
+        };
+
+        // The replier of the split design, behind its own delivery.
+        let mut replier = None;
+        let mut replier_url = None;
+        if topology == Topology::PubsubSplit {
+            let replier_port = if options.worker_port == 0 {
+                0
+            } else {
+                options.worker_port.saturating_add(1)
+            };
+            let listener = TcpListener::bind((options.host, replier_port))
+                .await
+                .with_context(|| {
+                    format!("binding {}:{replier_port} (the replier)", options.host)
+                })?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let mut args = worker_args.clone();
+            args.push(("worker-role", "reply".to_owned()));
+            replier = Some(start_worker(parse_worker(&args)?, listener, None).await?);
+            worker_args.push(("worker-role", "render".to_owned()));
+            match &options.pubsub_emulator {
+                Some(host) => {
+                    let topic = emulators::ensure_topic(
+                        host,
+                        emulators::REPLIES,
+                        &format!("{url}/pubsub/push"),
+                        &format!("{url}/pubsub/dead-letter"),
+                    )
+                    .await?;
+                    worker_args.push(("reply-topic", topic));
+                    worker_args.push(("pubsub-emulator-host", host.clone()));
+                }
+                None => {
+                    worker_args.push(("local-reply-push-url", format!("{url}/pubsub/push")));
+                    worker_args.push(("local-reply-max-attempts", LOCAL_PUSH_ATTEMPTS.to_string()));
+                    worker_args.push((
+                        "local-reply-spool-file",
+                        options
+                            .dir
+                            .join("pending-replies.jsonl")
+                            .display()
+                            .to_string(),
+                    ));
+                    worker_args.push((
+                        "local-reply-dead-letter-file",
+                        options
+                            .dir
+                            .join("dead-letter-replies.jsonl")
+                            .display()
+                            .to_string(),
+                    ));
+                }
+            }
+            replier_url = Some(url);
+        }
+
+        // The jobs' way from the ingress to the worker.
+        let mut tasks = None;
+        let mut embedding = mandala_ingress::Embedding::default();
+        match (topology, &options.pubsub_emulator) {
+            (Topology::Single, _) => {
+                worker_args.push(("worker-role", "single".to_owned()));
+                local_files(&mut ingress_args);
+            }
+            (Topology::CloudTasks, _) => {
+                let twin = CloudTasksTwin::new(options.tasks_queue.clone())
+                    .map_err(|e| anyhow::anyhow!("the Cloud Tasks twin: {e}"))?;
+                let twin_host = twin.serve().await.context("serving the Cloud Tasks twin")?;
+                ingress_args.push(("cloud-tasks-queue", TASKS_QUEUE.to_owned()));
+                ingress_args.push(("cloud-tasks-url", format!("{worker_url}/tasks/run")));
+                ingress_args.push(("cloud-tasks-service-account", TASKS_ACCOUNT.to_owned()));
+                ingress_args.push(("cloud-tasks-audience", worker_url.clone()));
+                ingress_args.push(("cloud-tasks-emulator-host", twin_host.clone()));
+                // The worker checks the twin's tokens as it checks Google's.
+                worker_args.push(("push-audience", worker_url.clone()));
+                worker_args.push(("push-service-account", TASKS_ACCOUNT.to_owned()));
+                worker_args.push(("push-jwks-url", format!("http://{twin_host}/certs")));
+                if options.firestore_emulator.is_none() {
+                    embedding.shared_memory_ledger = true;
+                }
+                tasks = Some(twin);
+            }
+            (Topology::Pubsub | Topology::PubsubSplit, Some(host)) => {
                 let topic = emulators::ensure_push_topic(
                     host,
                     &format!("{worker_url}/pubsub/push"),
@@ -211,18 +365,11 @@ impl DevStack {
                 ingress_args.push(("pubsub-topic", topic));
                 ingress_args.push(("pubsub-emulator-host", host.clone()));
             }
-            None => {
+            (Topology::Pubsub | Topology::PubsubSplit, None) => {
                 ingress_args.push(("local-push-url", format!("{worker_url}/pubsub/push")));
                 // Generous: on one machine a worker restart must not dead-letter queued jobs.
                 ingress_args.push(("local-push-max-attempts", LOCAL_PUSH_ATTEMPTS.to_string()));
-                ingress_args.push((
-                    "local-spool-file",
-                    options.dir.join("pending.jsonl").display().to_string(),
-                ));
-                ingress_args.push((
-                    "local-dead-letter-file",
-                    options.dir.join("dead-letter.jsonl").display().to_string(),
-                ));
+                local_files(&mut ingress_args);
             }
         }
         let ingress_config = mandala_ingress::config::Config::try_parse_from(to_args(
@@ -230,10 +377,30 @@ impl DevStack {
             "mandala-ingress",
         ))
         .map_err(|e| anyhow::anyhow!("ingress configuration: {e}"))?;
-        let ingress = mandala_ingress::Ingress::start(ingress_config)
-            .await
-            .map_err(|e| anyhow::anyhow!("starting the ingress: {e}"))?;
 
+        let (ingress, worker, shared_ledger) = if topology == Topology::Single {
+            // The worker first: the ingress hands it jobs in this process.
+            let config = parse_worker(&worker_args)?;
+            let inline = config.inline_render_max_ms;
+            let worker = start_worker(config, worker_listener, None).await?;
+            // Queued jobs are spooled at shutdown, as in the other designs.
+            let embedding = worker.worker.embedding(inline, false);
+            let ingress = mandala_ingress::Ingress::start_with(ingress_config, embedding)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the ingress: {e}"))?;
+            (ingress, worker, None)
+        } else {
+            // The ingress first: with the twin and no Firestore, the worker
+            // ends jobs in the ingress's in-memory ledger.
+            let shared_memory = embedding.shared_memory_ledger;
+            let ingress = mandala_ingress::Ingress::start_with(ingress_config, embedding)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the ingress: {e}"))?;
+            let shared = shared_memory.then(|| ingress.ledger().clone());
+            let worker =
+                start_worker(parse_worker(&worker_args)?, worker_listener, shared.clone()).await?;
+            (ingress, worker, shared)
+        };
         let playground = playground::Playground {
             interactions_url: format!("{base_url}/interactions"),
             application_id: application_id.clone(),
@@ -267,11 +434,16 @@ impl DevStack {
             standin,
             store,
             options,
-            worker_addr,
             stop_front,
             front,
+            replier_url,
+            tasks,
+            worker_addr,
+            worker_args,
+            shared_ledger,
             ingress: Some(ingress),
             worker: Some(worker),
+            replier,
         })
     }
 
@@ -291,27 +463,20 @@ impl DevStack {
         }
     }
 
-    /// Starts the worker again on the same address.
+    /// Starts the worker again on the same address, as it was started.
     pub async fn restart_worker(&mut self) -> anyhow::Result<()> {
         self.stop_worker().await;
+        if self.options.topology == Topology::Single {
+            anyhow::bail!(
+                "in the single design the worker is the ingress's process: restart the stack"
+            );
+        }
         let listener = TcpListener::bind(self.worker_addr)
             .await
             .context("re-binding the worker port")?;
-        let config = worker_config(
-            &self.options,
-            self.worker_addr.port(),
-            &self.api_base(),
-            &self.store,
-        )?;
-        self.worker = Some(start_worker(config, listener).await?);
+        let config = parse_worker(&self.worker_args)?;
+        self.worker = Some(start_worker(config, listener, self.shared_ledger.clone()).await?);
         Ok(())
-    }
-
-    fn api_base(&self) -> String {
-        self.options
-            .discord_api_base
-            .clone()
-            .unwrap_or_else(|| format!("{}/api/v10", self.base_url))
     }
 
     /// Clean shutdown: stop taking interactions, persist undelivered jobs,
@@ -322,41 +487,56 @@ impl DevStack {
         if let Some(ingress) = self.ingress.take() {
             ingress.shutdown().await;
         }
-        if let Some(w) = self.worker.take() {
+        // The render stage before the replier: it hands its last replies on.
+        for w in [self.worker.take(), self.replier.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = w.stop.send(true);
             let _ = w.task.await;
             w.worker.shutdown().await;
         }
     }
+
+    /// The render counter of the worker (the render stage in the split design).
+    pub fn renders(&self) -> u64 {
+        self.worker.as_ref().map_or(0, |w| w.worker.stats().renders)
+    }
 }
 
-/// The worker's configuration, parsed from flags like its binary's.
-fn worker_config(
+/// The worker's flags, like its binary's environment, before the design's own.
+fn worker_args(
     options: &DevOptions,
     port: u16,
     api_base: &str,
     store: &StoreLocation,
-) -> anyhow::Result<mandala_worker::config::Config> {
+) -> Vec<(&'static str, String)> {
     let mut args = vec![
         ("port", port.to_string()),
         ("discord-api-base", api_base.to_owned()),
     ];
-    match (&options.pubsub_emulator, &options.firestore_emulator) {
-        // Through Pub/Sub the worker keeps the shared ledger.
-        (Some(_), Some(host)) => {
+    let shared_queue =
+        options.pubsub_emulator.is_some() || options.topology == Topology::CloudTasks;
+    match &options.firestore_emulator {
+        // Through a cloud queue the worker keeps the shared ledger.
+        Some(host) if shared_queue && options.topology != Topology::Single => {
             args.push((
                 "firestore-database",
                 emulators::FIRESTORE_DATABASE.to_owned(),
             ));
             args.push(("firestore-emulator-host", host.clone()));
-            args.push((
-                "max-delivery-attempts",
-                emulators::MAX_DELIVERY_ATTEMPTS.to_string(),
-            ));
         }
-        // With local delivery the delivery keeps it; the worker's last
-        // attempt is the delivery's.
-        _ => args.push(("max-delivery-attempts", LOCAL_PUSH_ATTEMPTS.to_string())),
+        _ => {}
+    }
+    let attempts = match options.topology {
+        // The worker's last attempt is the queue's.
+        Topology::CloudTasks => options.tasks_queue.max_attempts,
+        _ if options.pubsub_emulator.is_some() => emulators::MAX_DELIVERY_ATTEMPTS,
+        // With local delivery the delivery's.
+        _ => LOCAL_PUSH_ATTEMPTS,
+    };
+    if attempts > 0 {
+        args.push(("max-delivery-attempts", attempts.min(100).to_string()));
     }
     match store {
         StoreLocation::Directory(dir) => args.push(("local-store-dir", dir.display().to_string())),
@@ -368,15 +548,20 @@ fn worker_config(
     if let Some(n) = options.render_concurrency {
         args.push(("render-concurrency", n.to_string()));
     }
-    mandala_worker::config::Config::try_parse_from(to_args(&args, "mandala-worker"))
+    args
+}
+
+fn parse_worker(args: &[(&'static str, String)]) -> anyhow::Result<mandala_worker::config::Config> {
+    mandala_worker::config::Config::try_parse_from(to_args(args, "mandala-worker"))
         .map_err(|e| anyhow::anyhow!("worker configuration: {e}"))
 }
 
 async fn start_worker(
     config: mandala_worker::config::Config,
     listener: TcpListener,
+    ledger: Option<Ledger>,
 ) -> anyhow::Result<RunningWorker> {
-    let worker = mandala_worker::Worker::start(config)
+    let worker = mandala_worker::Worker::start_with(config, ledger)
         .await
         .map_err(|e| anyhow::anyhow!("starting the worker: {e}"))?;
     let app = worker.router();

@@ -172,7 +172,10 @@ pub fn without_file(mut message: Message, s: &Strings, location: &str) -> Messag
     let note = fill(
         s.too_large_note,
         &[
-            ("mib", &format!("{:.1}", file.bytes.len() as f64 / 1_048_576.0)),
+            (
+                "mib",
+                &format!("{:.1}", file.bytes.len() as f64 / 1_048_576.0),
+            ),
             ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
             ("location", location),
         ],
