@@ -248,6 +248,17 @@ resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
   member             = local.pubsub_service_agent
 }
 
+# cloud-tasks: the Cloud Tasks service agent mints the OIDC token each
+# dispatch carries (needed in projects older than its default grant, as for
+# Pub/Sub above; harmless elsewhere).
+resource "google_service_account_iam_member" "tasks_mint_push_tokens" {
+  count = local.cloud_tasks ? 1 : 0
+
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.cloudtasks_service_agent
+}
+
 # Dead-lettering: the service agent republishes the message to the
 # dead-letter topic and acknowledges it on the source subscription.
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {

@@ -62,6 +62,8 @@ locals {
   # Pub/Sub's own service account, which moves undeliverable messages to
   # the dead-letter topic and mints the push OIDC tokens.
   pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Cloud Tasks' own service account, which mints the dispatches' OIDC tokens.
+  cloudtasks_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-cloudtasks.iam.gserviceaccount.com"
 
   bucket_name = coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}-renders")
 

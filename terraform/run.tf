@@ -142,6 +142,7 @@ resource "google_cloud_run_v2_service" "ingress" {
     google_pubsub_topic_iam_member.ingress_publishes_jobs,
     google_cloud_tasks_queue_iam_member.ingress_enqueues_jobs,
     google_service_account_iam_member.ingress_acts_as_push,
+    google_service_account_iam_member.tasks_mint_push_tokens,
     google_project_iam_member.ingress_uses_queue,
   ]
 }
