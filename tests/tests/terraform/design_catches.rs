@@ -362,3 +362,14 @@ fn catches_a_design_the_checker_does_not_know_and_one_without_an_example() {
         ],
     );
 }
+
+#[test]
+fn catches_an_image_no_design_runs() {
+    // As if no design ran the ingress: the build would ship an image for nothing.
+    let deployed = std::collections::BTreeSet::from(["mandala-worker".to_owned()]);
+    let p = crate::images::check(&crate::workspace_root(), &deployed, crate::workspace());
+    assert_reports(
+        &p,
+        &["the Dockerfile ships mandala-ingress, but no design (topology) runs it on Cloud Run"],
+    );
+}
