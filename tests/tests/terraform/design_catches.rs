@@ -373,3 +373,21 @@ fn catches_an_image_no_design_runs() {
         &["the Dockerfile ships mandala-ingress, but no design (topology) runs it on Cloud Run"],
     );
 }
+
+#[test]
+fn catches_a_replier_whose_attempts_differ_from_its_subscription() {
+    let p = Copy::new()
+        .replace(
+            "terraform/run.tf",
+            "        # tells the user instead of asking Pub/Sub again.\n        name  = \"MAX_DELIVERY_ATTEMPTS\"\n        value = tostring(var.max_delivery_attempts)",
+            "        # tells the user instead of asking Pub/Sub again.\n        name  = \"MAX_DELIVERY_ATTEMPTS\"\n        value = tostring(var.max_delivery_attempts - 1)",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "[topology = pubsub-split]",
+            "google_pubsub_subscription.replier_push: dead_letter_policy.max_delivery_attempts (Some(5.0)) differs from google_cloud_run_v2_service.replier's MAX_DELIVERY_ATTEMPTS (Some(4.0))",
+        ],
+    );
+}

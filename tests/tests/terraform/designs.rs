@@ -553,39 +553,9 @@ impl Checker<'_> {
             ));
             return;
         };
-        let attempts = attr(retry, "max_attempts");
-        let worker = match target.env.get("MAX_DELIVERY_ATTEMPTS") {
-            Some(Env::Plain(v)) => Some(*v),
-            _ => None,
-        };
-        match (attempts, worker) {
-            (None, _) => self.problem(format!("{qaddr}: retry_config has no max_attempts")),
-            (Some(_), None) => self.problem(format!(
-                "{svc} does not set MAX_DELIVERY_ATTEMPTS; it must equal {qaddr}'s max_attempts so the last attempt tells the user"
-            )),
-            (Some(a), Some(w)) => {
-                let same_expression = normalize(a, &self.locals) == normalize(w, &self.locals);
-                for sc in self.scenarios {
-                    let av = sc.eval(a).ok().as_ref().and_then(as_number);
-                    let wv = sc.eval(w).ok().as_ref().and_then(as_number);
-                    match (av, wv) {
-                        (Some(x), Some(y)) if (x - y).abs() < 0.5 => {
-                            if !sc.synthetic && !(1.0..=100.0).contains(&x) {
-                                self.problem(format!(
-                                    "{qaddr}: max_attempts {x} is outside the worker's MAX_DELIVERY_ATTEMPTS range 1..=100 ({})",
-                                    sc.name
-                                ));
-                            }
-                        }
-                        _ if same_expression => {}
-                        (x, y) => self.problem(format!(
-                            "{qaddr}: max_attempts ({x:?}) differs from {svc}'s MAX_DELIVERY_ATTEMPTS ({y:?}) ({}): \
-                             the worker would tell the user too early or never",
-                            sc.name
-                        )),
-                    }
-                }
-            }
+        match attr(retry, "max_attempts") {
+            None => self.problem(format!("{qaddr}: retry_config has no max_attempts")),
+            Some(a) => self.attempts_agree(&format!("{qaddr}: max_attempts"), a, target),
         }
         match (attr(retry, "min_backoff"), attr(retry, "max_backoff")) {
             (Some(min), Some(max)) => {
@@ -604,6 +574,44 @@ impl Checker<'_> {
             _ => self.problem(format!(
                 "{qaddr}: retry_config needs min_backoff and max_backoff (exponential backoff)"
             )),
+        }
+    }
+
+    /// The sender's attempts (`what`: a subscription's max_delivery_attempts
+    /// or a queue's max_attempts) are the service's MAX_DELIVERY_ATTEMPTS:
+    /// its last attempt tells the user instead of asking again, so a
+    /// smaller setting gives up early and a larger one never speaks.
+    pub(super) fn attempts_agree(&mut self, what: &str, attempts: &Expression, target: &Service) {
+        if !target.settings.reads("MAX_DELIVERY_ATTEMPTS") {
+            return;
+        }
+        let svc = target.address();
+        let Some(Env::Plain(w)) = target.env.get("MAX_DELIVERY_ATTEMPTS") else {
+            self.problem(format!(
+                "{svc} does not set MAX_DELIVERY_ATTEMPTS; it must equal {what} so the last attempt tells the user"
+            ));
+            return;
+        };
+        let same_expression = normalize(attempts, &self.locals) == normalize(w, &self.locals);
+        for sc in self.scenarios {
+            let av = sc.eval(attempts).ok().as_ref().and_then(as_number);
+            let wv = sc.eval(w).ok().as_ref().and_then(as_number);
+            match (av, wv) {
+                (Some(x), Some(y)) if (x - y).abs() < 0.5 => {
+                    if !sc.synthetic && !(1.0..=100.0).contains(&x) {
+                        self.problem(format!(
+                            "{what} {x} is outside the worker's MAX_DELIVERY_ATTEMPTS range 1..=100 ({})",
+                            sc.name
+                        ));
+                    }
+                }
+                _ if same_expression => {}
+                (x, y) => self.problem(format!(
+                    "{what} ({x:?}) differs from {svc}'s MAX_DELIVERY_ATTEMPTS ({y:?}) ({}): \
+                     the worker would tell the user too early or never",
+                    sc.name
+                )),
+            }
         }
     }
 

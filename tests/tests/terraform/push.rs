@@ -90,7 +90,16 @@ impl Checker<'_> {
             None => self.problem(format!(
                 "{addr} has no dead_letter_policy: a job that always fails would be retried for 7 days"
             )),
-            Some(dl) => self.dead_letter(sub, dl, subs),
+            Some(dl) => {
+                self.dead_letter(sub, dl, subs);
+                if let Some(m) = attr(dl, "max_delivery_attempts") {
+                    self.attempts_agree(
+                        &format!("{addr}: dead_letter_policy.max_delivery_attempts"),
+                        m,
+                        service,
+                    );
+                }
+            }
         }
 
         match body_at(sub.body, &["retry_policy"]) {
