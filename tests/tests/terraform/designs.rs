@@ -546,7 +546,6 @@ impl Checker<'_> {
     /// max_attempts is the worker's MAX_DELIVERY_ATTEMPTS (its last attempt
     /// tells the user: Cloud Tasks has no dead letters), and backoff grows.
     fn tasks_retries(&mut self, qaddr: &str, queue: &hcl::Body, target: &Service) {
-        let svc = target.address();
         let Some(retry) = body_at(queue, &["retry_config"]) else {
             self.problem(format!(
                 "{qaddr} has no retry_config: Cloud Tasks would retry a failing job up to 100 times, and the worker's last-attempt notice would never come"
