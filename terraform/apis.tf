@@ -17,6 +17,7 @@ locals {
       "firestore.googleapis.com",
     ],
     var.daily_mandala_enabled ? ["cloudscheduler.googleapis.com"] : [],
+    local.cloud_tasks ? ["cloudtasks.googleapis.com"] : [],
   )
 }
 

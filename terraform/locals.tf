@@ -3,8 +3,30 @@
 locals {
   project_number = data.google_project.this.number
 
+  # Which design (var.topology; docs/DEPLOY.md, Designs) decides which
+  # resources exist: every design-specific resource has
+  # `count = local.<one of these> ? 1 : 0`.
+  #
+  #   single         one public service (worker image, WORKER_ROLE=single)
+  #   pubsub         ingress -> jobs topic -> push -> worker
+  #   pubsub-split   ingress -> jobs topic -> push -> render worker
+  #                  -> replies topic -> push -> replier
+  #   cloud-tasks    ingress -> Cloud Tasks queue -> worker
+  single      = var.topology == "single"
+  split       = var.topology == "pubsub-split"
+  cloud_tasks = var.topology == "cloud-tasks"
+  # Two services, the ingress and a private worker (all but single).
+  two_tier = !local.single
+  # Jobs travel on the jobs topic and its push subscription.
+  jobs_on_pubsub = local.two_tier && !local.cloud_tasks
+
+  # The worker's role (WORKER_ROLE) in the two-tier designs.
+  worker_role = local.split ? "render" : "all"
+
   ingress_service_name = "${var.name_prefix}-ingress"
   worker_service_name  = "${var.name_prefix}-worker"
+  replier_service_name = "${var.name_prefix}-replier"
+  single_service_name  = "${var.name_prefix}-bot"
 
   # The worker's URL, known before the service exists. Cloud Run gives every
   # service the deterministic address https://<service>-<project number>.<region>.run.app
@@ -12,7 +34,8 @@ locals {
   # its URLs. Computing it here breaks the cycle "the worker's PUSH_AUDIENCE
   # is the worker's own URL"; a postcondition on the worker checks that
   # Cloud Run really serves it under this address.
-  worker_url = "https://${local.worker_service_name}-${local.project_number}.${var.region}.run.app"
+  worker_url  = "https://${local.worker_service_name}-${local.project_number}.${var.region}.run.app"
+  replier_url = "https://${local.replier_service_name}-${local.project_number}.${var.region}.run.app"
 
   # Time budget of one push, from the inside out: the worker gives up on a
   # job after job_deadline_secs, Cloud Run cuts the request 5 s later, and
@@ -29,9 +52,18 @@ locals {
   worker_render_slots = var.worker_cpu
   worker_concurrency  = var.worker_cpu * var.worker_jobs_per_cpu
 
+  # cloud-tasks: the queue dispatches at most what the workers hold at once;
+  # Cloud Run refuses more, and each refusal costs the task an attempt.
+  tasks_max_concurrent_dispatches = coalesce(var.tasks_max_concurrent_dispatches, var.worker_max_instances * local.worker_concurrency)
+
+  # The one public URL Discord calls: the ingress, or in single the one service.
+  public_uri = local.single ? google_cloud_run_v2_service.single[0].uri : google_cloud_run_v2_service.ingress[0].uri
+
   # Pub/Sub's own service account, which moves undeliverable messages to
   # the dead-letter topic and mints the push OIDC tokens.
   pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Cloud Tasks' own service account, which mints the dispatches' OIDC tokens.
+  cloudtasks_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-cloudtasks.iam.gserviceaccount.com"
 
   bucket_name = coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}-renders")
 

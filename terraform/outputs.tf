@@ -1,28 +1,43 @@
 # What the operator needs after `terraform apply`.
 
 output "interactions_endpoint_url" {
-  description = "Paste this into the Discord Developer Portal: General Information, Interactions Endpoint URL."
-  value       = "${google_cloud_run_v2_service.ingress.uri}/interactions"
+  description = "Paste this into the Discord Developer Portal: General Information, Interactions Endpoint URL. It is the ingress's (in single, the one service's), so switching to or from single changes it."
+  value       = "${local.public_uri}/interactions"
 }
 
 output "ingress_url" {
-  description = "Base URL of the public ingress service."
-  value       = google_cloud_run_v2_service.ingress.uri
+  description = "Base URL of the public service: the ingress, or in single the one service."
+  value       = local.public_uri
 }
 
 output "worker_url" {
-  description = "URL of the private worker service (only the push service account may call it); also the push OIDC audience."
-  value       = local.worker_url
+  description = "URL of the private worker service (only the push service account may call it); also the push OIDC audience. Null in single, which has no separate worker."
+  value       = local.two_tier ? local.worker_url : null
 }
 
 output "jobs_topic" {
-  description = "The jobs topic, as the ingress's PUBSUB_TOPIC and `mandala publish --topic` take it."
-  value       = google_pubsub_topic.jobs.id
+  description = "The jobs topic, as the ingress's PUBSUB_TOPIC and `mandala publish --topic` take it. Null unless topology is pubsub or pubsub-split."
+  value       = local.jobs_on_pubsub ? google_pubsub_topic.jobs[0].id : null
 }
 
 output "dead_letter_subscription" {
-  description = "Pull subscription holding jobs that failed every delivery attempt."
-  value       = google_pubsub_subscription.dead_letter.name
+  description = "Pull subscription holding jobs that failed every delivery attempt. Null unless topology is pubsub or pubsub-split (Cloud Tasks deletes a task after its last attempt)."
+  value       = local.jobs_on_pubsub ? google_pubsub_subscription.dead_letter[0].name : null
+}
+
+output "topology" {
+  description = "The design deployed (var.topology)."
+  value       = var.topology
+}
+
+output "replies_topic" {
+  description = "pubsub-split: the topic the render worker publishes reply jobs to (its REPLY_TOPIC); null in the other designs."
+  value       = local.split ? google_pubsub_topic.replies[0].id : null
+}
+
+output "tasks_queue" {
+  description = "cloud-tasks: the Cloud Tasks queue, as the ingress's CLOUD_TASKS_QUEUE takes it (projects/P/locations/L/queues/Q); null in the other designs."
+  value       = local.cloud_tasks ? google_cloud_tasks_queue.jobs[0].id : null
 }
 
 output "bucket" {
@@ -31,8 +46,12 @@ output "bucket" {
 }
 
 output "manual_job_command" {
-  description = "Queues one render job by hand; the image lands in the bucket."
-  value       = "gcloud pubsub topics publish ${google_pubsub_topic.jobs.name} --project=${var.project_id} --message='{\"spec\":{\"seed\":42}}'"
+  description = "Queues one render job by hand; the image lands in the bucket. A Pub/Sub message, or in cloud-tasks a task; single has no queue outside its service, so there it only says so."
+  value = (
+    local.jobs_on_pubsub ? "gcloud pubsub topics publish ${google_pubsub_topic.jobs[0].name} --project=${var.project_id} --message='{\"spec\":{\"seed\":42}}'"
+    : local.cloud_tasks ? "gcloud tasks create-http-task --queue=${google_cloud_tasks_queue.jobs[0].name} --location=${var.region} --project=${var.project_id} --url=${local.worker_url}/tasks/run --method=POST --header=Content-Type:application/json --oidc-service-account-email=${google_service_account.push.email} --oidc-token-audience=${local.worker_url} --body-content='{\"spec\":{\"seed\":42}}'"
+    : "echo 'topology single queues jobs inside its one service: send /mandala in Discord instead'"
+  )
 }
 
 output "image_repository" {

@@ -36,6 +36,17 @@ variable "name_prefix" {
   }
 }
 
+variable "topology" {
+  type        = string
+  description = "The design (docs/DEPLOY.md, Designs): \"pubsub\" (ingress, Pub/Sub push, worker), \"single\" (one public service that answers Discord and renders), \"pubsub-split\" (ingress, render worker, reply topic, thin replier) or \"cloud-tasks\" (ingress, Cloud Tasks queue, worker). The same two images serve every design."
+  default     = "pubsub"
+
+  validation {
+    condition     = contains(["single", "pubsub", "pubsub-split", "cloud-tasks"], var.topology)
+    error_message = "topology must be one of single, pubsub, pubsub-split, cloud-tasks."
+  }
+}
+
 variable "image_tag" {
   type        = string
   description = "Tag of the mandala-ingress and mandala-worker images in the Artifact Registry repository (deploy/deploy.sh passes the git commit)."
@@ -114,7 +125,7 @@ variable "job_deadline_secs" {
 
 variable "max_delivery_attempts" {
   type        = number
-  description = "Deliveries of one job before Pub/Sub moves it to the dead-letter topic."
+  description = "Deliveries of one job before Pub/Sub moves it to the dead-letter topic (also the reply topic's, in pubsub-split, and the Cloud Tasks queue's max_attempts, in cloud-tasks). The worker's MAX_DELIVERY_ATTEMPTS: the last attempt tells the user."
   default     = 5
 
   validation {
@@ -125,7 +136,7 @@ variable "max_delivery_attempts" {
 
 variable "retry_minimum_backoff_secs" {
   type        = number
-  description = "Shortest wait before Pub/Sub redelivers a job the worker did not acknowledge (exponential backoff starts here)."
+  description = "Shortest wait before Pub/Sub (or, in cloud-tasks, Cloud Tasks) redelivers a job the worker did not acknowledge (exponential backoff starts here)."
   default     = 10
 
   validation {
@@ -136,7 +147,7 @@ variable "retry_minimum_backoff_secs" {
 
 variable "retry_maximum_backoff_secs" {
   type        = number
-  description = "Longest wait between redeliveries of one job."
+  description = "Longest wait between redeliveries of one job (Pub/Sub's maximum_backoff, Cloud Tasks' max_backoff)."
   default     = 300
 
   validation {
@@ -253,7 +264,7 @@ variable "ingress_max_instances" {
 
 variable "worker_cpu" {
   type        = number
-  description = "vCPUs of one worker instance. The worker renders this many images at once (RENDER_CONCURRENCY and the request concurrency both equal it)."
+  description = "vCPUs of one worker instance (in single, of the one service). The worker renders this many images at once (RENDER_CONCURRENCY); it holds worker_jobs_per_cpu times as many pushes."
   default     = 2
 
   validation {
@@ -291,7 +302,7 @@ variable "worker_jobs_per_cpu" {
 
 variable "worker_min_instances" {
   type        = number
-  description = "Worker instances kept warm. 0 scales to zero."
+  description = "Worker instances kept warm (in single, instances of the one service). 0 scales to zero."
   default     = 0
 
   validation {
@@ -302,12 +313,122 @@ variable "worker_min_instances" {
 
 variable "worker_max_instances" {
   type        = number
-  description = "Upper bound of worker instances: the cost cap. Jobs beyond worker_max_instances x worker_cpu renders at once wait in Pub/Sub and are retried with backoff."
+  description = "Upper bound of worker instances: the cost cap. Jobs beyond worker_max_instances x worker_cpu renders at once wait in Pub/Sub (or the Cloud Tasks queue) and are retried with backoff. In single it caps the one service, which answers Discord too: keep it high enough for the traffic."
   default     = 5
 
   validation {
     condition     = var.worker_max_instances >= 1 && var.worker_max_instances <= 1000 && var.worker_max_instances >= var.worker_min_instances && floor(var.worker_max_instances) == var.worker_max_instances
     error_message = "worker_max_instances must be a whole number from 1 to 1000 and at least worker_min_instances."
+  }
+}
+
+# ---------------------------------------------------------------- single (topology = "single")
+
+variable "inline_render_max_ms" {
+  type        = number
+  description = "topology single: answer an interaction with the image itself when its render is predicted to take at most this many milliseconds and a render slot is free (the worker's INLINE_RENDER_MAX_MS); 0 turns it off."
+  default     = 250
+
+  validation {
+    condition     = var.inline_render_max_ms >= 0 && var.inline_render_max_ms <= 1500 && floor(var.inline_render_max_ms) == var.inline_render_max_ms
+    error_message = "inline_render_max_ms must be a whole number from 0 to 1500."
+  }
+}
+
+# ---------------------------------------------------------------- replier (topology = "pubsub-split")
+
+variable "replier_cpu" {
+  type        = number
+  description = "topology pubsub-split: vCPUs of one replier instance. It only reads a stored image and edits a Discord message."
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2], var.replier_cpu)
+    error_message = "replier_cpu must be 1 or 2."
+  }
+}
+
+variable "replier_memory" {
+  type        = string
+  description = "topology pubsub-split: memory of one replier instance (Cloud Run syntax). Each reply in flight holds one image (up to Discord's upload limit)."
+  default     = "512Mi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.replier_memory))
+    error_message = "replier_memory must be a size such as 512Mi or 1Gi."
+  }
+}
+
+variable "replier_concurrency" {
+  type        = number
+  description = "topology pubsub-split: reply jobs one replier instance handles at once; each mostly waits on Cloud Storage and Discord."
+  default     = 16
+
+  validation {
+    condition     = var.replier_concurrency >= 1 && var.replier_concurrency <= 1000 && floor(var.replier_concurrency) == var.replier_concurrency
+    error_message = "replier_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "replier_min_instances" {
+  type        = number
+  description = "topology pubsub-split: replier instances kept warm. 0 scales to zero."
+  default     = 0
+
+  validation {
+    condition     = var.replier_min_instances >= 0 && var.replier_min_instances <= 100 && floor(var.replier_min_instances) == var.replier_min_instances
+    error_message = "replier_min_instances must be a whole number from 0 to 100."
+  }
+}
+
+variable "replier_max_instances" {
+  type        = number
+  description = "topology pubsub-split: upper bound of replier instances, capped separately from the render workers. Reply jobs beyond replier_max_instances x replier_concurrency wait in Pub/Sub."
+  default     = 3
+
+  validation {
+    condition     = var.replier_max_instances >= 1 && var.replier_max_instances <= 1000 && var.replier_max_instances >= var.replier_min_instances && floor(var.replier_max_instances) == var.replier_max_instances
+    error_message = "replier_max_instances must be a whole number from 1 to 1000 and at least replier_min_instances."
+  }
+}
+
+# ---------------------------------------------------------------- Cloud Tasks (topology = "cloud-tasks")
+
+variable "tasks_max_dispatches_per_second" {
+  type        = number
+  description = "topology cloud-tasks: the queue's rate_limits.max_dispatches_per_second, tasks started per second at most."
+  default     = 20
+
+  validation {
+    condition     = var.tasks_max_dispatches_per_second > 0 && var.tasks_max_dispatches_per_second <= 500
+    error_message = "tasks_max_dispatches_per_second must be above 0 and at most 500 (Cloud Tasks' limit)."
+  }
+}
+
+variable "tasks_max_concurrent_dispatches" {
+  type        = number
+  description = "topology cloud-tasks: the queue's rate_limits.max_concurrent_dispatches; null means what the workers can hold (worker_max_instances x worker_cpu x worker_jobs_per_cpu). More would be refused by Cloud Run, and every refusal costs the task an attempt."
+  default     = null
+
+  validation {
+    condition     = var.tasks_max_concurrent_dispatches == null ? true : (var.tasks_max_concurrent_dispatches >= 1 && var.tasks_max_concurrent_dispatches <= 5000 && floor(var.tasks_max_concurrent_dispatches) == var.tasks_max_concurrent_dispatches)
+    error_message = "tasks_max_concurrent_dispatches must be null or a whole number from 1 to 5000."
+  }
+
+  validation {
+    condition     = var.tasks_max_concurrent_dispatches == null ? true : var.tasks_max_concurrent_dispatches <= var.worker_max_instances * var.worker_cpu * var.worker_jobs_per_cpu
+    error_message = "tasks_max_concurrent_dispatches must not exceed what the workers hold (worker_max_instances x worker_cpu x worker_jobs_per_cpu): Cloud Run would refuse the rest, and each refusal costs the task one of its max_delivery_attempts."
+  }
+}
+
+variable "tasks_max_doublings" {
+  type        = number
+  description = "topology cloud-tasks: the queue's retry_config.max_doublings: how often the wait between attempts doubles from retry_minimum_backoff_secs before it grows linearly up to retry_maximum_backoff_secs. (max_attempts is max_delivery_attempts.)"
+  default     = 5
+
+  validation {
+    condition     = var.tasks_max_doublings >= 0 && var.tasks_max_doublings <= 16 && floor(var.tasks_max_doublings) == var.tasks_max_doublings
+    error_message = "tasks_max_doublings must be a whole number from 0 to 16."
   }
 }
 
@@ -337,8 +458,13 @@ variable "queue_database_location" {
 
 variable "daily_mandala_enabled" {
   type        = bool
-  description = "Create a Cloud Scheduler job that publishes a \"mandala of the day\" job posting to daily_mandala_webhook_url."
+  description = "Create a Cloud Scheduler job that publishes a \"mandala of the day\" job posting to daily_mandala_webhook_url. Needs a jobs topic: topology pubsub or pubsub-split."
   default     = false
+
+  validation {
+    condition     = !var.daily_mandala_enabled || contains(["pubsub", "pubsub-split"], var.topology)
+    error_message = "daily_mandala_enabled needs the jobs topic, which only topology pubsub and pubsub-split have."
+  }
 }
 
 variable "daily_mandala_webhook_url" {

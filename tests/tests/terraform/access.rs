@@ -75,8 +75,13 @@ impl Checker<'_> {
             }
         }
         // A service that stores images may create them in that bucket.
+        // (The replier only reads what the render worker stored.)
         if let Some(Env::Plain(bucket)) = s.env.get("BUCKET") {
-            self.bucket_writer(s, bucket);
+            if s.role.as_deref() == Some("reply") {
+                self.bucket_reader(s, bucket);
+            } else {
+                self.bucket_writer(s, bucket);
+            }
         }
     }
 

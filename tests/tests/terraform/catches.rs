@@ -9,16 +9,13 @@ fn catches_an_undeclared_variable() {
     let p = Copy::new()
         .replace(
             "terraform/run.tf",
-            "var.ingress_concurrency",
-            "var.ingress_concurrence",
+            "var.ingress_memory",
+            "var.ingress_memroy",
         )
         .problems();
-    assert_reports(
-        &p,
-        &["undeclared variable var.ingress_concurrence", "run.tf"],
-    );
+    assert_reports(&p, &["undeclared variable var.ingress_memroy", "run.tf"]);
     // ...and the one it replaced is now unused.
-    assert_reports(&p, &["var.ingress_concurrency is declared but never used"]);
+    assert_reports(&p, &["var.ingress_memory is declared but never used"]);
 }
 
 #[test]
@@ -26,7 +23,7 @@ fn catches_an_undeclared_resource_inside_a_string_template() {
     let p = Copy::new()
         .replace(
             "terraform/pubsub.tf",
-            "\"${google_cloud_run_v2_service.worker.uri}/pubsub/push\"",
+            "\"${google_cloud_run_v2_service.worker[0].uri}/pubsub/push\"",
             "\"${google_cloud_run_v2_service.renderer.uri}/pubsub/push\"",
         )
         .problems();
@@ -49,8 +46,8 @@ fn catches_an_undeclared_local_and_data_source() {
         )
         .replace(
             "terraform/outputs.tf",
-            "value       = local.worker_url",
-            "value       = local.worker_uri",
+            "? local.worker_url : null",
+            "? local.worker_uri : null",
         )
         .problems();
     assert_reports(&p, &["undeclared data source data.google_project.that"]);

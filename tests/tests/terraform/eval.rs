@@ -3,9 +3,10 @@
 //!
 //! A relation such as "ack deadline > JOB_DEADLINE_SECS" must hold for the
 //! inputs an operator may choose, not only for today's defaults, so every
-//! check runs under: the defaults plus `terraform.tfvars.example`, the
-//! defaults alone, and every number input moved far (× 3 + 1), which
-//! exposes a value hard-coded on one side of a relation.
+//! check runs, for each design (`var.topology`), under: the defaults plus
+//! each `*.tfvars.example` of that design, the defaults alone, and every
+//! number input moved far (× 3 + 1), which exposes a value hard-coded on
+//! one side of a relation.
 
 use std::path::Path;
 
@@ -26,6 +27,25 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// This scenario with every bool input on (`daily_mandala_enabled`,
+    /// `bucket_public_read`, ...), so that an instance keeps the resources
+    /// of every optional feature its design admits.
+    pub fn every_option_on(&self, config: &Config) -> Scenario {
+        let mut vars = self.vars.clone();
+        for v in vars.values_mut() {
+            if matches!(v, Value::Bool(_)) {
+                *v = Value::Bool(true);
+            }
+        }
+        let locals = evaluate_locals(config, &vars);
+        Scenario {
+            name: format!("{}, every option on", self.name),
+            synthetic: self.synthetic,
+            vars,
+            locals,
+        }
+    }
+
     /// Evaluates `expr` (locals and variables known; resources are not).
     pub fn eval(&self, expr: &Expression) -> Result<Value, String> {
         let ctx = context(&self.vars, &self.locals);
@@ -33,8 +53,15 @@ impl Scenario {
     }
 }
 
-/// The scenarios for `config` (in `dir`, for the example tfvars).
-pub fn scenarios(config: &Config, dir: &Path) -> Result<Vec<Scenario>, String> {
+/// The designs `var.topology` admits, each checked on its own instance.
+pub const TOPOLOGIES: &[&str] = &["single", "pubsub", "pubsub-split", "cloud-tasks"];
+
+/// The scenarios of one design (`var.topology = topology`) for `config`
+/// (in `dir`, for the example tfvars): for every `*.tfvars.example` that
+/// chooses this design (or leaves the default that is it), the defaults
+/// plus that example, and the same with every number moved; and the
+/// defaults alone with this design.
+pub fn scenarios(config: &Config, dir: &Path, topology: &str) -> Result<Vec<Scenario>, String> {
     let mut defaults = hcl::Map::new();
     let empty = Context::new();
     for (name, (_, body)) in config.variables() {
@@ -45,35 +72,57 @@ pub fn scenarios(config: &Config, dir: &Path) -> Result<Vec<Scenario>, String> {
             defaults.insert(name.to_owned(), v);
         }
     }
-    let example = example_values(dir)?;
+    let chosen = |values: &hcl::Map<String, Value>| {
+        values
+            .get("topology")
+            .or_else(|| defaults.get("topology"))
+            .and_then(as_text)
+    };
+    let examples: Vec<Example> = examples(dir)?
+        .into_iter()
+        .filter(|(_, values)| chosen(values).as_deref() == Some(topology))
+        .collect();
+    let Some((_, first)) = examples.first() else {
+        return Err(format!(
+            "no *.tfvars.example in {} chooses topology = {topology:?}: each design needs an example the variable plan checks",
+            dir.display()
+        ));
+    };
 
-    let mut with_example = defaults.clone();
-    with_example.extend(example.clone());
-
-    // Defaults alone, filling only what has no default from the example.
+    // Defaults alone, filling only what has no default from an example.
     let mut defaults_only = defaults.clone();
-    for (k, v) in &example {
+    for (k, v) in first {
         defaults_only.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    defaults_only.insert("topology".to_owned(), Value::from(topology));
 
-    let mut moved = with_example.clone();
-    for v in moved.values_mut() {
-        if let Value::Number(n) = v
-            && let Some(f) = n.as_f64()
-        {
-            *v = Value::from(f as i64 * 3 + 1);
+    let mut sets = Vec::new();
+    for (name, example) in &examples {
+        let mut with_example = defaults.clone();
+        with_example.extend(example.clone());
+        with_example.insert("topology".to_owned(), Value::from(topology));
+        sets.push((format!("defaults + {name}"), with_example, false));
+    }
+    sets.push(("defaults".to_owned(), defaults_only, false));
+    for (name, example) in &examples {
+        let mut moved = defaults.clone();
+        moved.extend(example.clone());
+        for v in moved.values_mut() {
+            if let Value::Number(n) = v
+                && let Some(f) = n.as_f64()
+            {
+                *v = Value::from(f as i64 * 3 + 1);
+            }
         }
+        moved.insert("topology".to_owned(), Value::from(topology));
+        sets.push((format!("every number input × 3 + 1 ({name})"), moved, true));
     }
 
     let mut out = Vec::new();
-    for (name, vars, synthetic) in [
-        ("defaults + terraform.tfvars.example", with_example, false),
-        ("defaults", defaults_only, false),
-        ("every number input × 3 + 1", moved, true),
-    ] {
+    for (name, vars, synthetic) in sets {
         let locals = evaluate_locals(config, &vars);
         out.push(Scenario {
-            name: name.to_owned(),
+            name,
             synthetic,
             vars,
             locals,
@@ -82,22 +131,46 @@ pub fn scenarios(config: &Config, dir: &Path) -> Result<Vec<Scenario>, String> {
     Ok(out)
 }
 
-/// Names the example sets that no variable declares (Terraform only warns).
+/// Names the examples set that no variable declares (Terraform only warns).
 pub fn undeclared_example_values(config: &Config, dir: &Path) -> Vec<String> {
     let declared = config.variables();
-    match example_values(dir) {
-        Ok(values) => values
-            .keys()
-            .filter(|k| !declared.contains_key(k.as_str()))
-            .map(|k| format!("terraform.tfvars.example sets {k}, which is not a variable"))
+    match examples(dir) {
+        Ok(all) => all
+            .iter()
+            .flat_map(|(file, values)| {
+                values
+                    .keys()
+                    .filter(|k| !declared.contains_key(k.as_str()))
+                    .map(move |k| format!("{file} sets {k}, which is not a variable"))
+            })
             .collect(),
         Err(e) => vec![e],
     }
 }
 
-fn example_values(dir: &Path) -> Result<hcl::Map<String, Value>, String> {
-    let path = dir.join("terraform.tfvars.example");
-    let text = std::fs::read_to_string(&path)
+/// One example tfvars file: its name and values.
+type Example = (String, hcl::Map<String, Value>);
+
+/// Every `*.tfvars.example` of `dir` (sorted by name), with its values.
+fn examples(dir: &Path) -> Result<Vec<Example>, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tfvars.example"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(format!("no *.tfvars.example in {}", dir.display()));
+    }
+    names
+        .into_iter()
+        .map(|n| example_values(&dir.join(&n)).map(|v| (n, v)))
+        .collect()
+}
+
+fn example_values(path: &Path) -> Result<hcl::Map<String, Value>, String> {
+    let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let empty = Context::new();
@@ -146,6 +219,17 @@ fn context<'a>(vars: &hcl::Map<String, Value>, locals: &hcl::Map<String, Value>)
     ctx.declare_func(
         "tonumber",
         FuncDef::builder().param(ParamType::Any).build(tonumber),
+    );
+    ctx.declare_func(
+        "coalesce",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|args| {
+                args.variadic_args()
+                    .find(|v| !matches!(v, Value::Null))
+                    .cloned()
+                    .ok_or_else(|| "coalesce: no non-null argument".to_owned())
+            }),
     );
     ctx.declare_func(
         "min",

@@ -341,7 +341,8 @@ fn flag_values(cmd: &str, long: &str, short: Option<&str>) -> Vec<String> {
 }
 
 /// Problems with `deploy/Dockerfile` and `deploy/cloudbuild.yaml` under
-/// `root`, given the binaries Cloud Run runs.
+/// `root`, given the binaries Cloud Run runs in any design: the one build
+/// ships exactly those images, for every design.
 pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<String> {
     let mut problems = Vec::new();
     let dockerfile = root.join("deploy/Dockerfile");
@@ -431,6 +432,12 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
     }
     for b in built.difference(&shipped) {
         problems.push(format!("Dockerfile builds {b} but no image stage runs it"));
+    }
+    // One build serves every design: each image it ships runs in some design.
+    for b in shipped.difference(deployed) {
+        problems.push(format!(
+            "the Dockerfile ships {b}, but no design (topology) runs it on Cloud Run"
+        ));
     }
     for b in deployed {
         if !shipped.contains(b) {

@@ -39,7 +39,8 @@ impl Checker<'_> {
             targets.insert(service.res.name.to_owned());
             self.push_subscription(sub, push, service, &subs);
         }
-        if targets.is_empty() {
+        // Jobs travel through Pub/Sub in these designs.
+        if targets.is_empty() && matches!(self.topology, "pubsub" | "pubsub-split") {
             self.problem("no google_pubsub_subscription pushes to a Cloud Run service");
         }
         targets
@@ -89,7 +90,16 @@ impl Checker<'_> {
             None => self.problem(format!(
                 "{addr} has no dead_letter_policy: a job that always fails would be retried for 7 days"
             )),
-            Some(dl) => self.dead_letter(sub, dl, subs),
+            Some(dl) => {
+                self.dead_letter(sub, dl, subs);
+                if let Some(m) = attr(dl, "max_delivery_attempts") {
+                    self.attempts_agree(
+                        &format!("{addr}: dead_letter_policy.max_delivery_attempts"),
+                        m,
+                        service,
+                    );
+                }
+            }
         }
 
         match body_at(sub.body, &["retry_policy"]) {
@@ -191,12 +201,17 @@ impl Checker<'_> {
         }
 
         // The service verifies the same audience and account.
-        self.same_as_env(service, "PUSH_AUDIENCE", audience, "oidc_token.audience");
+        self.same_as_env(
+            service,
+            "PUSH_AUDIENCE",
+            audience,
+            "the push subscription's oidc_token.audience",
+        );
         self.same_as_env(
             service,
             "PUSH_SERVICE_ACCOUNT",
             account,
-            "oidc_token.service_account_email",
+            "the push subscription's oidc_token.service_account_email",
         );
 
         // Only the push account may invoke the service.
@@ -234,7 +249,7 @@ impl Checker<'_> {
                 let b = normalize(expected, &self.locals);
                 if a != b {
                     self.problem(format!(
-                        "{svc} sets {name} = {} but the push subscription's {what} is {}",
+                        "{svc} sets {name} = {} but {what} is {}",
                         self.render(v),
                         self.render(expected)
                     ));
@@ -242,7 +257,7 @@ impl Checker<'_> {
             }
             Some(Env::Secret(_)) => {}
             None => self.problem(format!(
-                "{svc} does not set {name}; it must equal the push subscription's {what} so the \
+                "{svc} does not set {name}; it must equal {what} so the \
                  service verifies the push token"
             )),
         }
@@ -388,7 +403,9 @@ impl Checker<'_> {
     /// worker holds a few pushes per render slot so it can serve users in
     /// turn, but never fewer pushes than it can render.
     pub(super) fn concurrency(&mut self, service: &Service) {
-        if !service.settings.reads("RENDER_CONCURRENCY") {
+        // The replier never renders: its concurrency is its own.
+        if !service.settings.reads("RENDER_CONCURRENCY") || service.role.as_deref() == Some("reply")
+        {
             return;
         }
         let svc = service.address();

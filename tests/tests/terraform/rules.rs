@@ -8,20 +8,25 @@
 //!   account and audience are the ones that service verifies, dead-letters
 //!   after a bounded number of attempts, retries with backoff, and waits
 //!   longer than the service's job deadline;
-//! - the push target is private: only the push account may invoke it; the
-//!   other service is public, since Discord has no Google credentials;
+//! - a push or Cloud Tasks target is private: only the push account may
+//!   invoke it; the other service is public, since Discord has no Google
+//!   credentials;
 //! - runtime accounts get their grants on single resources (publisher on
 //!   the topic the push subscription reads, object roles on the bucket the
 //!   service writes, accessor on the secrets it reads), never project-wide;
 //! - secret values are written write-only (never kept in the state) by a
 //!   Terraform that has write-only arguments, and a scheduled job's message
 //!   carries no webhook URL, only the name of a secret the push target may
-//!   read.
+//!   read;
+//! - each design (`var.topology`) has its services, roles, queue and the
+//!   settings that tie them together (`designs.rs`).
 //!
-//! Relations between numbers are evaluated under every scenario of
-//! [`crate::eval`]. This file finds the services and checks their
-//! variables and environment; `push.rs` checks the push subscriptions,
-//! `access.rs` the IAM grants and `secrets.rs` the secrets.
+//! The checker runs on one design's instance of the configuration
+//! ([`crate::instance`]); relations between numbers are evaluated under
+//! every scenario of that design ([`crate::eval`]). This file finds the
+//! services and checks their variables and environment; `push.rs` checks
+//! the push subscriptions, `access.rs` the IAM grants, `secrets.rs` the
+//! secrets and `designs.rs` the designs and the Cloud Tasks queue.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +35,8 @@ use hcl::expr::Expression;
 
 #[path = "access.rs"]
 mod access;
+#[path = "designs.rs"]
+mod designs;
 #[path = "push.rs"]
 mod push;
 #[path = "secrets.rs"]
@@ -74,11 +81,9 @@ impl Settings {
 const CLOUD_RUN_RESERVED: &[&str] = &["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
 
 /// Settings that choose a back end: on Cloud Run the first must be set and
-/// the second (the one-machine alternative) must not.
-const CLOUD_CHOICES: &[(&str, &str)] = &[
-    ("PUBSUB_TOPIC", "LOCAL_PUSH_URL"),
-    ("BUCKET", "LOCAL_STORE_DIR"),
-];
+/// the second (the one-machine alternative) must not. (Where jobs go,
+/// PUBSUB_TOPIC or CLOUD_TASKS_QUEUE, depends on the design: `designs.rs`.)
+const CLOUD_CHOICES: &[(&str, &str)] = &[("BUCKET", "LOCAL_STORE_DIR")];
 
 /// Roles whose members may run or call a Cloud Run service.
 const INVOKER_ROLES: &[&str] = &[
@@ -89,11 +94,19 @@ const INVOKER_ROLES: &[&str] = &[
 
 const PUBLIC_MEMBERS: &[&str] = &["allUsers", "allAuthenticatedUsers"];
 
+/// The two service binaries (and images).
+const INGRESS_BINARY: &str = "mandala-ingress";
+const WORKER_BINARY: &str = "mandala-worker";
+
 /// A Cloud Run service and what it runs.
 struct Service<'a> {
     res: Labeled<'a>,
     template: &'a Body,
-    settings: &'a Settings,
+    /// What the binary reads; with WORKER_ROLE=single, the worker's and the
+    /// ingress's settings together (it reads both from one environment).
+    settings: Settings,
+    /// The worker's WORKER_ROLE (`all` unless set); `None` for the ingress.
+    role: Option<String>,
     /// Environment variable name to its plain value or its secret reference.
     env: BTreeMap<String, Env<'a>>,
     /// `X` of `google_service_account.X`, the runtime identity.
@@ -113,15 +126,18 @@ impl Service<'_> {
 
 pub struct Checker<'a> {
     config: &'a Config,
+    /// The design this instance of the configuration is (`var.topology`).
+    topology: &'a str,
     locals: BTreeMap<&'a str, &'a Expression>,
     scenarios: &'a [Scenario],
     problems: Vec<String>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(config: &'a Config, scenarios: &'a [Scenario]) -> Self {
+    pub fn new(config: &'a Config, scenarios: &'a [Scenario], topology: &'a str) -> Self {
         Checker {
             config,
+            topology,
             locals: config.locals(),
             scenarios,
             problems: Vec::new(),
@@ -145,7 +161,15 @@ impl<'a> Checker<'a> {
             self.least_privilege(s);
             self.resources_used(s);
         }
+        for s in &services {
+            self.publisher(s);
+            self.worker_role(s);
+        }
         for settings in binaries {
+            // In single the worker image is the interactions endpoint too.
+            if self.topology == "single" && settings.binary != WORKER_BINARY {
+                continue;
+            }
             if !services
                 .iter()
                 .any(|s| s.settings.binary == settings.binary)
@@ -156,7 +180,9 @@ impl<'a> Checker<'a> {
                 ));
             }
         }
-        let targets = self.push_subscriptions(&services);
+        let mut targets = self.push_subscriptions(&services);
+        targets.extend(self.tasks_queues(&services));
+        self.design(&services, &targets);
         for s in &services {
             if targets.contains(s.res.name) {
                 self.private(s);
@@ -238,6 +264,7 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             };
+            let mut settings = settings.clone();
             let mut env = BTreeMap::new();
             for b in container.blocks() {
                 match b.identifier() {
@@ -282,10 +309,23 @@ impl<'a> Checker<'a> {
                      (a dedicated runtime account, not the default compute account)"
                 ));
             }
+            let role = (settings.binary == WORKER_BINARY).then(|| match env.get("WORKER_ROLE") {
+                Some(Env::Plain(r)) => self.render(r),
+                _ => "all".to_owned(),
+            });
+            if role.as_deref() == Some("single")
+                && let Some(ingress) = binaries.iter().find(|b| b.binary == INGRESS_BINARY)
+            {
+                for (name, required) in &ingress.env {
+                    let r = settings.env.entry(name.clone()).or_insert(false);
+                    *r = *r || *required;
+                }
+            }
             out.push(Service {
                 res,
                 template,
                 settings,
+                role,
                 env,
                 account,
             });

@@ -191,7 +191,7 @@ fn catches_a_missing_required_argument_and_block() {
     let p = Copy::new()
         .replace(
             "terraform/pubsub.tf",
-            "  topic = google_pubsub_topic.jobs.id\n",
+            "  topic = google_pubsub_topic.jobs[0].id\n",
             "",
         )
         .replace(
@@ -241,9 +241,9 @@ fn catches_references_to_attributes_that_do_not_exist() {
     };
     let p = Copy::new()
         .replace(
-            "terraform/outputs.tf",
-            "value       = google_cloud_run_v2_service.ingress.uri",
-            "value       = google_cloud_run_v2_service.ingress.url",
+            "terraform/locals.tf",
+            ": google_cloud_run_v2_service.ingress[0].uri",
+            ": google_cloud_run_v2_service.ingress[0].url",
         )
         .replace(
             "terraform/locals.tf",
@@ -270,8 +270,9 @@ output "deep" {
         .schema_problems(schemas);
     for fragments in [
         &[
-            "outputs.tf: output ingress_url",
-            "google_cloud_run_v2_service.ingress.url: no attribute `url`",
+            "locals.tf: locals",
+            "google_cloud_run_v2_service.ingress",
+            "no attribute `url`",
             "(did you mean `uri`?)",
         ][..],
         &["data.google_project.this.project_number: no attribute `project_number`"],

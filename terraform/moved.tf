@@ -1,0 +1,68 @@
+# Resources that exist only in some designs are counted (locals.tf); these
+# blocks tell Terraform that a deployment made before var.topology existed
+# already has instance [0] of each, so upgrading replaces nothing.
+
+moved {
+  from = google_cloud_run_v2_service.ingress
+  to   = google_cloud_run_v2_service.ingress[0]
+}
+
+moved {
+  from = google_cloud_run_v2_service.worker
+  to   = google_cloud_run_v2_service.worker[0]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.ingress_public
+  to   = google_cloud_run_v2_service_iam_member.ingress_public[0]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.worker_push_invoker
+  to   = google_cloud_run_v2_service_iam_member.worker_push_invoker[0]
+}
+
+moved {
+  from = google_pubsub_topic.jobs
+  to   = google_pubsub_topic.jobs[0]
+}
+
+moved {
+  from = google_pubsub_topic.dead_letter
+  to   = google_pubsub_topic.dead_letter[0]
+}
+
+moved {
+  from = google_pubsub_subscription.dead_letter
+  to   = google_pubsub_subscription.dead_letter[0]
+}
+
+moved {
+  from = google_pubsub_subscription.worker_push
+  to   = google_pubsub_subscription.worker_push[0]
+}
+
+moved {
+  from = google_pubsub_subscription.dead_letter_push
+  to   = google_pubsub_subscription.dead_letter_push[0]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.ingress_publishes_jobs
+  to   = google_pubsub_topic_iam_member.ingress_publishes_jobs[0]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.dead_letter_publisher
+  to   = google_pubsub_topic_iam_member.dead_letter_publisher[0]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.dead_letter_subscriber
+  to   = google_pubsub_subscription_iam_member.dead_letter_subscriber[0]
+}
+
+moved {
+  from = google_service_account_iam_member.pubsub_mints_push_tokens
+  to   = google_service_account_iam_member.pubsub_mints_push_tokens[0]
+}
