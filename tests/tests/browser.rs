@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mandala_cli::dev::{DevOptions, DevStack};
+use mandala_cli::dev::{DevOptions, DevStack, Topology};
 use mandala_e2e::workspace_root;
 use mandala_standin::suites;
 
@@ -33,14 +33,28 @@ fn tools() -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn playground_round_trip_in_chromium() {
+    round_trip(Topology::Pubsub, "playground-roundtrip.png").await;
+}
+
+/// The single design answers the playground's small jobs inline (Discord's
+/// 202 with the image sent through the callback): the page must show them
+/// as it shows edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn playground_round_trip_in_chromium_with_the_single_design() {
+    round_trip(Topology::Single, "playground-roundtrip-single.png").await;
+}
+
+async fn round_trip(topology: Topology, screenshot: &str) {
     if suites::require("browser (playground in chromium)", tools()).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let stack = DevStack::start(DevOptions::ephemeral(dir.path().join(".mandala")))
-        .await
-        .unwrap();
-    let screenshot = workspace_root().join("target/playground-roundtrip.png");
+    let options = DevOptions {
+        topology,
+        ..DevOptions::ephemeral(dir.path().join(".mandala"))
+    };
+    let stack = DevStack::start(options).await.unwrap();
+    let screenshot = workspace_root().join("target").join(screenshot);
     let script = workspace_root().join("tests/browser/roundtrip.mjs");
     let run = tokio::process::Command::new("node")
         .arg(&script)
