@@ -80,6 +80,18 @@ async fn healthy(child: &ChildGuard, base: &str) {
         .unwrap_or_else(|e| panic!("{e}\n{}", child.output()));
 }
 
+/// [`spawn`], then wait until it answers `/healthz`.
+async fn start(
+    name: &str,
+    program: &str,
+    env: &[(&str, String)],
+    logs: &Path,
+) -> (ChildGuard, String) {
+    let (child, url) = spawn(name, program, env, logs);
+    healthy(&child, &url).await;
+    (child, url)
+}
+
 fn worker_env(store: &Path, api_base: &str) -> Vec<(&'static str, String)> {
     vec![
         ("LOCAL_STORE_DIR", store.display().to_string()),
@@ -155,23 +167,23 @@ async fn pubsub_design_through_the_binaries() {
     let standin = DiscordStandin::new();
     let api_base = standin.serve().await.unwrap();
 
-    let (worker, worker_url) = spawn(
+    let (worker, worker_url) = start(
         "worker",
         env!("CARGO_BIN_EXE_e2e-mandala-worker"),
         &worker_env(&store, &api_base),
         logs.path(),
-    );
-    healthy(&worker, &worker_url).await;
+    )
+    .await;
     let mut env = ingress_env(&api_base, logs.path());
     env.push(("LOCAL_PUSH_URL", format!("{worker_url}/pubsub/push")));
     env.push(("LOCAL_PUSH_MIN_BACKOFF_MS", "100".to_owned()));
-    let (ingress, ingress_url) = spawn(
+    let (ingress, ingress_url) = start(
         "ingress",
         env!("CARGO_BIN_EXE_e2e-mandala-ingress"),
         &env,
         logs.path(),
-    );
-    healthy(&ingress, &ingress_url).await;
+    )
+    .await;
 
     standin.fail_next(2, Failure::ServerError);
     standin.fail_next(1, long_rate_limit());
@@ -200,13 +212,13 @@ async fn single_design_answers_small_jobs_inline_and_defers_the_rest() {
     env.push(("WORKER_ROLE", "single".to_owned()));
     env.push(("INLINE_RENDER_MAX_MS", "60".to_owned()));
     env.push(("LOCAL_PUSH_MIN_BACKOFF_MS", "100".to_owned()));
-    let (single, url) = spawn(
+    let (single, url) = start(
         "single",
         env!("CARGO_BIN_EXE_e2e-mandala-worker"),
         &env,
         logs.path(),
-    );
-    healthy(&single, &url).await;
+    )
+    .await;
     let interactions = format!("{url}/interactions");
 
     // A large job first, before any render has calibrated the prediction:
@@ -253,13 +265,13 @@ async fn pubsub_split_retries_replies_without_rendering_again() {
 
     let mut env = worker_env(&store, &api_base);
     env.push(("WORKER_ROLE", "reply".to_owned()));
-    let (replier, replier_url) = spawn(
+    let (replier, replier_url) = start(
         "replier",
         env!("CARGO_BIN_EXE_e2e-mandala-worker"),
         &env,
         logs.path(),
-    );
-    healthy(&replier, &replier_url).await;
+    )
+    .await;
     let mut env = worker_env(&store, &api_base);
     env.push(("WORKER_ROLE", "render".to_owned()));
     env.push(("LOCAL_REPLY_PUSH_URL", format!("{replier_url}/pubsub/push")));
@@ -273,22 +285,22 @@ async fn pubsub_split_retries_replies_without_rendering_again() {
         "LOCAL_REPLY_DEAD_LETTER_FILE",
         logs.path().join("replies-dead.jsonl").display().to_string(),
     ));
-    let (render, render_url) = spawn(
+    let (render, render_url) = start(
         "render",
         env!("CARGO_BIN_EXE_e2e-mandala-worker"),
         &env,
         logs.path(),
-    );
-    healthy(&render, &render_url).await;
+    )
+    .await;
     let mut env = ingress_env(&api_base, logs.path());
     env.push(("LOCAL_PUSH_URL", format!("{render_url}/pubsub/push")));
-    let (ingress, ingress_url) = spawn(
+    let (ingress, ingress_url) = start(
         "ingress",
         env!("CARGO_BIN_EXE_e2e-mandala-ingress"),
         &env,
         logs.path(),
-    );
-    healthy(&ingress, &ingress_url).await;
+    )
+    .await;
 
     standin.fail_next(2, Failure::ServerError);
     standin.fail_next(1, long_rate_limit());
@@ -374,13 +386,13 @@ async fn cloud_tasks_design_through_the_twin() {
             ("FIRESTORE_DATABASE", database.clone()),
             ("FIRESTORE_EMULATOR_HOST", firestore.host_port()),
         ]);
-        let (child, url) = spawn(
+        let (child, url) = start(
             name,
             env!("CARGO_BIN_EXE_e2e-mandala-ingress"),
             &env,
             logs.path(),
-        );
-        healthy(&child, &url).await;
+        )
+        .await;
         ingresses.push((child, url));
     }
 
@@ -527,8 +539,7 @@ async fn start_design(
                 "0"
             };
             env.push(("INLINE_RENDER_MAX_MS", inline.to_owned()));
-            let (child, url) = spawn(design, worker_bin, &env, logs);
-            healthy(&child, &url).await;
+            let (child, url) = start(design, worker_bin, &env, logs).await;
             children.push(child);
             url
         }
@@ -539,8 +550,7 @@ async fn start_design(
                 "pubsub-split" => {
                     let mut env = worker_env(&store, api_base);
                     env.push(("WORKER_ROLE", "reply".to_owned()));
-                    let (replier, replier_url) = spawn("replier", worker_bin, &env, logs);
-                    healthy(&replier, &replier_url).await;
+                    let (replier, replier_url) = start("replier", worker_bin, &env, logs).await;
                     children.push(replier);
                     worker.push(("WORKER_ROLE", "render".to_owned()));
                     worker.push(("LOCAL_REPLY_PUSH_URL", format!("{replier_url}/pubsub/push")));
@@ -588,8 +598,7 @@ async fn start_design(
             let child = ChildGuard::spawn("worker", worker_bin, &worker, logs).unwrap();
             healthy(&child, &worker_url).await;
             children.push(child);
-            let (child, url) = spawn("ingress", ingress_bin, &ingress, logs);
-            healthy(&child, &url).await;
+            let (child, url) = start("ingress", ingress_bin, &ingress, logs).await;
             children.push(child);
             url
         }
