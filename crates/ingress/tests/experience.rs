@@ -15,7 +15,9 @@ use std::time::Duration;
 use common::*;
 use mandala_ingress::Ingress;
 use mandala_model::job::JobKind;
-use mandala_model::{ButtonAction, ButtonState, GridKind, Job, PaletteChoice, RenderSpec, Rgb};
+use mandala_model::{
+    ButtonAction, ButtonState, Format, GridKind, Job, PaletteChoice, RenderSpec, Rgb,
+};
 use serde_json::{Value, json};
 
 struct Bot {
@@ -144,6 +146,26 @@ async fn grid_false_or_the_configuration_gives_one_image() {
         ))
         .await;
     assert_eq!(single.job(2).await.grid, Some(GridKind::Candidates));
+}
+
+#[tokio::test]
+async fn the_format_option_keeps_png_and_svg_a_choice_away() {
+    let bot = Bot::start(|_| {}).await;
+    let format = |f: &str| json!([{"name": "format", "type": 3, "value": f}]);
+    bot.send(&command(&snowflake(), format("png"))).await;
+    let job = bot.job(1).await;
+    assert_eq!(
+        (job.spec.format, job.grid),
+        (Some(Format::Png), Some(GridKind::Candidates)),
+        "a grid of PNGs"
+    );
+    // A grid is a raster image: SVG is one image.
+    bot.send(&command(&snowflake(), format("svg"))).await;
+    let job = bot.job(2).await;
+    assert_eq!((job.spec.format, job.grid), (Some(Format::Svg), None));
+    let v = bot.send(&command(&snowflake(), format("gif"))).await;
+    assert!(ephemeral_text(&v).contains("format"), "{v}");
+    bot.assert_no_more_than(2).await;
 }
 
 #[tokio::test]

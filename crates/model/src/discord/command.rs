@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::bounds;
 use crate::i18n::{Lang, Strings};
 use crate::palette;
-use crate::spec::{RenderSpec, SpecError, StyleChoice, seed_from_text};
+use crate::spec::{Format, RenderSpec, SpecError, StyleChoice, seed_from_text};
 
 use super::interaction::{CommandOption, OptionValue};
 use super::response::Choice;
@@ -87,6 +87,11 @@ pub fn definition() -> Value {
         .collect();
     let mut palette = text(5, 200);
     palette["autocomplete"] = json!(true);
+    let mut format = option(STRING, 10);
+    format["choices"] = [Format::Webp, Format::Png, Format::Svg]
+        .iter()
+        .map(|f| json!({"name": f.extension(), "value": f.extension()}))
+        .collect();
     everywhere(json!({
         "name": COMMAND_NAME,
         "type": CHAT_INPUT,
@@ -103,6 +108,7 @@ pub fn definition() -> Value {
             int(7, &bounds::SIZE),
             option(BOOLEAN, 8),
             option(BOOLEAN, 9),
+            format,
         ]
     }))
 }
@@ -217,6 +223,9 @@ pub fn spec_from_options(options: &[&CommandOption]) -> Result<RenderSpec, Optio
             "background" => {
                 spec.background = Some(text()?.parse().map_err(|e| OptionError::from_spec(&e))?);
             }
+            "format" => {
+                spec.format = Some(text()?.parse().map_err(|e| OptionError::from_spec(&e))?);
+            }
             _ => {}
         }
     }
@@ -317,6 +326,31 @@ mod tests {
             (spec.seed, spec.symmetry, spec.mirror),
             (Some(1234), Some(8), Some(false))
         );
+    }
+
+    #[test]
+    fn the_format_option_keeps_png_and_svg_within_reach() {
+        let def = definition();
+        let format = def["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "format")
+            .unwrap();
+        let values: Vec<&str> = format["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["webp", "png", "svg"], "the default first");
+        let o = [opt("format", STRING, OptionValue::String("png".into()))];
+        let spec = spec_from_options(&o.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(spec.format, Some(Format::Png));
+        let o = [opt("format", STRING, OptionValue::String("gif".into()))];
+        let e = spec_from_options(&o.iter().collect::<Vec<_>>()).unwrap_err();
+        assert_eq!(e.option(), "format");
+        assert!(e.to_string().contains("webp"), "{e}");
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "raster",
         description: "Vier Kandidaten zur Auswahl (Standard) oder ein einzelnes Bild",
     },
+    opt_format: OptionText {
+        name: "format",
+        description: "Bildformat: webp (am kleinsten, verlustfrei, Standard), png oder svg",
+    },
     style_names: [
         "linie",
         "fläche",

@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "grid",
         description: "Four candidates to choose from (on by default), or one image",
     },
+    opt_format: OptionText {
+        name: "format",
+        description: "Image format: webp (smallest, lossless, the default), png or svg",
+    },
     style_names: ["line", "fill", "bezier", "bezier-fill", "spline", "random"],
     menu_remix: "Remix mandala",
     menu_for_user: "Mandala for this user",

@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "cuadrícula",
         description: "Cuatro candidatos para elegir (por defecto) o una sola imagen",
     },
+    opt_format: OptionText {
+        name: "formato",
+        description: "Formato de imagen: webp (el más ligero, sin pérdida, por defecto), png o svg",
+    },
     style_names: [
         "línea",
         "relleno",

@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "grille",
         description: "Quatre candidats au choix (par défaut), ou une seule image",
     },
+    opt_format: OptionText {
+        name: "format",
+        description: "Format d'image : webp (le plus léger, sans perte, par défaut), png ou svg",
+    },
     style_names: [
         "ligne",
         "plein",

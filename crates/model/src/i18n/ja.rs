@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "グリッド",
         description: "4つの候補から選ぶ（既定）か、1枚の画像にする",
     },
+    opt_format: OptionText {
+        name: "形式",
+        description: "画像形式：webp（最小・可逆・既定）、png、svg",
+    },
     style_names: [
         "線",
         "塗り",

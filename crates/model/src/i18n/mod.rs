@@ -107,6 +107,7 @@ pub struct Strings {
     pub opt_size: OptionText,
     pub opt_mirror: OptionText,
     pub opt_grid: OptionText,
+    pub opt_format: OptionText,
     /// Names of the style choices, in the order of `StyleChoice::NAMES`.
     pub style_names: [&'static str; 6],
     // ---- context menus (names up to 32 characters)
@@ -214,7 +215,7 @@ impl Strings {
     }
 
     /// Every option text, in the order the command declares its options.
-    pub fn options(&self) -> [(&'static str, OptionText); 10] {
+    pub fn options(&self) -> [(&'static str, OptionText); 11] {
         [
             ("seed", self.opt_seed),
             ("symmetry", self.opt_symmetry),
@@ -226,6 +227,7 @@ impl Strings {
             ("size", self.opt_size),
             ("mirror", self.opt_mirror),
             ("grid", self.opt_grid),
+            ("format", self.opt_format),
         ]
     }
 }

@@ -44,6 +44,10 @@ pub const STRINGS: Strings = Strings {
         name: "grade",
         description: "Quatro candidatas para escolher (padrão) ou uma só imagem",
     },
+    opt_format: OptionText {
+        name: "formato",
+        description: "Formato da imagem: webp (o menor, sem perdas, padrão), png ou svg",
+    },
     style_names: [
         "linha",
         "preenchido",
