@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use mandala_ingress::config::Config;
+use mandala_standin::raw_http::{read_until_closed, status};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -83,27 +84,6 @@ impl Server {
     }
 }
 
-/// Reads until the server closes the connection; everything it sent.
-async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(HANG, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(
-        read.is_ok(),
-        "the server kept the connection open; it sent {:?}",
-        String::from_utf8_lossy(&out)
-    );
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Reads one response (head and a `Content-Length` body) off a kept-alive connection.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
@@ -134,10 +114,6 @@ async fn read_response(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn status(response: &str) -> &str {
-    response.split(' ').nth(1).unwrap_or("")
-}
-
 #[tokio::test]
 async fn a_half_sent_request_head_is_cut_off() {
     let s = server(|c| c.http_header_read_timeout_ms = 300).await;
@@ -146,7 +122,7 @@ async fn a_half_sent_request_head_is_cut_off() {
         .write_all(b"POST /interactions HTTP/1.1\r\nHost: ingress\r\nContent-")
         .await
         .unwrap();
-    let sent = read_until_closed(&mut stream).await;
+    let sent = read_until_closed(&mut stream, HANG).await;
     assert_eq!(sent, "", "nothing to answer a head that never ended");
 }
 
@@ -157,14 +133,14 @@ async fn a_few_bytes_of_a_head_are_cut_off_too() {
     let s = server(|c| c.http_header_read_timeout_ms = 300).await;
     let mut stream = s.connect().await;
     stream.write_all(b"GET / HT").await.unwrap();
-    read_until_closed(&mut stream).await;
+    read_until_closed(&mut stream, HANG).await;
 }
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_and_a_used_one_after_its_last_answer() {
     let s = server(|c| c.http_idle_timeout_secs = 1).await;
     let mut silent = s.connect().await;
-    assert_eq!(read_until_closed(&mut silent).await, "");
+    assert_eq!(read_until_closed(&mut silent, HANG).await, "");
 
     let mut used = s.connect().await;
     used.write_all(b"GET /healthz HTTP/1.1\r\nHost: ingress\r\n\r\n")
@@ -172,7 +148,7 @@ async fn an_idle_connection_is_closed_and_a_used_one_after_its_last_answer() {
         .unwrap();
     let answer = read_response(&mut used).await;
     assert_eq!(status(&answer), "200", "{answer}");
-    assert_eq!(read_until_closed(&mut used).await, "");
+    assert_eq!(read_until_closed(&mut used, HANG).await, "");
 }
 
 #[tokio::test]
@@ -185,7 +161,7 @@ async fn a_stalled_body_gets_408_and_queues_nothing() {
         .write_all(&request[..request.len() - 10])
         .await
         .unwrap();
-    let answer = read_until_closed(&mut stream).await;
+    let answer = read_until_closed(&mut stream, HANG).await;
     assert_eq!(status(&answer), "408", "{answer}");
     assert!(answer.contains("request body not received"), "{answer}");
     assert_eq!(s.receiver.count(), 0);
@@ -215,7 +191,7 @@ async fn requests_without_exactly_one_host_are_400() {
         .write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
         .await
         .unwrap();
-    assert_eq!(status(&read_until_closed(&mut stream).await), "200");
+    assert_eq!(status(&read_until_closed(&mut stream, HANG).await), "200");
     let mut stream = s.connect().await;
     stream
         .write_all(&s.interaction(&["ingress"]))
@@ -258,7 +234,7 @@ async fn at_the_connection_cap_idle_connections_make_room() {
         .unwrap();
     assert_eq!(status(&read_response(&mut third).await), "200");
     for mut stream in idle {
-        assert_eq!(read_until_closed(&mut stream).await, "");
+        assert_eq!(read_until_closed(&mut stream, HANG).await, "");
     }
 }
 
@@ -338,8 +314,8 @@ async fn shutdown_does_not_wait_for_a_client_that_never_finishes() {
         .expect("serve still running")
         .unwrap()
         .unwrap();
-    read_until_closed(&mut stalled).await;
-    read_until_closed(&mut half_head).await;
+    read_until_closed(&mut stalled, HANG).await;
+    read_until_closed(&mut half_head, HANG).await;
 }
 
 #[tokio::test]

@@ -9,9 +9,11 @@
 //!   for tests, or report why they cannot run.
 //! - [`tasks`]: a Cloud Tasks twin (named-task deduplication, rate and
 //!   concurrency limits, retries with backoff, OIDC-signed dispatches).
+//! - [`raw_http`]: reading answers off raw TCP connections in tests.
 //! - [`suites`]: how optional test suites say loudly whether they ran.
 
 pub mod discord;
 pub mod emulators;
+pub mod raw_http;
 pub mod suites;
 pub mod tasks;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use mandala_model::Reply;
+use mandala_standin::raw_http::{read_until_closed, status};
 use mandala_worker::Config;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -63,31 +64,6 @@ fn push(seed: u64, hosts: &[&str]) -> Vec<u8> {
     bytes
 }
 
-/// Reads until the server closes the connection; everything it sent.
-async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(HANG, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(
-        read.is_ok(),
-        "the server kept the connection open; it sent {:?}",
-        String::from_utf8_lossy(&out)
-    );
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn status(response: &str) -> &str {
-    response.split(' ').nth(1).unwrap_or("")
-}
-
 #[tokio::test]
 async fn half_sent_heads_and_idle_connections_are_closed() {
     let s = server(|c| {
@@ -100,8 +76,8 @@ async fn half_sent_heads_and_idle_connections_are_closed() {
         .await
         .unwrap();
     let mut silent = TcpStream::connect(s.addr).await.unwrap();
-    assert_eq!(read_until_closed(&mut half).await, "");
-    assert_eq!(read_until_closed(&mut silent).await, "");
+    assert_eq!(read_until_closed(&mut half, HANG).await, "");
+    assert_eq!(read_until_closed(&mut silent, HANG).await, "");
 }
 
 #[tokio::test]
@@ -113,7 +89,7 @@ async fn a_stalled_push_body_is_408_so_pubsub_redelivers() {
         .write_all(&request[..request.len() - 10])
         .await
         .unwrap();
-    let answer = read_until_closed(&mut stream).await;
+    let answer = read_until_closed(&mut stream, HANG).await;
     // A 2xx would acknowledge a message the worker never read.
     assert_eq!(status(&answer), "408", "{answer}");
     assert!(stored_images(s.dir.path()).is_empty());
@@ -165,6 +141,6 @@ async fn shutdown_drains_within_its_budget_despite_a_half_sent_push() {
         .expect("the worker was still serving long after its drain budget")
         .unwrap()
         .unwrap();
-    read_until_closed(&mut stalled).await;
-    read_until_closed(&mut half_head).await;
+    read_until_closed(&mut stalled, HANG).await;
+    read_until_closed(&mut half_head, HANG).await;
 }
