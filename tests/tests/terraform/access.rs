@@ -85,30 +85,45 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn bucket_writer(&mut self, s: &Service, bucket: &Expression) {
-        let svc = s.address();
+    /// The roles `s`'s runtime account holds on the bucket `BUCKET`
+    /// names, with the bucket's address and the account; `None` (after
+    /// saying why, if it is a mistake) when there is nothing to check.
+    pub(super) fn bucket_roles(
+        &mut self,
+        s: &Service,
+        bucket: &Expression,
+    ) -> Option<(String, String, Vec<String>)> {
         let Some(b) = traversal_path(bucket)
             .filter(|p| p.len() == 3 && p[0] == "google_storage_bucket")
             .map(|p| format!("google_storage_bucket.{}", p[1]))
         else {
             self.problem(format!(
-                "{svc}: BUCKET must reference google_storage_bucket.X.name"
+                "{}: BUCKET must reference google_storage_bucket.X.name",
+                s.address()
             ));
+            return None;
+        };
+        let account = s.account.clone()?;
+        let roles = self
+            .grants("google_storage_bucket_iam_member", "bucket", &b)
+            .iter()
+            .filter(|(_, m)| is_account(m, &account))
+            .map(|(r, _)| r.clone())
+            .collect();
+        Some((b, account, roles))
+    }
+
+    pub(super) fn bucket_writer(&mut self, s: &Service, bucket: &Expression) {
+        let Some((b, account, mine)) = self.bucket_roles(s, bucket) else {
             return;
         };
-        let Some(account) = &s.account else { return };
-        let grants = self.grants("google_storage_bucket_iam_member", "bucket", &b);
-        let mine: Vec<&str> = grants
-            .iter()
-            .filter(|(_, m)| is_account(m, account))
-            .map(|(r, _)| r.as_str())
-            .collect();
         if !mine
             .iter()
-            .any(|r| *r == "roles/storage.objectCreator" || *r == "roles/storage.objectAdmin")
+            .any(|r| r == "roles/storage.objectCreator" || r == "roles/storage.objectAdmin")
         {
             self.problem(format!(
-                "google_service_account.{account} ({svc}'s runtime) cannot create objects in {b}"
+                "google_service_account.{account} ({}'s runtime) cannot create objects in {b}",
+                s.address()
             ));
         }
     }

@@ -328,22 +328,9 @@ impl Checker<'_> {
     /// and may not create or overwrite.
     pub(super) fn bucket_reader(&mut self, s: &Service, bucket: &Expression) {
         let svc = s.address();
-        let Some(b) = traversal_path(bucket)
-            .filter(|p| p.len() == 3 && p[0] == "google_storage_bucket")
-            .map(|p| format!("google_storage_bucket.{}", p[1]))
-        else {
-            self.problem(format!(
-                "{svc}: BUCKET must reference google_storage_bucket.X.name"
-            ));
+        let Some((b, account, mine)) = self.bucket_roles(s, bucket) else {
             return;
         };
-        let Some(account) = &s.account else { return };
-        let grants = self.grants("google_storage_bucket_iam_member", "bucket", &b);
-        let mine: Vec<String> = grants
-            .iter()
-            .filter(|(_, m)| is_account(m, account))
-            .map(|(r, _)| r.clone())
-            .collect();
         if !mine
             .iter()
             .any(|r| r == "roles/storage.objectViewer" || r == "roles/storage.objectAdmin")
