@@ -92,6 +92,28 @@ async fn start(
     (child, url)
 }
 
+/// Discord fails twice with a 500 and once with a long 429, then takes
+/// everything; meanwhile 160 px jobs with `seeds` go to the ingress at
+/// `ingress_url`, `concurrency` at a time, and interaction `duplicate` is
+/// sent a second time. Returns what was sent and the images Discord got.
+async fn through_failures(
+    standin: &DiscordStandin,
+    ingress_url: &str,
+    seeds: std::ops::Range<u64>,
+    concurrency: usize,
+    duplicate: usize,
+) -> (Vec<Sent>, Vec<RecordedMessage>) {
+    standin.fail_next(2, Failure::ServerError);
+    standin.fail_next(1, long_rate_limit());
+    let url = format!("{ingress_url}/interactions");
+    let sent = send_commands(&url, &key(), APP, seeded_specs(seeds, 160), concurrency)
+        .await
+        .unwrap();
+    resend(&url, &sent, duplicate).await;
+    let messages = standin.wait_for_images(sent.len(), WAIT).await;
+    (sent, messages)
+}
+
 fn worker_env(store: &Path, api_base: &str) -> Vec<(&'static str, String)> {
     vec![
         ("LOCAL_STORE_DIR", store.display().to_string()),
@@ -185,14 +207,7 @@ async fn pubsub_design_through_the_binaries() {
     )
     .await;
 
-    standin.fail_next(2, Failure::ServerError);
-    standin.fail_next(1, long_rate_limit());
-    let url = format!("{ingress_url}/interactions");
-    let sent = send_commands(&url, &key(), APP, seeded_specs(100..106, 160), 3)
-        .await
-        .unwrap();
-    resend(&url, &sent, 0).await;
-    let messages = standin.wait_for_images(sent.len(), WAIT).await;
+    let (sent, messages) = through_failures(&standin, &ingress_url, 100..106, 3, 0).await;
     let logs_text = format!("{}\n{}", worker.output(), ingress.output());
     check_replies(&sent, &messages, &store, &logs_text);
     let s = stats(&worker_url).await;
@@ -302,14 +317,7 @@ async fn pubsub_split_retries_replies_without_rendering_again() {
     )
     .await;
 
-    standin.fail_next(2, Failure::ServerError);
-    standin.fail_next(1, long_rate_limit());
-    let url = format!("{ingress_url}/interactions");
-    let sent = send_commands(&url, &key(), APP, seeded_specs(300..305, 160), 2)
-        .await
-        .unwrap();
-    resend(&url, &sent, 1).await;
-    let messages = standin.wait_for_images(sent.len(), WAIT).await;
+    let (sent, messages) = through_failures(&standin, &ingress_url, 300..305, 2, 1).await;
     let all_logs = format!(
         "{}\n{}\n{}",
         render.output(),
