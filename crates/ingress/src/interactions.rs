@@ -127,14 +127,16 @@ async fn interactions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let handled = handle(&state, &headers, body).await;
+    let trace_id = mandala_service::trace::trace_id(&headers);
+    // The job queued here carries the request's trace to the worker.
+    let handling = std::pin::pin!(handle(&state, &headers, body));
+    let handled = crate::publish::with_request_trace(trace_id.clone(), handling).await;
     let status = match &handled.answer {
         Answer::Json(_) => StatusCode::OK,
         Answer::Accepted => StatusCode::ACCEPTED,
         Answer::Reject(s, _) => *s,
     };
-    let trace = mandala_service::trace::trace_id(&headers)
-        .map(|t| mandala_service::logging::cloud_trace(&t));
+    let trace = trace_id.map(|t| mandala_service::logging::cloud_trace(&t));
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let reason = match &handled.answer {
         Answer::Reject(_, r) => Some(r.as_str()),

@@ -16,6 +16,10 @@
 //!
 //! Like the Pub/Sub publisher, the client is built in the background so
 //! that a cold instance answers its first request without waiting for it.
+//!
+//! The interaction's trace id goes along as a header
+//! ([`mandala_service::trace::TRACE_HEADER`]), so the worker's job line
+//! joins the interaction's in Cloud Logging.
 
 use std::sync::Arc;
 
@@ -91,13 +95,18 @@ impl TasksPublisher {
             .await
     }
 
-    /// The task for `job`, named after its interaction when it has one.
-    fn task(&self, job: &Job) -> Task {
+    /// The task for `job`, named after its interaction when it has one,
+    /// carrying `trace` (the interaction's trace id) as a header.
+    fn task(&self, job: &Job, trace: Option<&str>) -> Task {
         let t = &*self.target;
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(trace) = trace {
+            headers.push((mandala_service::trace::TRACE_HEADER, trace));
+        }
         let mut request = HttpRequest::new()
             .set_url(t.url.clone())
             .set_http_method(HttpMethod::Post)
-            .set_headers([("Content-Type", "application/json")])
+            .set_headers(headers)
             .set_body(job.to_json());
         if let Some(account) = &t.service_account {
             let mut token = OidcToken::new().set_service_account_email(account.clone());
@@ -115,9 +124,9 @@ impl TasksPublisher {
 
     /// Creates the job's task; returns the task's name. A task of the same
     /// name that exists already is this job, queued before: success.
-    pub async fn publish(&self, job: &Job) -> Result<String, PublishError> {
+    pub async fn publish(&self, job: &Job, trace: Option<&str>) -> Result<String, PublishError> {
         let client = self.client().await?;
-        let task = self.task(job);
+        let task = self.task(job, trace);
         let name = task.name.clone();
         let created = client
             .create_task()
