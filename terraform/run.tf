@@ -29,6 +29,10 @@ resource "google_cloud_run_v2_service" "ingress" {
   description         = "Mandala Bot: Discord interactions endpoint"
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Discord has no Google credentials: Cloud Run's invoker check is off and
+  # every request is authenticated by its Ed25519 signature instead. (No
+  # allUsers binding, which domain-restricted sharing would refuse.)
+  invoker_iam_disabled = true
 
   template {
     service_account                  = google_service_account.ingress.email
@@ -381,6 +385,8 @@ resource "google_cloud_run_v2_service" "single" {
   description         = "Mandala Bot: Discord interactions endpoint, queue and renderer in one"
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Public like the ingress: requests are authenticated by their signature.
+  invoker_iam_disabled = true
 
   template {
     service_account = google_service_account.worker.email

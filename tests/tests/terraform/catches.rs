@@ -117,17 +117,40 @@ resource "google_project_iam_member" "everyone_invokes" {
 }
 
 #[test]
-fn catches_a_private_ingress() {
+fn catches_a_private_ingress_and_a_public_binding() {
     let p = Copy::new()
         .replace(
+            "terraform/run.tf",
+            "  invoker_iam_disabled = true",
+            "  invoker_iam_disabled = false",
+        )
+        .append(
             "terraform/iam.tf",
-            "  member   = \"allUsers\"",
-            "  member   = google_service_account.push.member",
+            r#"
+resource "google_cloud_run_v2_service_iam_member" "ingress_public" {
+  count = local.two_tier ? 1 : 0
+
+  name     = google_cloud_run_v2_service.ingress[0].name
+  location = google_cloud_run_v2_service.ingress[0].location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+"#,
         )
         .problems();
     assert_reports(
         &p,
-        &["google_cloud_run_v2_service.ingress is not invocable by allUsers"],
+        &[
+            "[topology = pubsub]",
+            "google_cloud_run_v2_service.ingress does not set invoker_iam_disabled = true",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_run_v2_service_iam_member.ingress_public opens google_cloud_run_v2_service.ingress to allUsers",
+            "use invoker_iam_disabled",
+        ],
     );
 }
 
