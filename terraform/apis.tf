@@ -40,6 +40,12 @@ resource "google_artifact_registry_repository" "images" {
 
   cleanup_policy_dry_run = false
 
+  # A tag names one build forever: a release (image_tag) cannot be
+  # re-pointed at other bytes, so a rollback to it gets what was tested.
+  docker_config {
+    immutable_tags = true
+  }
+
   cleanup_policies {
     id     = "keep-recent"
     action = "KEEP"

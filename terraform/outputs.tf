@@ -83,3 +83,12 @@ output "discord_application_id" {
   description = "The Discord application id the ingress accepts."
   value       = var.discord_application_id
 }
+
+output "release" {
+  description = "What runs: the release's tag and both images by digest (the worker image also runs the replier and the single service)."
+  value = {
+    image_tag     = var.image_tag
+    ingress_image = local.ingress_image
+    worker_image  = local.worker_image
+  }
+}

@@ -47,14 +47,40 @@ variable "topology" {
   }
 }
 
+# ---------------------------------------------------------------- release
+#
+# What runs: deploy/deploy.sh writes these three into release.auto.tfvars
+# (git-ignored, read by every terraform command here), so a hand-run apply
+# deploys the release last deployed, never whatever was built last. There
+# are no defaults: without the file, plan stops and asks.
+
 variable "image_tag" {
   type        = string
-  description = "Tag of the mandala-ingress and mandala-worker images in the Artifact Registry repository (deploy/deploy.sh passes the git commit)."
-  default     = "latest"
+  description = "The release: the (immutable) tag both images were built under, e.g. the git commit. Recorded on every revision as the label mandala-release; the images themselves are deployed by digest."
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
-    error_message = "image_tag must be a Docker tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a Docker tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-') naming one build, not latest."
+  }
+}
+
+variable "ingress_image_digest" {
+  type        = string
+  description = "Digest (sha256:...) of the mandala-ingress image of the release, as the build pushed it. The ingress runs exactly this image."
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.ingress_image_digest))
+    error_message = "ingress_image_digest must be an image digest: sha256: and 64 lowercase hex digits."
+  }
+}
+
+variable "worker_image_digest" {
+  type        = string
+  description = "Digest (sha256:...) of the mandala-worker image of the release. The worker, the replier and the single service run exactly this image."
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.worker_image_digest))
+    error_message = "worker_image_digest must be an image digest: sha256: and 64 lowercase hex digits."
   }
 }
 

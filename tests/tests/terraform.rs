@@ -150,7 +150,8 @@ fn design_problems(
             .filter_map(|c| attr(c, "image"))
             .map(|i| {
                 let i = render(i, &locals);
-                let last = i.rsplit('/').next().unwrap_or(&i).to_owned();
+                let i = i.split('@').next().unwrap_or_default();
+                let last = i.rsplit('/').next().unwrap_or(i).to_owned();
                 last.split(':').next().unwrap_or_default().to_owned()
             }),
     );
