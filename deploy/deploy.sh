@@ -227,4 +227,6 @@ Deployed release $tag. Remaining step, once:
 
 Queue a job by hand:
   $(tf output -raw manual_job_command)
+
+Alerts: $(tf output -raw alert_notifications)
 EOF

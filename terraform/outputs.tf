@@ -92,3 +92,17 @@ output "release" {
     worker_image  = local.worker_image
   }
 }
+
+output "alert_notifications" {
+  description = "Who the alert policies notify. Without alert_emails they open incidents in Cloud Monitoring but notify no one, and this says so in every plan."
+  value = (
+    length(var.alert_emails) > 0
+    ? "Alerts notify: ${join(", ", var.alert_emails)}"
+    : "NOBODY IS NOTIFIED: alert_emails is empty, so the alert policies open incidents in Cloud Monitoring but page no one. Set alert_emails (docs/DEPLOY.md, Inputs)."
+  )
+}
+
+output "dashboard" {
+  description = "The Cloud Monitoring dashboard of this deployment."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.console.id), length(split("/", google_monitoring_dashboard.console.id)) - 1)}?project=${var.project_id}"
+}

@@ -21,6 +21,17 @@ provider "google" {
   region  = var.region
 }
 
+# The billing budget (monitoring.tf) only: the Billing Budgets API needs a
+# quota project when Terraform runs with user credentials (gcloud auth
+# application-default login), so its calls are billed to this project.
+provider "google" {
+  alias                 = "billing"
+  project               = var.project_id
+  region                = var.region
+  user_project_override = true
+  billing_project       = var.project_id
+}
+
 # The project number names the Pub/Sub service agent and is part of every
 # Cloud Run service's deterministic URL.
 data "google_project" "this" {

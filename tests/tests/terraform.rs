@@ -52,6 +52,10 @@ mod hclx;
 mod images;
 #[path = "terraform/instance.rs"]
 mod instance;
+#[path = "logfilter/mod.rs"]
+mod logfilter;
+#[path = "terraform/monitoring.rs"]
+mod monitoring;
 #[path = "terraform/refs.rs"]
 mod refs;
 #[path = "terraform/rules.rs"]
@@ -107,12 +111,25 @@ fn check(root: &Path) -> Vec<String> {
     let mut problems = refs::check(&config);
     problems.extend(eval::undeclared_example_values(&config, &tf));
     problems.extend(topologies_admitted(&config));
+    let operations = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap_or_else(|e| {
+        problems.push(format!(
+            "cannot read docs/OPERATIONS.md (the runbooks): {e}"
+        ));
+        String::new()
+    });
     let settings = settings();
     // The images Cloud Run runs, by name, in any design.
     let mut deployed = BTreeSet::new();
     for topology in eval::TOPOLOGIES {
         let mut design = Vec::new();
-        match design_problems(&config, &tf, topology, &settings, &mut deployed) {
+        match design_problems(
+            &config,
+            &tf,
+            topology,
+            &settings,
+            &operations,
+            &mut deployed,
+        ) {
             Ok(p) => design.extend(p),
             Err(e) => design.push(e),
         }
@@ -129,18 +146,23 @@ fn check(root: &Path) -> Vec<String> {
 }
 
 /// The rules on the instance of one design; adds its images to `deployed`.
+/// `operations` is docs/OPERATIONS.md, where the alerts' runbooks are.
 fn design_problems(
     config: &Config,
     tf: &Path,
     topology: &str,
     settings: &[Settings],
+    operations: &str,
     deployed: &mut BTreeSet<String>,
 ) -> Result<Vec<String>, String> {
     let scenarios = eval::scenarios(config, tf, topology)?;
     let instance = instance::instantiate(config, &scenarios[0].every_option_on(config));
     // Locals are evaluated again on the instance: its conditionals are gone.
     let scenarios = eval::scenarios(&instance, tf, topology)?;
-    let problems = rules::Checker::new(&instance, &scenarios, topology).run(settings);
+    let mut problems = rules::Checker::new(&instance, &scenarios, topology).run(settings);
+    problems.extend(monitoring::check(
+        &instance, &scenarios, topology, operations,
+    ));
     let locals = instance.locals();
     deployed.extend(
         instance
@@ -263,6 +285,13 @@ impl Copy {
         std::fs::copy(
             workspace_root().join(".dockerignore"),
             dir.path().join(".dockerignore"),
+        )
+        .unwrap();
+        // The runbooks the alerts point at.
+        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+        std::fs::copy(
+            workspace_root().join("docs/OPERATIONS.md"),
+            dir.path().join("docs/OPERATIONS.md"),
         )
         .unwrap();
         for sub in ["terraform", "deploy", ".cargo"] {
@@ -821,4 +850,59 @@ fn tfcheck(python: &Path, dir: &Path) -> std::process::Output {
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
         .output()
         .unwrap()
+}
+
+#[test]
+fn the_plan_says_when_alerts_notify_nobody() {
+    use hcl::eval::{Context, Evaluate, FuncDef, ParamType};
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let (_, block) = config
+        .top_blocks("output")
+        .find(|(_, b)| b.labels()[0].as_str() == "alert_notifications")
+        .expect("output alert_notifications");
+    let value = |emails: Vec<&str>| {
+        let mut ctx = Context::new();
+        ctx.declare_var(
+            "var",
+            hcl::Value::Object(hcl::Map::from_iter([(
+                "alert_emails".to_owned(),
+                hcl::Value::Array(emails.iter().map(|e| hcl::Value::from(*e)).collect()),
+            )])),
+        );
+        ctx.declare_func(
+            "length",
+            FuncDef::builder()
+                .param(ParamType::Any)
+                .build(|args| match &args[0] {
+                    hcl::Value::Array(a) => Ok(hcl::Value::from(a.len() as u64)),
+                    other => Err(format!("length of {other:?}")),
+                }),
+        );
+        ctx.declare_func(
+            "join",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::Any)
+                .build(|args| {
+                    let (hcl::Value::String(sep), hcl::Value::Array(items)) = (&args[0], &args[1])
+                    else {
+                        return Err("join(string, list)".to_owned());
+                    };
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or_default().to_owned())
+                        .collect();
+                    Ok(hcl::Value::from(items.join(sep)))
+                }),
+        );
+        match attr(block.body(), "value").unwrap().evaluate(&ctx).unwrap() {
+            hcl::Value::String(s) => s,
+            other => panic!("alert_notifications is not a string: {other:?}"),
+        }
+    };
+    let nobody = value(vec![]);
+    assert!(nobody.contains("NOBODY IS NOTIFIED"), "{nobody}");
+    assert!(nobody.contains("alert_emails"), "{nobody}");
+    let someone = value(vec!["oncall@example.com", "b@example.com"]);
+    assert_eq!(someone, "Alerts notify: oncall@example.com, b@example.com");
 }
