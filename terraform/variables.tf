@@ -277,8 +277,8 @@ variable "ingress_min_instances" {
 
 variable "ingress_max_instances" {
   type        = number
-  description = "Upper bound of ingress instances. High, so a burst of Discord traffic is never turned away."
-  default     = 100
+  description = "Upper bound of ingress instances: the cap on what a flood of junk requests can cost. One instance answers thousands of interactions a second (docs/BENCHMARKS.md, Ingress), so 10 is far beyond any Discord bot's traffic; raise it only with measured need."
+  default     = 10
 
   validation {
     condition     = var.ingress_max_instances >= 1 && var.ingress_max_instances <= 1000 && var.ingress_max_instances >= var.ingress_min_instances && floor(var.ingress_max_instances) == var.ingress_max_instances

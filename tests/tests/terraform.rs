@@ -906,3 +906,44 @@ fn the_plan_says_when_alerts_notify_nobody() {
     let someone = value(vec!["oncall@example.com", "b@example.com"]);
     assert_eq!(someone, "Alerts notify: oncall@example.com, b@example.com");
 }
+
+#[test]
+fn links_between_the_guides_reach_their_sections() {
+    let root = workspace_root();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.push(root.join("README.md"));
+    let anchors_of = |p: &Path| monitoring::anchors(&std::fs::read_to_string(p).unwrap());
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for link in text.split("](").skip(1) {
+            let target = link.split(')').next().unwrap_or_default();
+            let Some((path, anchor)) = target.split_once('#') else {
+                continue;
+            };
+            if path.contains("://") {
+                continue;
+            }
+            let dest = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            if dest.extension().is_none_or(|e| e != "md") || !dest.exists() {
+                continue;
+            }
+            if !anchors_of(&dest).contains(anchor) {
+                broken.push(format!(
+                    "{}: {target} has no such section",
+                    file.strip_prefix(&root).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}

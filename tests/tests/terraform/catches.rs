@@ -560,6 +560,24 @@ fn catches_a_named_secret_the_worker_may_not_read() {
 }
 
 #[test]
+fn catches_a_base_image_not_pinned_by_digest() {
+    let p = Copy::new()
+        .replace(
+            "deploy/Dockerfile",
+            "ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:",
+            "ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot\nARG UNUSED=",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "stage mandala-ingress starts from gcr.io/distroless/cc-debian12:nonroot",
+            "not pinned by digest",
+        ],
+    );
+}
+
+#[test]
 fn catches_an_alert_without_a_runbook_and_a_filter_outside_the_subset() {
     let p = Copy::new()
         .replace(
