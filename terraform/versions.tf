@@ -32,6 +32,10 @@ provider "google" {
   billing_project       = var.project_id
 }
 
+# State: local by default (terraform.tfstate, git-ignored). For a team, or
+# to keep it safe, put it in a versioned Cloud Storage bucket: copy
+# backend.tf.example to backend.tf (docs/DEPLOY.md, "Terraform state").
+
 # The project number names the Pub/Sub service agent and is part of every
 # Cloud Run service's deterministic URL.
 data "google_project" "this" {

