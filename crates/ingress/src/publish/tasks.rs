@@ -160,4 +160,48 @@ mod tests {
         // Consecutive interactions do not share a prefix.
         assert_ne!(a[..4], task_id("1322637963339104359")[..4]);
     }
+
+    #[test]
+    fn a_task_carries_the_interactions_trace_as_a_header() {
+        let publisher = TasksPublisher {
+            target: Arc::new(TasksTarget {
+                queue: "projects/p/locations/l/queues/q".to_owned(),
+                url: "https://worker.example/tasks/run".to_owned(),
+                service_account: None,
+                audience: None,
+                emulator_host: None,
+            }),
+            client: Arc::new(OnceCell::new()),
+        };
+        let job = Job::new(
+            mandala_model::RenderSpec::default(),
+            Reply::Interaction(mandala_model::InteractionReply {
+                application_id: "1".to_owned(),
+                interaction_id: "1322637963339104358".to_owned(),
+                token: "t".to_owned(),
+            }),
+            mandala_model::job::JobKind::Command,
+        );
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let task = publisher.task(&job, Some(trace));
+        let headers = &task.http_request().unwrap().headers;
+        assert_eq!(
+            headers
+                .get(mandala_service::trace::TRACE_HEADER)
+                .map(String::as_str),
+            Some(trace)
+        );
+        assert_eq!(
+            headers.get("Content-Type").map(String::as_str),
+            Some("application/json")
+        );
+        let untraced = publisher.task(&job, None);
+        assert!(
+            !untraced
+                .http_request()
+                .unwrap()
+                .headers
+                .contains_key(mandala_service::trace::TRACE_HEADER)
+        );
+    }
 }
