@@ -118,6 +118,8 @@ pub const STRINGS: Strings = Strings {
     last_gave_up: "⚠️ Leider konnte dieses Mandala nach {attempts} Versuchen nicht fertiggestellt werden ({why}). Bitte versuch es in ein paar Minuten noch einmal.",
     last_dead_letter: "⚠️ Leider konnte dieses Mandala nach {attempts} Versuchen nicht fertiggestellt werden. Bitte versuch es in ein paar Minuten noch einmal.",
     last_dead_letter_unknown: "⚠️ Leider konnte dieses Mandala nicht fertiggestellt werden. Bitte versuch es in ein paar Minuten noch einmal.",
+    last_out_of_time: "⌛ Leider konnte dieses Mandala nicht rechtzeitig fertig werden: Discord lässt mich nur 15 Minuten lang antworten. Bitte versuch es noch einmal.",
+    last_stalled: "⚠️ Leider kommt dieses Mandala nicht mehr: Die Arbeit daran ist stehen geblieben. Bitte versuch es noch einmal.",
     why_store: "der Bildspeicher ist nicht erreichbar",
     why_discord: "Discord antwortet nicht",
     why_slow: "es hat zu lange gedauert",

@@ -111,6 +111,8 @@ pub const STRINGS: Strings = Strings {
     last_gave_up: "⚠️ Sorry — this mandala could not be finished after {attempts} attempts ({why}). Please try again in a few minutes.",
     last_dead_letter: "⚠️ Sorry — this mandala could not be finished after {attempts} attempts. Please try again in a few minutes.",
     last_dead_letter_unknown: "⚠️ Sorry — this mandala could not be finished. Please try again in a few minutes.",
+    last_out_of_time: "⌛ Sorry — this mandala could not be finished in time: Discord only lets me answer for 15 minutes. Please try again.",
+    last_stalled: "⚠️ Sorry — this mandala stopped making progress and will not come. Please try again.",
     why_store: "the image store is unavailable",
     why_discord: "Discord is not answering",
     why_slow: "it took too long",

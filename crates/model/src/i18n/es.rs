@@ -118,6 +118,8 @@ pub const STRINGS: Strings = Strings {
     last_gave_up: "⚠️ Lo siento: este mandala no se pudo terminar tras {attempts} intentos ({why}). Vuelve a intentarlo en unos minutos.",
     last_dead_letter: "⚠️ Lo siento: este mandala no se pudo terminar tras {attempts} intentos. Vuelve a intentarlo en unos minutos.",
     last_dead_letter_unknown: "⚠️ Lo siento: este mandala no se pudo terminar. Vuelve a intentarlo en unos minutos.",
+    last_out_of_time: "⌛ Lo siento: este mandala no se pudo terminar a tiempo; Discord solo me deja responder durante 15 minutos. Vuelve a intentarlo.",
+    last_stalled: "⚠️ Lo siento: este mandala dejó de avanzar y no llegará. Vuelve a intentarlo.",
     why_store: "el almacén de imágenes no está disponible",
     why_discord: "Discord no responde",
     why_slow: "tardó demasiado",

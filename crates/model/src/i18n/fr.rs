@@ -118,6 +118,8 @@ pub const STRINGS: Strings = Strings {
     last_gave_up: "⚠️ Désolé, ce mandala n'a pas pu être terminé après {attempts} tentatives ({why}). Réessayez dans quelques minutes.",
     last_dead_letter: "⚠️ Désolé, ce mandala n'a pas pu être terminé après {attempts} tentatives. Réessayez dans quelques minutes.",
     last_dead_letter_unknown: "⚠️ Désolé, ce mandala n'a pas pu être terminé. Réessayez dans quelques minutes.",
+    last_out_of_time: "⌛ Désolé, ce mandala n'a pas pu être terminé à temps : Discord ne me laisse répondre que pendant 15 minutes. Réessayez.",
+    last_stalled: "⚠️ Désolé, ce mandala n'avance plus et ne viendra pas. Réessayez.",
     why_store: "le stockage des images est indisponible",
     why_discord: "Discord ne répond pas",
     why_slow: "cela a pris trop de temps",

@@ -200,6 +200,11 @@ pub struct Strings {
     /// `{attempts}`.
     pub last_dead_letter: &'static str,
     pub last_dead_letter_unknown: &'static str,
+    /// The interaction token would die before the image could be sent.
+    pub last_out_of_time: &'static str,
+    /// A job that was being worked on stopped making progress (its worker
+    /// died and nothing will redeliver it).
+    pub last_stalled: &'static str,
     pub why_store: &'static str,
     pub why_discord: &'static str,
     pub why_slow: &'static str,

@@ -118,6 +118,8 @@ pub const STRINGS: Strings = Strings {
     last_gave_up: "⚠️ Desculpe, não foi possível terminar esta mandala depois de {attempts} tentativas ({why}). Tente de novo em alguns minutos.",
     last_dead_letter: "⚠️ Desculpe, não foi possível terminar esta mandala depois de {attempts} tentativas. Tente de novo em alguns minutos.",
     last_dead_letter_unknown: "⚠️ Desculpe, não foi possível terminar esta mandala. Tente de novo em alguns minutos.",
+    last_out_of_time: "⌛ Desculpe, não foi possível terminar esta mandala a tempo: o Discord só me deixa responder por 15 minutos. Tente de novo.",
+    last_stalled: "⚠️ Desculpe, esta mandala parou de avançar e não vai chegar. Tente de novo.",
     why_store: "o armazenamento de imagens está indisponível",
     why_discord: "o Discord não está respondendo",
     why_slow: "demorou demais",
