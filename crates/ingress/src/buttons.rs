@@ -20,10 +20,17 @@ use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
 use mandala_model::{ButtonAction, ButtonState, remix};
 
+use tokio::time::Instant;
+
 use crate::interactions::{AppState, Handled, answer};
 use crate::request::{self, RenderRequest, strings};
 
-pub(crate) async fn click(state: &AppState, interaction: &Interaction, id: u64) -> Handled {
+pub(crate) async fn click(
+    state: &AppState,
+    interaction: &Interaction,
+    id: u64,
+    deadline: Instant,
+) -> Handled {
     let s = strings(interaction);
     let data = match interaction.component_data() {
         Ok(d) => d,
@@ -38,7 +45,7 @@ pub(crate) async fn click(state: &AppState, interaction: &Interaction, id: u64) 
             );
         }
     };
-    let mut handled = act(state, interaction, id, &button, s).await;
+    let mut handled = act(state, interaction, id, &button, s, deadline).await;
     handled.command = Some(format!("button:{}", button.action.name()));
     handled
 }
@@ -49,6 +56,7 @@ async fn act(
     id: u64,
     button: &ButtonState,
     s: &Strings,
+    deadline: Instant,
 ) -> Handled {
     if !button.is_useful() {
         return answer(
@@ -97,6 +105,7 @@ async fn act(
             ack,
             invalid_outcome: "bad_button",
         },
+        deadline,
     )
     .await
 }

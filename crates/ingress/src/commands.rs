@@ -17,18 +17,24 @@ use mandala_model::i18n::fill;
 use mandala_model::job::JobKind;
 use mandala_model::{ButtonState, GridKind, portrait, remix};
 
+use tokio::time::Instant;
+
 use crate::interactions::{AppState, Handled, answer};
 use crate::request::{self, RenderRequest, strings};
 
-pub(crate) async fn command(state: &AppState, interaction: &Interaction) -> Handled {
+pub(crate) async fn command(
+    state: &AppState,
+    interaction: &Interaction,
+    deadline: Instant,
+) -> Handled {
     let data = match interaction.command_data() {
         Ok(d) => d,
         Err(e) => return Handled::bad_data("command", &e),
     };
     let mut handled = match data.name.as_str() {
-        COMMAND_NAME => slash(state, interaction, &data).await,
+        COMMAND_NAME => slash(state, interaction, &data, deadline).await,
         REMIX_MENU => remix_message(interaction, &data),
-        USER_MENU => for_user(state, interaction, &data).await,
+        USER_MENU => for_user(state, interaction, &data, deadline).await,
         _ => answer(
             InteractionResponse::ephemeral(strings(interaction).unknown_command),
             "unknown_command",
@@ -46,6 +52,7 @@ async fn slash(
     state: &AppState,
     interaction: &Interaction,
     data: &ApplicationCommandData,
+    deadline: Instant,
 ) -> Handled {
     let s = strings(interaction);
     let options = data.leaf_options();
@@ -72,6 +79,7 @@ async fn slash(
             .to_owned(),
             invalid_outcome: "bad_option",
         },
+        deadline,
     )
     .await
 }
@@ -107,6 +115,7 @@ async fn for_user(
     state: &AppState,
     interaction: &Interaction,
     data: &ApplicationCommandData,
+    deadline: Instant,
 ) -> Handled {
     let s = strings(interaction);
     let Some((spec, name)) = data.target_user().and_then(portrait::for_user) else {
@@ -127,6 +136,7 @@ async fn for_user(
             ack,
             invalid_outcome: "bad_target",
         },
+        deadline,
     )
     .await
 }

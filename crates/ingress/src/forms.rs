@@ -10,10 +10,16 @@ use mandala_model::i18n::fill;
 use mandala_model::job::JobKind;
 use mandala_model::{ButtonAction, ButtonState, GridKind, remix};
 
+use tokio::time::Instant;
+
 use crate::interactions::{AppState, Handled, answer};
 use crate::request::{self, RenderRequest, strings};
 
-pub(crate) async fn submit(state: &AppState, interaction: &Interaction) -> Handled {
+pub(crate) async fn submit(
+    state: &AppState,
+    interaction: &Interaction,
+    deadline: Instant,
+) -> Handled {
     let s = strings(interaction);
     let data = match interaction.modal_data() {
         Ok(d) => d,
@@ -37,6 +43,7 @@ pub(crate) async fn submit(state: &AppState, interaction: &Interaction) -> Handl
                         ack: s.ack_remix.to_owned(),
                         invalid_outcome: "bad_form",
                     },
+                    deadline,
                 )
                 .await
             }

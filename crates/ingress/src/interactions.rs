@@ -42,6 +42,10 @@ pub struct AppState {
     pub application_id: Option<String>,
     pub max_age_secs: u64,
     pub max_body_bytes: usize,
+    /// Every interaction is answered within this, from its arrival.
+    pub answer_budget: Duration,
+    /// Publishing one job takes at most this (and what is left of the
+    /// answer budget).
     pub publish_timeout: Duration,
     pub seen: SeenIds,
     pub publisher: JobPublisher,
@@ -127,7 +131,11 @@ async fn interactions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let handled = handle(&state, &headers, body).await;
+    // The one deadline of this request: everything it waits on (the queue
+    // ledger, the publisher) gets what is left of it, and nothing else
+    // (cancels, late writes) is waited for before the answer.
+    let deadline = tokio::time::Instant::from_std(started) + state.answer_budget;
+    let handled = handle(&state, &headers, body, deadline).await;
     let status = match &handled.answer {
         Answer::Json(_) => StatusCode::OK,
         Answer::Accepted => StatusCode::ACCEPTED,
@@ -165,6 +173,7 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    deadline: tokio::time::Instant,
 ) -> Handled {
     let unauthorized = |e: crate::signing::SignatureError| {
         tracing::debug!(error = %e, "rejected signature");
@@ -227,7 +236,7 @@ async fn handle(
             );
         }
     };
-    let mut handled = dispatch(state, &interaction).await;
+    let mut handled = dispatch(state, &interaction, deadline).await;
     handled.id = Some(interaction.id.clone()).filter(|i| !i.is_empty());
     handled.kind = Some(interaction.kind);
     handled
@@ -240,7 +249,11 @@ impl Handled {
     }
 }
 
-async fn dispatch(state: &AppState, interaction: &Interaction) -> Handled {
+async fn dispatch(
+    state: &AppState,
+    interaction: &Interaction,
+    deadline: tokio::time::Instant,
+) -> Handled {
     if let Some(expected) = &state.application_id
         && interaction.application_id.as_deref() != Some(expected.as_str())
     {
@@ -284,10 +297,12 @@ async fn dispatch(state: &AppState, interaction: &Interaction) -> Handled {
         }
     }
     match interaction.kind {
-        InteractionType::ApplicationCommand => commands::command(state, interaction).await,
-        InteractionType::MessageComponent => buttons::click(state, interaction, id).await,
+        InteractionType::ApplicationCommand => {
+            commands::command(state, interaction, deadline).await
+        }
+        InteractionType::MessageComponent => buttons::click(state, interaction, id, deadline).await,
         InteractionType::Autocomplete => autocomplete(interaction),
-        InteractionType::ModalSubmit => forms::submit(state, interaction).await,
+        InteractionType::ModalSubmit => forms::submit(state, interaction, deadline).await,
         InteractionType::Ping | InteractionType::Unknown(_) => Handled::reject(
             StatusCode::BAD_REQUEST,
             format!(

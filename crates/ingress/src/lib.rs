@@ -194,6 +194,7 @@ impl Ingress {
             application_id: config.discord_application_id.filter(|a| !a.is_empty()),
             max_age_secs: config.signature_max_age_secs,
             max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+            answer_budget: Duration::from_millis(config.answer_budget_ms),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             seen: replay::SeenIds::new(seen_ttl, config.replay_memory_ids as usize),
             publisher,
@@ -256,6 +257,8 @@ fn ledger(config: &Config, choice: LedgerChoice) -> Result<Ledger, StartError> {
             max_wait: admission::MAX_WAIT,
             refresh,
             timeout: Duration::from_millis(config.ledger_timeout_ms),
+            // The ingress starts nothing; the processes that run jobs watch them.
+            stall_after: None,
         },
     );
     ledger.warm_up(now_ms());

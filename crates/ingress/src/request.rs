@@ -7,9 +7,18 @@
 //! 3. pass admission (the per-user cap and the wait estimate);
 //! 4. when a worker shares this process and the job is cheap, answer with
 //!    the image itself ([`crate::inline`]); otherwise
-//! 5. publish within the budget, answering with the visible acknowledgement
-//!    or, if publishing failed, the private try-again (and cancelling the
-//!    ledger entry).
+//! 5. publish within what is left of the answer budget, answering with the
+//!    visible acknowledgement or, if publishing failed, the private
+//!    try-again (and cancelling the ledger entry, after the answer).
+//!
+//! One deadline, set when the request arrived (`ANSWER_BUDGET_MS`), bounds
+//! all of it: admission gets at most `LEDGER_TIMEOUT_MS` of it and always
+//! leaves [`PUBLISH_SHARE`] for publishing; publishing gets the rest, at
+//! most `PUBLISH_TIMEOUT_MS`. The job carries the moment past which it was
+//! given up (`publish_by_ms`), so a message the queue took after the user
+//! was told to try again is dropped by the worker, not rendered.
+
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use mandala_model::discord::{Interaction, InteractionResponse, token};
@@ -18,6 +27,7 @@ use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
 use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::admission::{self, Decision};
 use crate::interactions::{Answer, AppState, Handled, answer};
@@ -37,6 +47,13 @@ pub struct RenderRequest {
     pub invalid_outcome: &'static str,
 }
 
+/// The part of the answer budget admission always leaves for publishing.
+pub const PUBLISH_SHARE: u32 = 4;
+
+/// Time kept back from an inline answer's budget for the fallback
+/// (queueing locally and answering with the acknowledgement).
+const INLINE_FALLBACK: Duration = Duration::from_millis(200);
+
 /// The strings for this interaction's user.
 pub fn strings(interaction: &Interaction) -> &'static Strings {
     mandala_model::i18n::strings(interaction.locale.as_deref())
@@ -54,6 +71,7 @@ pub(crate) async fn render(
     state: &AppState,
     interaction: &Interaction,
     request: RenderRequest,
+    deadline: Instant,
 ) -> Handled {
     let s = strings(interaction);
     let grid = grid_if_possible(&request.spec, request.grid);
@@ -78,13 +96,14 @@ pub(crate) async fn render(
         ..Job::new(request.spec, reply, request.kind)
     };
     let label = format!("{} · {}", request.ack, drawing.summary());
-    match admission::admit(state, job, &drawing, label, s).await {
+    let admit_by = deadline - state.answer_budget / PUBLISH_SHARE;
+    match admission::admit(state, job, &drawing, label, s, admit_by).await {
         Decision::Queue {
             job,
             text,
             estimate,
         } => {
-            let mut handled = queue(state, *job, &interaction.id, text, s).await;
+            let mut handled = queue(state, *job, &interaction.id, text, s, deadline).await;
             handled.estimate = estimate;
             handled
         }
@@ -145,26 +164,35 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Ha
 /// the private try-again otherwise.
 async fn queue(
     state: &AppState,
-    job: Job,
+    mut job: Job,
     interaction_id: &str,
     ack: String,
     s: &Strings,
+    deadline: Instant,
 ) -> Handled {
+    let inline_budget = crate::inline::BUDGET.min(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(INLINE_FALLBACK),
+    );
     if let Some(inline) = &state.inline
-        && inline
-            .answer(&job, interaction_id, crate::inline::BUDGET)
-            .await
+        && !inline_budget.is_zero()
+        && inline.answer(&job, interaction_id, inline_budget).await
     {
         // Done: the image was the answer. The job leaves the ledger.
-        admission::cancel(state, &job).await;
+        admission::cancel(state, &job);
         let mut handled = answer(InteractionResponse::message(ack), "answered_inline");
         handled.answer = Answer::Accepted;
         return handled;
     }
+    let budget = state
+        .publish_timeout
+        .min(deadline.saturating_duration_since(Instant::now()));
+    job.publish_by_ms = Some(crate::now_ms() + budget.as_millis() as u64);
     let attributes = publish::attributes(&job, interaction_id);
     match state
         .publisher
-        .publish_within(state.publish_timeout, &job, attributes)
+        .publish_within(budget, &job, attributes)
         .await
     {
         Ok(message_id) => {
@@ -177,10 +205,10 @@ async fn queue(
                 budget_ms = budget.as_millis() as u64,
                 "publishing the job took too long; cancelling it"
             );
-            // The message may still reach Pub/Sub: the ledger entry is what
-            // makes the worker render it, so removing it cancels the job,
-            // as the user is told.
-            admission::cancel(state, &job).await;
+            // The message may still reach the queue: its `publish_by_ms`
+            // has passed by then, and the worker drops it; the ledger entry
+            // goes too, so it does not count against the user.
+            admission::cancel(state, &job);
             answer(
                 InteractionResponse::ephemeral(s.try_again),
                 "publish_timeout",
@@ -188,7 +216,7 @@ async fn queue(
         }
         Err(e) => {
             tracing::error!(error = %e, interaction_id, "could not publish the job");
-            admission::cancel(state, &job).await;
+            admission::cancel(state, &job);
             answer(
                 InteractionResponse::ephemeral(s.try_again),
                 "publish_failed",

@@ -37,7 +37,7 @@ pub struct Versioned {
 }
 
 /// Why the ledger could not be read or written.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LedgerError {
     #[error("{backend}: {message}")]
     Unavailable {
@@ -57,6 +57,8 @@ pub enum LedgerError {
     },
     #[error("the ledger did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("{backend}: not called: it kept failing, next try in {for_ms} ms")]
+    Paused { backend: &'static str, for_ms: u64 },
 }
 
 /// A store for the ledger's records.
