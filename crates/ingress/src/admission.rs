@@ -135,6 +135,10 @@ pub async fn admit(
             )),
             outcome: "user_queue_full",
         },
+        Admission::Busy => Decision::Refuse {
+            response: InteractionResponse::ephemeral(s.queue_busy),
+            outcome: "user_busy",
+        },
         Admission::TooLong { estimate } => Decision::Refuse {
             response: InteractionResponse::ephemeral(fill(
                 s.too_long,

@@ -165,6 +165,10 @@ impl Ledger {
         op: impl Future<Output = Result<T, LedgerError>>,
     ) -> Result<T, LedgerError> {
         let breaker = &self.inner.breaker;
+        // No time left is the caller's state, not the store's.
+        if Instant::now() >= until {
+            return Err(LedgerError::Timeout(Duration::ZERO));
+        }
         if let Gate::Open(left) = breaker.gate() {
             return Err(LedgerError::Paused {
                 backend: self.inner.backend.name(),
