@@ -509,14 +509,27 @@ impl Backend for FirestoreBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<String>, LedgerError>> {
         async move {
+            // Both bounds on the one field need no composite index. The
+            // lower one leaves out records nobody rewrote before all their
+            // tokens died (see `DEAD_AFTER_MS`), so they cannot crowd the
+            // live ones out of the limit; the TTL policy deletes them.
+            let field = |op: &str, ms: u64| {
+                json!({ "fieldFilter": {
+                    "field": { "fieldPath": "notice" },
+                    "op": op,
+                    "value": int_value(ms),
+                }})
+            };
             let query = json!({
                 "structuredQuery": {
                     "select": { "fields": [{ "fieldPath": "__name__" }] },
                     "from": [{ "collectionId": USERS }],
-                    "where": { "fieldFilter": {
-                        "field": { "fieldPath": "notice" },
-                        "op": "LESS_THAN_OR_EQUAL",
-                        "value": int_value(now_ms),
+                    "where": { "compositeFilter": {
+                        "op": "AND",
+                        "filters": [
+                            field("GREATER_THAN", now_ms.saturating_sub(super::DEAD_AFTER_MS)),
+                            field("LESS_THAN_OR_EQUAL", now_ms),
+                        ],
                     }},
                     "limit": limit,
                 }
