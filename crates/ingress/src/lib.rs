@@ -273,10 +273,7 @@ fn ledger(config: &Config, choice: LedgerChoice) -> Result<Ledger, StartError> {
     Ok(ledger)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+pub use mandala_model::clock::now_ms;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
 /// finishes in-flight requests (within `SHUTDOWN_DRAIN_SECS`) and flushes

@@ -200,9 +200,7 @@ const RETRY_LAST: std::time::Duration = std::time::Duration::from_millis(320);
 /// `pause` plus up to half again, so clients that were refused together
 /// do not come back together.
 fn jittered(pause: std::time::Duration) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = mandala_model::clock::subsec_nanos();
     pause + pause.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
