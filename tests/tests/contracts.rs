@@ -1240,6 +1240,7 @@ async fn waiting_notice(locale: &str) -> Value {
             max_wait: Duration::from_secs(14 * 60),
             refresh: Duration::from_millis(1),
             timeout: Duration::from_secs(5),
+            stall_after: None,
         },
     );
     let now = now_ms();
@@ -1250,29 +1251,34 @@ async fn waiting_notice(locale: &str) -> Value {
     .resolve()
     .unwrap();
     let admitted = ledger
-        .admit(AdmitRequest {
-            user: "80351110224678912".into(),
-            job: snowflake::from_timestamp_ms(now, 1),
-            cost: resolved.cost().0,
-            expires_ms: now + 14 * 60 * 1000,
-            label: format!("🌀 Rendering mandala · {}", resolved.summary()),
-            reply: Some(NoticeTarget {
-                application_id: APP_ID.into(),
-                token: "notice".into(),
-            }),
-            now_ms: now,
-            locale: locale.to_owned(),
-        })
-        .await
-        .unwrap();
+        .admit(
+            AdmitRequest {
+                user: "80351110224678912".into(),
+                job: snowflake::from_timestamp_ms(now, 1),
+                cost: resolved.cost().0,
+                expires_ms: now + 14 * 60 * 1000,
+                label: format!("🌀 Rendering mandala · {}", resolved.summary()),
+                reply: Some(NoticeTarget {
+                    application_id: APP_ID.into(),
+                    token: "notice".into(),
+                }),
+                now_ms: now,
+                locale: locale.to_owned(),
+            },
+            tokio::time::Instant::now() + Duration::from_secs(5),
+        )
+        .await;
     assert!(matches!(admitted, Admission::Accepted { .. }));
     let notifier = Notifier::new(
         reqwest::Url::parse(&base).unwrap(),
         mandala_model::discord::user_agent(),
     )
     .unwrap();
-    // Minutes later the job is overdue and its user is told.
-    let done = mandala_ledger::notice::sweep(&ledger, &notifier, now + 5 * 60 * 1000).await;
+    // Minutes later the job is overdue and its user is told (from totals
+    // as fresh as a running sweeper keeps them).
+    let later = now + 5 * 60 * 1000;
+    ledger.snapshot(later).await.unwrap();
+    let done = mandala_ledger::notice::sweep(&ledger, &notifier, later).await;
     assert_eq!(done.sent, 1);
     let (r, json) = sent(&standin).pop().unwrap();
     assert_eq!(

@@ -9,19 +9,26 @@
 //! 3. otherwise the job is recorded and its user sees when to expect it:
 //!    `⏱️ ready in ~4 s · 3 jobs ahead`.
 //!
-//! If the ledger cannot answer in time (`LEDGER_TIMEOUT_MS`) the job is
-//! queued anyway, without an estimate or a cap check: a slow shared store
-//! must not turn into users seeing errors.
+//! If the ledger cannot answer in time (`LEDGER_TIMEOUT_MS`, and what the
+//! answer budget leaves) the job is queued anyway, without an estimate —
+//! but only while this instance has let fewer than `MAX_QUEUED_PER_USER`
+//! of the user's jobs through recently (see `mandala_ledger::turns`): a
+//! slow shared store must not turn into users seeing errors, nor into a
+//! cap that gives way when it is pushed. A job whose ledger write was sent
+//! but not answered carries a ticket marked `Recorded::Unknown`, so
+//! whoever starts or ends it writes over an entry that lands late.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use mandala_ledger::{Admission, AdmitRequest, Estimate, NoticeTarget};
+use mandala_ledger::{Admission, AdmitRequest, Estimate, NoticeTarget, Written};
 use mandala_model::discord::InteractionResponse;
 use mandala_model::i18n::{Strings, fill};
-use mandala_model::{Drawing, Job, Reply, Ticket, wait};
+use mandala_model::{Drawing, Job, Recorded, Reply, Ticket, wait};
+use tokio::time::Instant;
 
-use crate::interactions::AppState;
+use crate::outcome::Outcome;
+use crate::state::AppState;
 
 /// Refuse jobs expected to be ready later than this: the token lives 15
 /// minutes, and the reply needs its own moment at the end.
@@ -39,7 +46,7 @@ pub enum Decision {
     /// Answer privately, queue nothing.
     Refuse {
         response: InteractionResponse,
-        outcome: &'static str,
+        outcome: Outcome,
     },
 }
 
@@ -65,13 +72,15 @@ pub fn expectation(estimate: &Estimate, s: &Strings) -> String {
     line
 }
 
-/// Passes `job` (whose acknowledgement reads `label`) through the ledger.
+/// Passes `job` (whose acknowledgement reads `label`) through the ledger,
+/// deciding by `deadline` whatever the ledger does.
 pub async fn admit(
     state: &AppState,
     mut job: Job,
     drawing: &Drawing,
     label: String,
     s: &Strings,
+    deadline: Instant,
 ) -> Decision {
     let (Some(user), Reply::Interaction(reply)) = (job.user().map(str::to_owned), &job.reply)
     else {
@@ -98,37 +107,55 @@ pub async fn admit(
         }),
         now_ms: now,
     };
-    let job_id = request.job.clone();
-    match state.ledger.admit(request).await {
-        Ok(Admission::Accepted { estimate, due_ms }) => {
-            job.ticket = Some(Ticket {
-                user,
-                job: job_id,
-                due_ms,
-                cost: mandala_model::Cost(cost),
-            });
+    let ticket = |due_ms, recorded| Ticket {
+        user: request.user.clone(),
+        job: request.job.clone(),
+        due_ms,
+        cost: mandala_model::Cost(cost),
+        expires_ms: request.expires_ms,
+        recorded,
+    };
+    match state.ledger.admit(request.clone(), deadline).await {
+        Admission::Accepted { estimate, due_ms } => {
+            job.ticket = Some(ticket(due_ms, Recorded::Yes));
+            let text = match &estimate {
+                Some(e) => format!("{label}\n{}", expectation(e, s)),
+                // No totals to promise from (yet): no promise.
+                None => label,
+            };
             Decision::Queue {
                 job: Box::new(job),
-                text: format!("{label}\n{}", expectation(&estimate, s)),
-                estimate: Some(estimate),
+                text,
+                estimate,
             }
         }
-        Ok(Admission::Full { queued }) => Decision::Refuse {
+        Admission::Full { queued } => Decision::Refuse {
             response: InteractionResponse::ephemeral(fill(
                 s.queue_full,
                 &[("n", &queued.to_string())],
             )),
-            outcome: "user_queue_full",
+            outcome: Outcome::UserQueueFull,
         },
-        Ok(Admission::TooLong { estimate }) => Decision::Refuse {
+        Admission::Busy => Decision::Refuse {
+            response: InteractionResponse::ephemeral(s.queue_busy),
+            outcome: Outcome::UserBusy,
+        },
+        Admission::TooLong { estimate } => Decision::Refuse {
             response: InteractionResponse::ephemeral(fill(
                 s.too_long,
                 &[("wait", &wait::approx(estimate.wait))],
             )),
-            outcome: "queue_too_long",
+            outcome: Outcome::QueueTooLong,
         },
-        Err(e) => {
-            tracing::error!(error = %e, "queue ledger unavailable; queueing without an estimate");
+        Admission::Unchecked { error, written } => {
+            tracing::error!(
+                error = %error,
+                write_sent = written == Written::Maybe,
+                "queue ledger unavailable; queueing without an estimate"
+            );
+            if written == Written::Maybe {
+                job.ticket = Some(ticket(now, Recorded::Unknown));
+            }
             Decision::Queue {
                 job: Box::new(job),
                 text: label,
@@ -140,12 +167,16 @@ pub async fn admit(
 
 /// The job was not published after all: take it out of the ledger, so it
 /// neither counts against its user nor gets rendered if the message
-/// reaches a worker anyway.
-pub async fn cancel(state: &AppState, job: &Job) {
-    let Some(t) = &job.ticket else { return };
-    if let Err(e) = state.ledger.finish(&t.user, &t.job, crate::now_ms()).await {
-        tracing::error!(error = %e, job = %t.job, "could not cancel a job in the ledger");
-    }
+/// reaches a worker anyway. Runs after the answer, never before it: the
+/// ledger retries in the background until it takes the change.
+pub fn cancel(state: &AppState, job: &Job) {
+    let Some(t) = job.ticket.clone() else { return };
+    let ledger = state.ledger.clone();
+    tokio::spawn(async move {
+        if let Err(e) = ledger.end(&t, crate::now_ms()).await {
+            tracing::warn!(error = %e, job = %t.job, "could not cancel a job in the ledger yet; retrying in the background");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -118,8 +118,14 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1024..=10_485_760))]
     pub max_body_bytes: u64,
 
-    /// How long publishing may take before the user is told to try again, in milliseconds.
-    /// Discord allows 3 s for the whole answer; keep well below.
+    /// Every valid interaction is answered within this many milliseconds of its arrival,
+    /// whatever the queue ledger, Pub/Sub or Cloud Tasks do: they get what is left of it.
+    /// Discord allows 3 s including the network between it and this service; keep well below.
+    #[arg(long, env = "ANSWER_BUDGET_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(300..=2800))]
+    pub answer_budget_ms: u64,
+
+    /// How long publishing may take before the user is told to try again, in milliseconds,
+    /// at most (it also gets no more than what is left of ANSWER_BUDGET_MS).
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
 
@@ -168,8 +174,11 @@ pub struct Config {
     #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
     pub firestore_emulator_host: Option<String>,
 
-    /// How long the ledger may take to admit a job, in milliseconds. Past it (or if the ledger
-    /// fails) the job is queued anyway, without an estimate or a cap check.
+    /// How long the ledger may take to admit a job, in milliseconds (at most; admission also
+    /// leaves a quarter of ANSWER_BUDGET_MS for publishing). Past it (or if the ledger fails)
+    /// the job is queued anyway, without an estimate, while this instance has let fewer than
+    /// MAX_QUEUED_PER_USER of the user's jobs through in the last minute; beyond that it is
+    /// refused as over the cap.
     #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 800, value_parser = clap::value_parser!(u64).range(50..=2000))]
     pub ledger_timeout_ms: u64,
 

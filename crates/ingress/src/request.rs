@@ -7,9 +7,18 @@
 //! 3. pass admission (the per-user cap and the wait estimate);
 //! 4. when a worker shares this process and the job is cheap, answer with
 //!    the image itself ([`crate::inline`]); otherwise
-//! 5. publish within the budget, answering with the visible acknowledgement
-//!    or, if publishing failed, the private try-again (and cancelling the
-//!    ledger entry).
+//! 5. publish within what is left of the answer budget, answering with the
+//!    visible acknowledgement or, if publishing failed, the private
+//!    try-again (and cancelling the ledger entry, after the answer).
+//!
+//! One deadline, set when the request arrived (`ANSWER_BUDGET_MS`), bounds
+//! all of it: admission gets at most `LEDGER_TIMEOUT_MS` of it and always
+//! leaves [`PUBLISH_SHARE`] for publishing; publishing gets the rest, at
+//! most `PUBLISH_TIMEOUT_MS`. The job carries the moment past which it was
+//! given up (`publish_by_ms`), so a message the queue took after the user
+//! was told to try again is dropped by the worker, not rendered.
+
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use mandala_model::discord::{Interaction, InteractionResponse, token};
@@ -18,10 +27,13 @@ use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
 use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::admission::{self, Decision};
-use crate::interactions::{Answer, AppState, Handled, answer};
+use crate::answer::{Answer, Answered, Rejection, answer};
+use crate::outcome::Outcome;
 use crate::publish::{self, PublishError};
+use crate::state::AppState;
 
 /// What to draw, and how to say so.
 pub struct RenderRequest {
@@ -34,8 +46,15 @@ pub struct RenderRequest {
     /// drawing's summary follows.
     pub ack: String,
     /// The outcome logged when the spec is refused.
-    pub invalid_outcome: &'static str,
+    pub invalid_outcome: Outcome,
 }
+
+/// The part of the answer budget admission always leaves for publishing.
+pub const PUBLISH_SHARE: u32 = 4;
+
+/// Time kept back from an inline answer's budget for the fallback
+/// (queueing locally and answering with the acknowledgement).
+const INLINE_FALLBACK: Duration = Duration::from_millis(200);
 
 /// The strings for this interaction's user.
 pub fn strings(interaction: &Interaction) -> &'static Strings {
@@ -54,7 +73,8 @@ pub(crate) async fn render(
     state: &AppState,
     interaction: &Interaction,
     request: RenderRequest,
-) -> Handled {
+    deadline: Instant,
+) -> Answered {
     let s = strings(interaction);
     let grid = grid_if_possible(&request.spec, request.grid);
     let drawing = match Drawing::resolve(&request.spec, grid) {
@@ -66,26 +86,25 @@ pub(crate) async fn render(
             );
         }
     };
-    let reply = match reply_to(state, interaction) {
-        Ok(r) => r,
-        Err(h) => return *h,
-    };
     let job = Job {
         requested_at: Some(OffsetDateTime::now_utc()),
         requested_by: Some(requester(interaction)),
         grid,
         locale: interaction.locale.clone().filter(|l| !l.is_empty()),
-        ..Job::new(request.spec, reply, request.kind)
+        ..Job::new(request.spec, reply_to(state, interaction)?, request.kind)
     };
     let label = format!("{} · {}", request.ack, drawing.summary());
-    match admission::admit(state, job, &drawing, label, s).await {
+    let admit_by = deadline - state.answer_budget / PUBLISH_SHARE;
+    match admission::admit(state, job, &drawing, label, s, admit_by).await {
         Decision::Queue {
             job,
             text,
             estimate,
         } => {
-            let mut handled = queue(state, *job, &interaction.id, text, s).await;
-            handled.estimate = estimate;
+            let mut handled = queue(state, *job, &interaction.id, text, s, deadline).await;
+            if let Ok(h) = &mut handled {
+                h.estimate = estimate;
+            }
             handled
         }
         Decision::Refuse { response, outcome } => answer(response, outcome),
@@ -103,37 +122,25 @@ fn requester(interaction: &Interaction) -> Requester {
 }
 
 /// The reply target: this interaction's token and application.
-fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Handled>> {
+fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Rejection> {
     let token = interaction
         .token
         .clone()
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Box::new(Handled::reject(
-                StatusCode::BAD_REQUEST,
-                "interaction has no token",
-                "bad_json",
-            ))
-        })?;
+        .ok_or_else(|| Rejection::bad_json("interaction has no token"))?;
     // The token becomes a path segment of the worker's reply URL.
     if !token::is_plausible(&token) {
-        return Err(Box::new(Handled::reject(
+        return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             format!("interaction token is not a Discord token ({})", token::RULE),
-            "bad_token",
-        )));
+            Outcome::BadToken,
+        ));
     }
     let application_id = interaction
         .application_id
         .clone()
         .or_else(|| state.application_id.clone())
-        .ok_or_else(|| {
-            Box::new(Handled::reject(
-                StatusCode::BAD_REQUEST,
-                "interaction has no application_id",
-                "bad_json",
-            ))
-        })?;
+        .ok_or_else(|| Rejection::bad_json("interaction has no application_id"))?;
     Ok(Reply::Interaction(InteractionReply {
         application_id,
         interaction_id: interaction.id.clone(),
@@ -145,54 +152,63 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Ha
 /// the private try-again otherwise.
 async fn queue(
     state: &AppState,
-    job: Job,
+    mut job: Job,
     interaction_id: &str,
     ack: String,
     s: &Strings,
-) -> Handled {
+    deadline: Instant,
+) -> Answered {
+    let inline_budget = crate::inline::BUDGET.min(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(INLINE_FALLBACK),
+    );
     if let Some(inline) = &state.inline
-        && inline
-            .answer(&job, interaction_id, crate::inline::BUDGET)
-            .await
+        && !inline_budget.is_zero()
+        && inline.answer(&job, interaction_id, inline_budget).await
     {
         // Done: the image was the answer. The job leaves the ledger.
-        admission::cancel(state, &job).await;
-        let mut handled = answer(InteractionResponse::message(ack), "answered_inline");
-        handled.answer = Answer::Accepted;
+        admission::cancel(state, &job);
+        let mut handled = answer(InteractionResponse::message(ack), Outcome::AnsweredInline);
+        if let Ok(h) = &mut handled {
+            h.answer = Answer::Accepted;
+        }
         return handled;
     }
+    let budget = state
+        .publish_timeout
+        .min(deadline.saturating_duration_since(Instant::now()));
+    job.publish_by_ms = Some(crate::now_ms() + budget.as_millis() as u64);
     let attributes = publish::attributes(&job, interaction_id);
     match state
         .publisher
-        .publish_within(state.publish_timeout, &job, attributes)
+        .publish_within(budget, &job, attributes)
         .await
     {
         Ok(message_id) => {
             tracing::debug!(%message_id, kind = job.kind.as_str(), "job published");
-            answer(InteractionResponse::message(ack), "queued")
-        }
-        Err(PublishError::TooSlow(budget)) => {
-            tracing::error!(
-                interaction_id,
-                budget_ms = budget.as_millis() as u64,
-                "publishing the job took too long; cancelling it"
-            );
-            // The message may still reach Pub/Sub: the ledger entry is what
-            // makes the worker render it, so removing it cancels the job,
-            // as the user is told.
-            admission::cancel(state, &job).await;
-            answer(
-                InteractionResponse::ephemeral(s.try_again),
-                "publish_timeout",
-            )
+            answer(InteractionResponse::message(ack), Outcome::Queued)
         }
         Err(e) => {
-            tracing::error!(error = %e, interaction_id, "could not publish the job");
-            admission::cancel(state, &job).await;
-            answer(
-                InteractionResponse::ephemeral(s.try_again),
-                "publish_failed",
-            )
+            let outcome = match e {
+                PublishError::TooSlow(budget) => {
+                    tracing::error!(
+                        interaction_id,
+                        budget_ms = budget.as_millis() as u64,
+                        "publishing the job took too long; cancelling it"
+                    );
+                    Outcome::PublishTimeout
+                }
+                e => {
+                    tracing::error!(error = %e, interaction_id, "could not publish the job");
+                    Outcome::PublishFailed
+                }
+            };
+            // The message may still reach the queue: its `publish_by_ms`
+            // has passed by then, and the worker drops it; the ledger entry
+            // goes too, so it does not count against the user.
+            admission::cancel(state, &job);
+            answer(InteractionResponse::ephemeral(s.try_again), outcome)
         }
     }
 }

@@ -13,22 +13,31 @@
 //! Layout:
 //! - [`entry`]: the records — a user's queue of entries, and their sums.
 //! - [`estimate`]: the wait estimate from totals, worker speed and cost.
-//! - [`ledger`]: [`Ledger`], the operations on top of any backend.
+//! - [`ledger`]: [`Ledger`], the operations on top of any backend, each
+//!   bounded by a deadline and a [`breaker::Breaker`].
+//! - [`admission`]: [`Ledger::admit`], and what happens when the ledger
+//!   cannot say in time; [`turns`]: one user's admissions in turn, and the
+//!   per-instance allowance used without the ledger.
 //! - [`backend`]: where records live — in memory (the local default) or in
 //!   Cloud Firestore (production, and its emulator in tests).
 //! - [`calibration`]: a worker's measured speed, and its report.
-//! - [`notice`]: waiting notices and the sweeper that sends them.
+//! - [`notice`]: waiting notices, final words for jobs nobody will finish,
+//!   and the sweeper that sends them.
 
+pub mod admission;
 pub mod backend;
+pub mod breaker;
 pub mod calibration;
 pub mod entry;
 pub mod estimate;
 pub mod ledger;
 pub mod notice;
+pub mod turns;
 
+pub use admission::{Admission, AdmitRequest, Written};
 pub use backend::{Backend, LedgerError};
 pub use calibration::Calibrator;
-pub use entry::{Entry, NoticeTarget, UserQueue};
+pub use entry::{Due, Entry, NoticeTarget, UserQueue};
 pub use estimate::{Estimate, Snapshot, Totals, WorkerStat};
-pub use ledger::{Admission, AdmitRequest, DueNotice, Ledger, Policy, Start};
-pub use notice::Notifier;
+pub use ledger::{Ledger, Policy, Start};
+pub use notice::{Claimed, Notifier};

@@ -45,6 +45,13 @@ pub struct Job {
     /// messages are in their language.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// The job is abandoned unless its queue accepted it by this time (Unix
+    /// ms): past it the ingress told its user to try again, so a message
+    /// the queue took later (a publish that outlived its budget) must not
+    /// also end in an image. The worker compares it with the message's
+    /// publish time; manual jobs have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_by_ms: Option<u64>,
 }
 
 /// The queue ledger's record of an admitted job: the ingress wrote an entry
@@ -60,6 +67,39 @@ pub struct Ticket {
     pub due_ms: u64,
     /// The job's predicted render effort.
     pub cost: Cost,
+    /// When the interaction token dies (Unix ms): the entry stops counting
+    /// then, and nothing can be delivered after it. 0 in messages from
+    /// before this field: read the token's expiry from the reply instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expires_ms: u64,
+    /// Whether the ledger is known to hold the entry.
+    #[serde(default, skip_serializing_if = "Recorded::is_yes")]
+    pub recorded: Recorded,
+}
+
+/// What the ingress knows of a ticket's entry in the ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recorded {
+    /// The ledger confirmed the write: a missing entry means the job was
+    /// cancelled (or ended) and must not be rendered.
+    #[default]
+    Yes,
+    /// The write did not answer in time and may land later, or never: a
+    /// missing entry means nothing, and whoever starts or ends the job
+    /// writes over it so a late write cannot leave a phantom entry.
+    Unknown,
+}
+
+impl Recorded {
+    pub fn is_yes(&self) -> bool {
+        *self == Recorded::Yes
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Where the finished image goes.
@@ -187,6 +227,8 @@ struct RawJob {
     grid: Option<GridKind>,
     #[serde(default)]
     locale: Option<String>,
+    #[serde(default)]
+    publish_by_ms: Option<u64>,
 }
 
 fn null_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Reply, D::Error> {
@@ -213,6 +255,7 @@ impl TryFrom<RawJob> for Job {
             ticket: raw.ticket,
             grid: raw.grid,
             locale: raw.locale,
+            publish_by_ms: raw.publish_by_ms,
         })
     }
 }
@@ -229,6 +272,7 @@ impl Job {
             ticket: None,
             grid: None,
             locale: None,
+            publish_by_ms: None,
         }
     }
 
@@ -308,6 +352,17 @@ mod tests {
     }
 
     #[test]
+    fn tickets_from_before_their_expiry_and_recording_read_as_recorded() {
+        let j = Job::from_json(
+            br#"{"ticket":{"user":"9","job":"1","due_ms":5,"cost":3},"sparkle_at_top":1}"#,
+        )
+        .unwrap();
+        let t = j.ticket.unwrap();
+        assert_eq!((t.expires_ms, t.recorded), (0, Recorded::Yes));
+        assert_eq!(j.publish_by_ms, None);
+    }
+
+    #[test]
     fn round_trips() {
         let mut j = Job::new(
             RenderSpec {
@@ -321,6 +376,16 @@ mod tests {
         j.requested_by = Some(Requester {
             user_id: Some("9".into()),
             ..Default::default()
+        });
+        assert_eq!(Job::from_json(&j.to_json()).unwrap(), j);
+        j.publish_by_ms = Some(1_800_000_000_000);
+        j.ticket = Some(Ticket {
+            user: "9".into(),
+            job: "1".into(),
+            due_ms: 5,
+            cost: Cost(3),
+            expires_ms: 1_800_000_900_000,
+            recorded: Recorded::Unknown,
         });
         assert_eq!(Job::from_json(&j.to_json()).unwrap(), j);
     }

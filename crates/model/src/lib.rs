@@ -29,6 +29,7 @@
 
 pub mod bounds;
 pub mod button;
+pub mod clock;
 pub mod colour;
 pub mod cost;
 pub mod discord;
@@ -51,7 +52,7 @@ pub use colour::Rgb;
 pub use cost::Cost;
 pub use drawing::Drawing;
 pub use grid::{GridKind, ResolvedGrid};
-pub use job::{InteractionReply, Job, JobError, Reply, Requester, Ticket};
+pub use job::{InteractionReply, Job, JobError, Recorded, Reply, Requester, Ticket};
 pub use push::{DecodeError, PushEnvelope, PushMessage};
 pub use reply_job::{ReplyJob, StoredImage};
 pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};

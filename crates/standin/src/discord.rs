@@ -10,7 +10,9 @@
 //! Discord's error bodies and records every request (with the JSON it
 //! carried, for contract tests) and the current state of every message, so
 //! tests can assert on what a user would see. It can be told to fail the
-//! next requests with a 429, a 500 or a 404.
+//! next requests with a 429, a 500, a 404 or a 413, or to withhold their
+//! answer (with or without acting on them: a timeout whose outcome the
+//! sender cannot know).
 //!
 //! Layout: this file holds the state and the routes; [`multipart`] reads
 //! forms, [`checks`] validates message bodies and files, [`commands`]
@@ -26,7 +28,7 @@ mod multipart;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,6 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use mandala_model::clock::now_ms;
 use mandala_model::discord::{MessagePayload, snowflake};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -53,6 +56,13 @@ pub enum Failure {
     /// 413 `{"code":40005,"message":"Request entity too large"}`: a file over
     /// the channel's upload limit.
     TooLarge,
+    /// No answer, ever, and the request has no effect: Discord unreachable
+    /// or stalled before it read the request. Recorded with status 0.
+    Hang,
+    /// The request takes effect (the message is edited or posted), but its
+    /// answer never comes: the connection stalls after Discord acted, so
+    /// the sender cannot know it succeeded. Recorded with the real status.
+    AnswerLost,
 }
 
 /// An attachment as stored on a message.
@@ -137,12 +147,6 @@ impl Default for DiscordStandin {
 /// Why a response refused the request, for [`RecordedRequest::error`].
 #[derive(Clone)]
 struct Refusal(String);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// A Discord error response.
 fn refuse(
@@ -383,6 +387,8 @@ fn injected(failure: &Failure) -> Response {
             None,
             "injected 413".into(),
         ),
+        // Handled in `gate`: these withhold the answer.
+        Failure::Hang | Failure::AnswerLost => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -415,6 +421,7 @@ fn sent_json(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
 /// and the JSON the request carried.
 async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
+    let mut withheld: Option<Failure> = None;
     let method = parts.method.to_string();
     let path = parts.uri.path().to_owned();
     let ua = parts
@@ -450,6 +457,14 @@ async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Nex
                     None,
                     format!("User-Agent {ua:?} is not `DiscordBot ($url, $versionNumber)`"),
                 )
+            } else if let Some(failure @ (Failure::Hang | Failure::AnswerLost)) = &failure {
+                withheld = Some(failure.clone());
+                if *failure == Failure::Hang {
+                    StatusCode::GATEWAY_TIMEOUT.into_response()
+                } else {
+                    let request = Request::from_parts(parts, axum::body::Body::from(body));
+                    next.run(request).await
+                }
             } else if let Some(failure) = failure {
                 injected(&failure)
             } else {
@@ -459,8 +474,20 @@ async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Nex
             (json, response)
         }
     };
-    let error = response.extensions().get::<Refusal>().map(|r| r.0.clone());
-    let status = response.status().as_u16();
+    let mut error = response.extensions().get::<Refusal>().map(|r| r.0.clone());
+    let mut status = response.status().as_u16();
+    match withheld {
+        Some(Failure::Hang) => {
+            status = 0;
+            error = Some("injected hang: not applied, never answered".to_owned());
+        }
+        Some(Failure::AnswerLost) => {
+            error = Some(format!(
+                "injected lost answer: applied ({status}), never answered"
+            ));
+        }
+        _ => {}
+    }
     if let Some(e) = &error {
         tracing::debug!(%method, status, "discord stand-in refused a request: {e}");
     }
@@ -474,6 +501,10 @@ async fn gate(State(standin): State<DiscordStandin>, request: Request, next: Nex
         });
     });
     standin.changed();
+    if withheld.is_some() {
+        // The sender waits until it gives up; the connection is never answered.
+        std::future::pending::<()>().await;
+    }
     response
 }
 

@@ -290,6 +290,37 @@ async fn injected_failures_look_like_discord() {
 }
 
 #[tokio::test]
+async fn withheld_answers_time_out_with_or_without_effect() {
+    let (s, base) = standin().await;
+    s.fail_next(1, Failure::Hang);
+    s.fail_next(1, Failure::AnswerLost);
+    let send = |content: &'static str| {
+        reqwest::Client::new()
+            .patch(format!("{base}{ORIGINAL}"))
+            .header("user-agent", UA)
+            .timeout(Duration::from_millis(300))
+            .json(&json!({ "content": content }))
+            .send()
+    };
+    // Hang: no answer, and the message is not touched.
+    assert!(send("lost").await.unwrap_err().is_timeout());
+    assert!(s.messages().is_empty(), "a hung request took effect");
+    // AnswerLost: no answer either, but the edit happened.
+    assert!(send("applied").await.unwrap_err().is_timeout());
+    let messages = s.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].payload_json["content"], "applied");
+    let recorded: Vec<(u16, bool)> = s
+        .requests()
+        .iter()
+        .map(|r| (r.status, r.error.is_some()))
+        .collect();
+    assert_eq!(recorded, vec![(0, true), (200, true)]);
+    // Then Discord answers again.
+    assert_eq!(send("later").await.unwrap().status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn webhooks_execute_and_wait() {
     let (s, base) = standin().await;
     let client = reqwest::Client::new();

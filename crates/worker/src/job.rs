@@ -203,7 +203,7 @@ pub(crate) async fn finish(shared: &Shared, verdict: &Verdict, log: &JobLog) {
     if *outcome == HANDED_OFF {
         return;
     }
-    if let Err(e) = ledger.finish(&t.user, &t.job, now_ms()).await {
+    if let Err(e) = ledger.end(t, now_ms()).await {
         tracing::warn!(error = %e, job = %t.job, "could not remove an ended job from the ledger");
     }
 }
@@ -309,7 +309,7 @@ async fn begin(shared: &Shared, ticket: Option<&Ticket>) -> Go {
     let (Some(ledger), Some(t)) = (&shared.ledger, ticket) else {
         return Go::Yes { lease_until_ms: 0 };
     };
-    match ledger.start(&t.user, &t.job, now_ms()).await {
+    match ledger.start(t, now_ms()).await {
         Ok(Start::Running { lease_until_ms }) => Go::Yes { lease_until_ms },
         Ok(Start::Missing) => Go::Cancelled,
         Err(e) => {

@@ -133,6 +133,7 @@ impl Worker {
                     max_wait: Duration::MAX,
                     refresh: Duration::from_secs(1),
                     timeout: Duration::from_millis(config.ledger_timeout_ms),
+                    stall_after: None,
                 },
             )),
             (None, None) => None,
@@ -173,7 +174,6 @@ impl Worker {
                 notifier,
                 // Jobs wait exactly while workers are busy: sweep then.
                 move || busy.in_flight.running() > 0,
-                job::now_ms,
                 stopped,
             ));
         }

@@ -35,6 +35,7 @@ fn setup(name: &str, dir: &std::path::Path, api_base: &str) -> Option<Setup> {
             max_wait: Duration::from_secs(840),
             refresh: Duration::ZERO,
             timeout: Duration::from_secs(10),
+            stall_after: None,
         },
     );
     let mut config = config(dir, api_base);
@@ -66,21 +67,23 @@ async fn ticketed(
     let mut due_ms = now_ms();
     if admit {
         let a = ledger
-            .admit(AdmitRequest {
-                user: USER.into(),
-                job: job_id.clone(),
-                cost: 1_000,
-                expires_ms: now_ms() + 10 * 60 * 1000,
-                label: format!("🌀 Rendering mandala for {token}"),
-                locale: String::new(),
-                reply: Some(NoticeTarget {
-                    application_id: APP_ID.into(),
-                    token: token.into(),
-                }),
-                now_ms: now_ms() - accepted_ago_ms,
-            })
-            .await
-            .unwrap();
+            .admit(
+                AdmitRequest {
+                    user: USER.into(),
+                    job: job_id.clone(),
+                    cost: 1_000,
+                    expires_ms: now_ms() + 10 * 60 * 1000,
+                    label: format!("🌀 Rendering mandala for {token}"),
+                    locale: String::new(),
+                    reply: Some(NoticeTarget {
+                        application_id: APP_ID.into(),
+                        token: token.into(),
+                    }),
+                    now_ms: now_ms() - accepted_ago_ms,
+                },
+                tokio::time::Instant::now() + Duration::from_secs(10),
+            )
+            .await;
         let Admission::Accepted { due_ms: d, .. } = a else {
             panic!("{a:?}")
         };
@@ -91,6 +94,8 @@ async fn ticketed(
         job: job_id,
         due_ms,
         cost: Cost(1_000),
+        expires_ms: 0,
+        recorded: mandala_model::Recorded::Yes,
     });
     j
 }

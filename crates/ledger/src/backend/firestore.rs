@@ -139,7 +139,34 @@ impl FirestoreBackend {
         url
     }
 
+    /// One call, repeated while Firestore says it is overloaded or briefly
+    /// unavailable (429, 503: its documented advice is to retry with
+    /// backoff). The caller's deadline bounds the whole; every call here is
+    /// safe to repeat, because each write carries its precondition: a
+    /// repeated commit that had landed fails it, and the caller re-reads.
     async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), LedgerError> {
+        let mut pause = RETRY_FIRST;
+        loop {
+            let (status, value) = self.send_once(method.clone(), url.clone(), body).await?;
+            if !matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) || pause > RETRY_LAST
+            {
+                return Ok((status, value));
+            }
+            tracing::debug!(%status, pause_ms = pause.as_millis() as u64, "firestore asked us to back off");
+            tokio::time::sleep(jittered(pause)).await;
+            pause *= 2;
+        }
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         url: Url,
@@ -162,6 +189,19 @@ impl FirestoreBackend {
         let value = response.json::<Value>().await.unwrap_or(Value::Null);
         Ok((status, value))
     }
+}
+
+/// The first pause after a 429 or 503, doubled on each repeat.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(20);
+/// No pause longer than this: the caller's deadline is short (the answer
+/// to Discord waits on it), and past it the call has failed anyway.
+const RETRY_LAST: std::time::Duration = std::time::Duration::from_millis(320);
+
+/// `pause` plus up to half again, so clients that were refused together
+/// do not come back together.
+fn jittered(pause: std::time::Duration) -> std::time::Duration {
+    let nanos = mandala_model::clock::subsec_nanos();
+    pause + pause.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
 /// Document ids must not contain `/`; Discord ids are digits, anything else
@@ -301,7 +341,7 @@ impl Backend for FirestoreBackend {
                     "running": int_value(sums.running_units),
                     "exp": int_value(sums.expires_ms),
                     "notice": { "integerValue": notice.to_string() },
-                    "expire_at": timestamp_value(sums.expires_ms),
+                    "expire_at": timestamp_value(sums.keep_until_ms),
                 });
                 json!({
                     "update": { "name": name, "fields": fields },
@@ -467,14 +507,27 @@ impl Backend for FirestoreBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<String>, LedgerError>> {
         async move {
+            // Both bounds on the one field need no composite index. The
+            // lower one leaves out records nobody rewrote before all their
+            // tokens died (see `DEAD_AFTER_MS`), so they cannot crowd the
+            // live ones out of the limit; the TTL policy deletes them.
+            let field = |op: &str, ms: u64| {
+                json!({ "fieldFilter": {
+                    "field": { "fieldPath": "notice" },
+                    "op": op,
+                    "value": int_value(ms),
+                }})
+            };
             let query = json!({
                 "structuredQuery": {
                     "select": { "fields": [{ "fieldPath": "__name__" }] },
                     "from": [{ "collectionId": USERS }],
-                    "where": { "fieldFilter": {
-                        "field": { "fieldPath": "notice" },
-                        "op": "LESS_THAN_OR_EQUAL",
-                        "value": int_value(now_ms),
+                    "where": { "compositeFilter": {
+                        "op": "AND",
+                        "filters": [
+                            field("GREATER_THAN", now_ms.saturating_sub(super::DEAD_AFTER_MS)),
+                            field("LESS_THAN_OR_EQUAL", now_ms),
+                        ],
                     }},
                     "limit": limit,
                 }

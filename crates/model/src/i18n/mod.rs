@@ -147,6 +147,9 @@ pub struct Strings {
     // ---- private refusals
     /// `{n}`: jobs the user has queued.
     pub queue_full: &'static str,
+    /// The user's own earlier requests are still being admitted and the
+    /// time to answer ran out: refused rather than let past the cap.
+    pub queue_busy: &'static str,
     /// `{wait}`: the estimate, e.g. `~17 min`.
     pub too_long: &'static str,
     pub try_again: &'static str,
@@ -200,6 +203,11 @@ pub struct Strings {
     /// `{attempts}`.
     pub last_dead_letter: &'static str,
     pub last_dead_letter_unknown: &'static str,
+    /// The interaction token would die before the image could be sent.
+    pub last_out_of_time: &'static str,
+    /// A job that was being worked on stopped making progress (its worker
+    /// died and nothing will redeliver it).
+    pub last_stalled: &'static str,
     pub why_store: &'static str,
     pub why_discord: &'static str,
     pub why_slow: &'static str,

@@ -56,6 +56,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mandala_ledger::{Ledger, Notifier, Start, WorkerStat};
 use mandala_model::PushEnvelope;
+use mandala_model::clock::now_ms;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -229,10 +230,6 @@ pub(crate) fn now_rfc3339() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
-
 /// Why the delivery could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalPushError {
@@ -299,7 +296,6 @@ impl<T: Payload> LocalPush<T> {
                 ledger,
                 notifier,
                 move || !lock(&busy.state).pending.is_empty(),
-                now_ms,
                 stopped,
             ));
         }
@@ -421,20 +417,15 @@ async fn restore_entries<T: Payload>(shared: &Shared<T>, ledger: &Ledger) {
         let (Some(t), mandala_model::Reply::Interaction(reply)) = (&job.ticket, &job.reply) else {
             continue;
         };
-        let request = mandala_ledger::AdmitRequest {
-            user: t.user.clone(),
-            job: t.job.clone(),
-            cost: t.cost.0,
-            expires_ms: reply.token_expires_at_ms().unwrap_or(0),
-            label: String::new(),
-            locale: job.locale.clone().unwrap_or_default(),
-            reply: Some(mandala_ledger::NoticeTarget {
-                application_id: reply.application_id.clone(),
-                token: reply.token.clone(),
-            }),
-            now_ms: now_ms(),
-        };
-        if let Err(e) = ledger.restore(request, t.due_ms).await {
+        let now = now_ms();
+        let expires_ms = reply.token_expires_at_ms().unwrap_or(0);
+        let mut entry = mandala_ledger::Entry::waiting(t.cost.0, now, t.due_ms, expires_ms);
+        entry.locale = job.locale.clone().unwrap_or_default();
+        entry.reply = Some(mandala_ledger::NoticeTarget {
+            application_id: reply.application_id.clone(),
+            token: reply.token.clone(),
+        });
+        if let Err(e) = ledger.restore(t, entry, now).await {
             tracing::warn!(error = %e, job = %t.job, "could not restore a spooled job in the ledger");
         }
     }
@@ -492,7 +483,7 @@ async fn forget<T: Payload>(shared: &Shared<T>, message: &Pending<T>) {
     }
     shared.wake.notify_one();
     if let (Some(ledger), Some(t)) = (&shared.ledger, &message.job.job().ticket)
-        && let Err(e) = ledger.finish(&t.user, &t.job, now_ms()).await
+        && let Err(e) = ledger.end(t, now_ms()).await
     {
         tracing::warn!(error = %e, job = %t.job, "could not remove a finished job from the ledger");
     }
@@ -506,7 +497,7 @@ async fn start<T: Payload>(shared: &Shared<T>, message: &Pending<T>) -> bool {
         return true;
     };
     let now = now_ms();
-    match ledger.start(&t.user, &t.job, now).await {
+    match ledger.start(t, now).await {
         Ok(Start::Missing) => false,
         Ok(Start::Running { lease_until_ms }) => {
             if lease_until_ms > now {
