@@ -61,7 +61,11 @@ async fn interactions(
     // ledger, the publisher) gets what is left of it, and nothing else
     // (cancels, late writes) is waited for before the answer.
     let deadline = tokio::time::Instant::from_std(started) + state.answer_budget;
-    let reply = handle(&state, &headers, body, deadline).await;
+    // The job queued here carries the request's trace to the worker.
+    let handling = std::pin::pin!(handle(&state, &headers, body, deadline));
+    let reply =
+        crate::publish::with_request_trace(mandala_service::trace::trace_id(&headers), handling)
+            .await;
     log(&reply, &headers, started);
     match reply {
         Ok(Handled {
