@@ -55,6 +55,15 @@ impl Role {
     }
 }
 
+/// Whether pushes and task dispatches must carry Google's OIDC token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PushAuthMode {
+    /// Every push and dispatch must carry a token for PUSH_AUDIENCE.
+    Oidc,
+    /// No check: a local run, where nothing else can reach the worker.
+    None,
+}
+
 /// Settings of `mandala-worker`.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -151,9 +160,16 @@ pub struct Config {
     #[arg(long, env = "RENDER_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub render_concurrency: Option<u32>,
 
-    /// Verify the push request's OIDC token against this audience (the worker's URL).
+    /// Verify the push request's OIDC token against this audience (the worker's URL). Required
+    /// unless PUSH_AUTH=none.
     #[arg(long, env = "PUSH_AUDIENCE")]
     pub push_audience: Option<String>,
+
+    /// `oidc`: every push and task dispatch must carry Google's OIDC token for PUSH_AUDIENCE,
+    /// and the worker refuses to start without PUSH_AUDIENCE. `none`: no check, for local runs
+    /// only (`mandala dev`, tests), where nothing else can reach the worker.
+    #[arg(long = "push-auth", env = "PUSH_AUTH", value_enum, default_value_t = PushAuthMode::Oidc)]
+    pub push_auth_mode: PushAuthMode,
 
     /// With PUSH_AUDIENCE: the service account the token must be for.
     #[arg(long, env = "PUSH_SERVICE_ACCOUNT")]
@@ -271,6 +287,8 @@ impl Config {
             discord_api_base: discord_api_base.into(),
             render_concurrency: None,
             push_audience: None,
+            // Tests and the in-process dev stack: nothing else reaches it.
+            push_auth_mode: PushAuthMode::None,
             push_service_account: None,
             push_jwks_url: None,
             secret_manager_endpoint: None,
@@ -407,7 +425,17 @@ impl Config {
             None if jwks.is_some() => {
                 Err(bad("PUSH_JWKS_URL", "needs PUSH_AUDIENCE to be set too"))
             }
+            // In one process with the ingress, nothing outside reaches the worker.
+            None if self.worker_role == Role::Single => Ok(None),
+            None if self.push_auth_mode == PushAuthMode::Oidc => Err(bad(
+                "PUSH_AUDIENCE",
+                "is required: every push and task dispatch must carry Google's OIDC token for this audience (the worker's URL). For a local run that nothing else can reach, set PUSH_AUTH=none",
+            )),
             None => Ok(None),
+            Some(_) if self.push_auth_mode == PushAuthMode::None => Err(bad(
+                "PUSH_AUTH",
+                "none turns the push token check off, but PUSH_AUDIENCE asks for it: unset one of them",
+            )),
             Some(audience) => {
                 if let Some(a) = account
                     && !a.contains('@')
@@ -639,6 +667,43 @@ mod tests {
         Config::try_parse_from(all).unwrap()
     }
 
+    /// [`parse`] for a local run without push tokens.
+    fn local(args: &[&str]) -> Config {
+        let mut all = vec!["--push-auth", "none"];
+        all.extend_from_slice(args);
+        parse(&all)
+    }
+
+    #[test]
+    fn the_worker_refuses_to_start_without_push_authentication_unless_told_it_is_local() {
+        let e = parse(&["--local-store-dir", "d"]).check().unwrap_err();
+        assert_eq!(e.var, "PUSH_AUDIENCE");
+        assert!(e.reason.contains("PUSH_AUTH=none"), "{e}");
+        assert!(local(&["--local-store-dir", "d"]).check().is_ok());
+        assert!(
+            parse(&["--local-store-dir", "d", "--push-audience", "https://w"])
+                .push_auth()
+                .unwrap()
+                .is_some()
+        );
+        let e = local(&["--local-store-dir", "d", "--push-audience", "https://w"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.var, "PUSH_AUTH");
+        // The single service's worker is reachable from inside only.
+        assert!(
+            parse(&["--local-store-dir", "d", "--worker-role", "single"])
+                .check()
+                .is_ok()
+        );
+        let e = Config::try_parse_from(["mandala-worker", "--push-auth", "off"]).unwrap_err();
+        assert!(
+            e.to_string().contains("PUSH_AUTH") || e.to_string().contains("push-auth"),
+            "{e}"
+        );
+    }
+
+
     #[test]
     fn exactly_one_store() {
         let e = parse(&[]).check().unwrap_err();
@@ -724,7 +789,7 @@ mod tests {
 
     #[test]
     fn the_render_role_needs_somewhere_to_send_replies() {
-        let e = parse(&["--local-store-dir", "d", "--worker-role", "render"])
+        let e = local(&["--local-store-dir", "d", "--worker-role", "render"])
             .check()
             .unwrap_err();
         assert_eq!(e.var, "WORKER_ROLE");
@@ -743,7 +808,7 @@ mod tests {
             dead_letter.to_string(),
             "http://127.0.0.1:8082/pubsub/dead-letter"
         );
-        let e = parse(&[
+        let e = local(&[
             "--local-store-dir",
             "d",
             "--reply-topic",
@@ -757,7 +822,7 @@ mod tests {
 
     #[test]
     fn a_secret_manager_stand_in_must_be_a_url() {
-        let e = parse(&[
+        let e = local(&[
             "--local-store-dir",
             "d",
             "--secret-manager-endpoint",

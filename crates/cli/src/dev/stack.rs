@@ -514,6 +514,8 @@ fn worker_args(
     let mut args = vec![
         ("port", port.to_string()),
         ("discord-api-base", api_base.to_owned()),
+        // On this machine nothing else reaches the worker: no push tokens.
+        ("push-auth", "none".to_owned()),
     ];
     let shared_queue =
         options.pubsub_emulator.is_some() || options.topology == Topology::CloudTasks;
