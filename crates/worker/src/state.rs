@@ -110,6 +110,11 @@ impl Shared {
         }
     }
 
+    /// The ledger that marks jobs delivered `via` this route started.
+    pub fn ledger_for(&self, _via: crate::delivery::Via) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
     /// Waits for, then holds, the lock serialising jobs for one object name.
     pub async fn lock_object(&self, name: &str) -> ObjectLock {
         let lock = {
@@ -152,6 +157,9 @@ pub struct Counters {
     told: AtomicU64,
     handed_off: AtomicU64,
     answered_inline: AtomicU64,
+    abandoned: AtomicU64,
+    out_of_time: AtomicU64,
+    reply_unknown: AtomicU64,
     timings: [AtomicU64; 9],
 }
 
@@ -218,6 +226,15 @@ pub struct Stats {
     pub handed_off: u64,
     /// Single service: interactions answered with the image itself.
     pub answered_inline: u64,
+    /// Jobs whose user was told to try again before the queue took them:
+    /// dropped unrendered.
+    pub abandoned: u64,
+    /// Jobs not started because their token would die first (their user
+    /// was told).
+    pub out_of_time: u64,
+    /// Jobs let go on their last attempt with their reply's fate unknown
+    /// (it may have been delivered; nothing was said over it).
+    pub reply_unknown: u64,
     pub stages: StageTotals,
 }
 
@@ -240,6 +257,9 @@ impl Counters {
             "told" => &self.told,
             "handed-off" => &self.handed_off,
             "answered-inline" => &self.answered_inline,
+            "abandoned" => &self.abandoned,
+            "out-of-time" => &self.out_of_time,
+            "reply-unknown" => &self.reply_unknown,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -282,6 +302,9 @@ impl Counters {
             told: get(&self.told),
             handed_off: get(&self.handed_off),
             answered_inline: get(&self.answered_inline),
+            abandoned: get(&self.abandoned),
+            out_of_time: get(&self.out_of_time),
+            reply_unknown: get(&self.reply_unknown),
             stages: StageTotals {
                 decode_us: t(0),
                 decoded: t(1),
