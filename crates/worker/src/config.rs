@@ -232,7 +232,19 @@ pub struct Config {
     /// stop rendering (a cancelled job may then be rendered anyway).
     #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(50..=30_000))]
     pub ledger_timeout_ms: u64,
+
+    /// Jobs Cloud Tasks delivers (which have no dead-letter route): a job whose latest attempt
+    /// started this many seconds ago, with no attempt since and no end, has stalled (its last
+    /// attempt never reached a worker, or its worker died) and its user gets the final word.
+    /// Keep it above JOB_DEADLINE_SECS plus the queue's longest retry backoff. 0 turns the
+    /// watchdog off. Needs FIRESTORE_DATABASE.
+    #[arg(long, env = "STALL_AFTER_SECS", default_value_t = DEFAULT_STALL_AFTER_SECS, value_parser = clap::value_parser!(u64).range(0..=840))]
+    pub stall_after_secs: u64,
 }
+
+/// The stall watchdog's default: above the default job deadline (50 s)
+/// plus the queue's default longest backoff (300 s), with room to spare.
+pub const DEFAULT_STALL_AFTER_SECS: u64 = 420;
 
 fn parse_database(name: &str) -> Result<String, String> {
     mandala_ledger::backend::firestore::parse_database(name)
@@ -297,6 +309,7 @@ impl Config {
             firestore_database: None,
             firestore_emulator_host: None,
             ledger_timeout_ms: 3000,
+            stall_after_secs: DEFAULT_STALL_AFTER_SECS,
             http_header_read_timeout_ms: DEFAULT_HTTP.header_read_timeout_ms,
             http_body_read_timeout_ms: DEFAULT_HTTP.body_read_timeout_ms,
             http_idle_timeout_secs: DEFAULT_HTTP.idle_timeout_secs,
@@ -398,6 +411,25 @@ impl Config {
             return Err(bad("DISCORD_API_BASE", "must not have a query or fragment"));
         }
         Ok(url)
+    }
+
+    /// The stall watchdog for jobs Cloud Tasks delivers, if on.
+    pub fn stall_after(&self) -> Result<Option<Duration>, ConfigError> {
+        if self.stall_after_secs == 0 {
+            return Ok(None);
+        }
+        // One attempt may run this long: the watchdog must not call it stalled.
+        let attempt = self.job_deadline_secs + 10;
+        if self.stall_after_secs <= attempt {
+            return Err(bad(
+                "STALL_AFTER_SECS",
+                format!(
+                    "{} s would call a job stalled while an attempt may still run (JOB_DEADLINE_SECS {} s, plus 10 s); set it above {attempt} plus the queue's longest retry backoff, or 0 to turn the watchdog off",
+                    self.stall_after_secs, self.job_deadline_secs
+                ),
+            ));
+        }
+        Ok(Some(Duration::from_secs(self.stall_after_secs)))
     }
 
     /// The OIDC check, if any: (audience, service account, JWKS override).
@@ -582,6 +614,7 @@ impl Config {
         self.ledger()?;
         self.replies()?;
         self.secret_manager()?;
+        self.stall_after()?;
         Ok(())
     }
 }
@@ -703,6 +736,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_stall_watchdog_must_outlast_an_attempt() {
+        let c = local(&["--local-store-dir", "d"]);
+        assert_eq!(
+            c.stall_after().unwrap(),
+            Some(Duration::from_secs(DEFAULT_STALL_AFTER_SECS))
+        );
+        let c = local(&["--local-store-dir", "d", "--stall-after-secs", "0"]);
+        assert_eq!(c.stall_after().unwrap(), None);
+        let e = local(&[
+            "--local-store-dir",
+            "d",
+            "--job-deadline-secs",
+            "120",
+            "--stall-after-secs",
+            "120",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "STALL_AFTER_SECS");
+        assert!(Config::try_parse_from(["mandala-worker", "--stall-after-secs", "900"]).is_err());
+    }
 
     #[test]
     fn exactly_one_store() {

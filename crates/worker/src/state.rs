@@ -38,6 +38,10 @@ pub struct Shared {
     /// The shared queue ledger (Firestore), when this worker keeps it; with
     /// local push delivery the delivery keeps it instead.
     pub ledger: Option<Ledger>,
+    /// The same ledger, marking the jobs Cloud Tasks delivers for the stall
+    /// watchdog (`STALL_AFTER_SECS`): nothing else tells their users when
+    /// their attempts stop coming. `None` when the watchdog is off.
+    pub tasks_ledger: Option<Ledger>,
     /// How fast this instance renders, measured.
     pub calibrator: Calibrator,
     /// When the speed was last reported to the ledger (Unix ms).
@@ -62,6 +66,7 @@ pub struct Parts {
     pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
     pub ledger: Option<Ledger>,
+    pub tasks_ledger: Option<Ledger>,
     pub calibrator: Calibrator,
 }
 
@@ -102,6 +107,7 @@ impl Shared {
             max_attempts: parts.max_attempts,
             verifier: parts.verifier,
             ledger: parts.ledger,
+            tasks_ledger: parts.tasks_ledger,
             calibrator: parts.calibrator,
             last_report_ms: AtomicU64::new(0),
             stats: Counters::default(),
@@ -111,8 +117,11 @@ impl Shared {
     }
 
     /// The ledger that marks jobs delivered `via` this route started.
-    pub fn ledger_for(&self, _via: crate::delivery::Via) -> Option<&Ledger> {
-        self.ledger.as_ref()
+    pub fn ledger_for(&self, via: crate::delivery::Via) -> Option<&Ledger> {
+        match (via, &self.tasks_ledger) {
+            (crate::delivery::Via::Task, Some(watched)) => Some(watched),
+            _ => self.ledger.as_ref(),
+        }
     }
 
     /// Waits for, then holds, the lock serialising jobs for one object name.
@@ -320,12 +329,15 @@ impl Counters {
     }
 }
 
-/// Counts running jobs so shutdown can wait for them.
+/// Counts running jobs so shutdown can wait for them, and remembers when
+/// the last Cloud Tasks dispatch ended (the stall watchdog sweeps for a
+/// while after it).
 #[derive(Debug, Default)]
 pub struct InFlight {
     count: AtomicUsize,
     closing: AtomicBool,
     idle: Notify,
+    last_task_ms: AtomicU64,
 }
 
 /// Held by a running job.
@@ -351,6 +363,16 @@ impl InFlight {
 
     pub fn running(&self) -> usize {
         self.count.load(Ordering::Acquire)
+    }
+
+    /// A Cloud Tasks dispatch was handled just now (Unix ms).
+    pub fn task_seen(&self, now_ms: u64) {
+        self.last_task_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    /// When a Cloud Tasks dispatch was last handled (Unix ms; 0: never).
+    pub fn last_task_ms(&self) -> u64 {
+        self.last_task_ms.load(Ordering::Acquire)
     }
 
     pub fn is_closing(&self) -> bool {

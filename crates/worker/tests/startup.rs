@@ -77,6 +77,14 @@ fn bad_settings_name_their_variable() {
             &[("LOCAL_STORE_DIR", local), ("PUSH_AUTH", "off")],
             "PUSH_AUTH",
         ),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("PUSH_AUTH", "none"),
+                ("STALL_AFTER_SECS", "30"),
+            ],
+            "STALL_AFTER_SECS",
+        ),
     ];
     for (env, var) in cases {
         let (ok, stderr) = run(env);
