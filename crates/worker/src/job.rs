@@ -1394,9 +1394,13 @@ async fn dead_letter_inner(
         Told::Failed if token_alive(&job.reply) => {
             redeliver("dead-lettered; the user could not be told yet, and their token lives")
         }
-        Told::Failed | Told::Nobody => ack(
+        Told::Failed => ack(
             "dead-letter-logged",
-            "dead-lettered; the user could not be told",
+            "dead-lettered; the user could not be told, and their token is dead",
+        ),
+        Told::Nobody => ack(
+            "dead-letter-logged",
+            "dead-lettered; nobody waits for a channel post",
         ),
     }
 }
