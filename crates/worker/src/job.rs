@@ -1432,15 +1432,16 @@ async fn dead_letter_inner(
     let (job, unreadable) = match decode(&delivery.data) {
         Ok(job) => {
             log.kind = job.kind.as_str();
+            log.note_job(&job);
             (salvaged_of(&job), None)
         }
         Err(unreadable) => {
             let (e, salvaged) = *unreadable;
+            log.note_salvaged(&salvaged);
             (salvaged, Some(e))
         }
     };
     log.ticket.clone_from(&job.ticket);
-    log.note_salvaged(&job);
     let planned = target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await;
     let target = match planned {
         Ok(Plan::Send(t)) => t,
