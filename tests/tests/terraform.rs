@@ -419,12 +419,13 @@ fn settings_come_from_the_binaries_config_definitions() {
     let settings = settings();
     let ws = workspace();
     for s in &settings {
-        // The clap command is named after the binary Cloud Run runs.
-        assert_eq!(
-            ws.bins.get(&s.binary).map(String::as_str),
-            Some(s.binary.as_str()),
-            "{} must be a binary of the package of the same name",
-            s.binary
+        // The clap command is named after the binary Cloud Run runs (the
+        // worker's lives above both services, in mandala-single).
+        assert!(
+            ws.bins.contains_key(&s.binary),
+            "{} must be a binary of the workspace (binaries: {:?})",
+            s.binary,
+            ws.bins
         );
         assert!(s.env.contains_key("PORT"), "{} reads PORT", s.binary);
     }

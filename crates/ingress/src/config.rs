@@ -230,7 +230,7 @@ pub enum PublishTarget {
     /// The in-process stand-in for a push subscription.
     LocalPush { url: http::Uri },
     /// A Cloud Tasks queue.
-    CloudTasks(crate::publish::tasks::TasksTarget),
+    CloudTasks(mandala_queue::tasks::TasksTarget),
 }
 
 /// A contradiction between settings, naming the variables involved.
@@ -343,7 +343,7 @@ impl Config {
     }
 
     /// The Cloud Tasks settings, checked.
-    fn tasks_target(&self, queue: &str) -> Result<crate::publish::tasks::TasksTarget, ConfigError> {
+    fn tasks_target(&self, queue: &str) -> Result<mandala_queue::tasks::TasksTarget, ConfigError> {
         let url = set(self.cloud_tasks_url.as_deref()).ok_or(ConfigError::NoTasksUrl)?;
         match reqwest::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
@@ -373,7 +373,7 @@ impl Config {
                 value: host.to_owned(),
             });
         }
-        Ok(crate::publish::tasks::TasksTarget {
+        Ok(mandala_queue::tasks::TasksTarget {
             queue: queue.to_owned(),
             url: url.to_owned(),
             service_account: account.map(str::to_owned),

@@ -64,7 +64,7 @@ async fn interactions(
     // The job queued here carries the request's trace to the worker.
     let handling = std::pin::pin!(handle(&state, &headers, body, deadline));
     let reply =
-        crate::publish::with_request_trace(mandala_service::trace::trace_id(&headers), handling)
+        mandala_queue::with_request_trace(mandala_service::trace::trace_id(&headers), handling)
             .await;
     log(&reply, &headers, started);
     match reply {

@@ -21,10 +21,13 @@
 //! - [`request`]: from "draw this" to a queued job, the path all of them end in.
 //! - [`admission`]: the queue ledger's verdict on each render request (the
 //!   per-user cap, the wait estimate, refusals) and what the user is told.
-//! - [`publish`]: the [`publish::JobPublisher`] and its Pub/Sub, Cloud Tasks
-//!   and local push back ends.
 //! - [`inline`]: answering an interaction with its finished image, when a
 //!   worker shares this process (the single-service design).
+//!
+//! Jobs leave through `mandala_queue`'s publishers (Pub/Sub, Cloud Tasks,
+//! the local push delivery), which the worker shares for its reply jobs:
+//! the two services sit side by side on that crate, and neither depends on
+//! the other.
 //!
 //! [`Ingress`] ties these together; [`serve`] runs it on a listener, with
 //! the limits of [`mandala_service::server`], until a shutdown signal, then
@@ -40,7 +43,6 @@ pub mod forms;
 pub mod inline;
 pub mod interactions;
 pub mod outcome;
-pub mod publish;
 pub mod replay;
 pub mod request;
 pub mod signing;
@@ -54,10 +56,11 @@ use config::{Config, ConfigError, LedgerChoice, PublishTarget};
 use mandala_ledger::backend::firestore::FirestoreBackend;
 use mandala_ledger::backend::memory::MemoryBackend;
 use mandala_ledger::{Backend, Ledger, LedgerError, Notifier, Policy};
-use publish::JobPublisher;
-use publish::local::{LocalPush, LocalPushConfig, LocalPushError};
-use publish::pubsub::PubsubPublisher;
-use publish::tasks::TasksPublisher;
+use mandala_queue::JobPublisher;
+pub use mandala_queue::inprocess::{InProcess, InlineAnswer};
+use mandala_queue::local::{LocalPush, LocalPushConfig, LocalPushError};
+use mandala_queue::pubsub::PubsubPublisher;
+use mandala_queue::tasks::TasksPublisher;
 
 /// Why the ingress could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,19 +93,7 @@ pub struct Embedding {
     /// in this process (`mandala dev --topology cloud-tasks`).
     pub shared_memory_ledger: bool,
     /// Answer cheap interactions with the image itself.
-    pub inline: Option<Arc<dyn inline::InlineAnswer>>,
-}
-
-/// The worker in this process, as the local push delivery reaches it.
-pub struct InProcess {
-    /// Its router: `/pubsub/push` and `/pubsub/dead-letter` are called directly.
-    pub worker: axum::Router,
-    /// Deliveries before a job is given up (the worker's MAX_DELIVERY_ATTEMPTS).
-    pub max_attempts: u32,
-    /// How long one delivery may take (above the worker's job deadline).
-    pub ack_deadline: Duration,
-    /// At shutdown, tell the users of jobs still queued instead of spooling them.
-    pub tell_on_shutdown: bool,
+    pub inline: Option<Arc<dyn InlineAnswer>>,
 }
 
 impl Ingress {
@@ -152,7 +143,7 @@ impl Ingress {
             Ok(JobPublisher::Local(LocalPush::start(
                 LocalPushConfig {
                     url,
-                    subscription: publish::local::SUBSCRIPTION.to_owned(),
+                    subscription: mandala_queue::local::SUBSCRIPTION.to_owned(),
                     in_process: router,
                     tell_on_shutdown,
                     dead_letter_url,

@@ -32,8 +32,8 @@ use tokio::time::Instant;
 use crate::admission::{self, Decision};
 use crate::answer::{Answer, Answered, Rejection, answer};
 use crate::outcome::Outcome;
-use crate::publish::{self, PublishError};
 use crate::state::AppState;
+use mandala_queue::PublishError;
 
 /// What to draw, and how to say so.
 pub struct RenderRequest {
@@ -179,7 +179,7 @@ async fn queue(
         .publish_timeout
         .min(deadline.saturating_duration_since(Instant::now()));
     job.publish_by_ms = Some(crate::now_ms() + budget.as_millis() as u64);
-    let attributes = publish::attributes(&job, interaction_id);
+    let attributes = mandala_queue::attributes(&job, interaction_id);
     match state
         .publisher
         .publish_within(budget, &job, attributes)

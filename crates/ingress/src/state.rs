@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::publish::JobPublisher;
 use crate::replay::SeenIds;
 use crate::signing::PublicKey;
+use mandala_queue::JobPublisher;
 
 pub struct AppState {
     pub key: PublicKey,
@@ -25,7 +25,7 @@ pub struct AppState {
     /// Which commands make a grid by default.
     pub grid: crate::config::GridDefaults,
     /// A worker in this process that answers cheap jobs with their image.
-    pub inline: Option<Arc<dyn crate::inline::InlineAnswer>>,
+    pub inline: Option<Arc<dyn crate::InlineAnswer>>,
 }
 
 impl std::fmt::Debug for AppState {

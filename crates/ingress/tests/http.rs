@@ -59,7 +59,7 @@ impl Fixture {
     async fn assert_no_job(&self) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(self.receiver.count(), 0, "a job was delivered");
-        if let mandala_ingress::publish::JobPublisher::Local(l) = self.ingress.publisher() {
+        if let mandala_queue::JobPublisher::Local(l) = self.ingress.publisher() {
             assert_eq!(l.unacked(), 0, "a job is queued");
         }
     }

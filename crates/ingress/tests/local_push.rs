@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::*;
 use mandala_ingress::Ingress;
-use mandala_ingress::publish::JobPublisher;
 use mandala_model::PushEnvelope;
+use mandala_queue::JobPublisher;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 

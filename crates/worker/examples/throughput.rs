@@ -9,7 +9,7 @@
 //! resident set (`VmHWM`) from `/proc/<pid>/status`.
 //!
 //! ```sh
-//! cargo build --release -p mandala-worker --bin mandala-worker --example throughput
+//! cargo build --release -p mandala-single -p mandala-worker --bin mandala-worker --example throughput
 //! target/release/examples/throughput --jobs 40 --size 1024 --concurrency 2
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mandala_ingress::publish::PublishError;
-use mandala_ingress::publish::local::{LocalPush, LocalPushConfig, REPLY_SUBSCRIPTION};
-use mandala_ingress::publish::pubsub::PubsubPublisher;
 use mandala_model::i18n::fill;
 use mandala_model::{Drawing, Job, RenderSpec, ReplyJob, StoredImage};
+use mandala_queue::PublishError;
+use mandala_queue::local::{LocalPush, LocalPushConfig, REPLY_SUBSCRIPTION};
+use mandala_queue::pubsub::PubsubPublisher;
 use tokio::time::Instant;
 
 use crate::config::{Config, Replies};

@@ -8,17 +8,20 @@
 //! and the Discord reply is an idempotent edit of the interaction's
 //! original response.
 //!
-//! The same binary plays every worker part of every design
-//! (docs/DEPLOY.md), by `WORKER_ROLE`: `all` renders and replies; in the
-//! split design `render` hands each finished image to a `reply` service
-//! through a second topic; `single` is the interactions endpoint too.
+//! The same binary (`mandala-worker`, in `mandala_single`) plays every
+//! worker part of every design (docs/DEPLOY.md), by `WORKER_ROLE`: `all`
+//! renders and replies; in the split design `render` hands each finished
+//! image to a `reply` service through a second topic; `single` is the
+//! interactions endpoint too, which `mandala_single` runs beside this
+//! worker: this crate never depends on the ingress.
 //!
 //! Layout:
 //! - [`config`]: settings and their startup checks.
 //! - [`http`]: the routes; [`delivery`]: a push or a task dispatch, read
 //!   the same way; [`job`]: one job from decode to reply.
 //! - [`handoff`], [`replier`]: the two stages of the split design.
-//! - [`single`]: ingress, queue and worker in one process.
+//! - [`inline`]: what an ingress in this process needs of this worker, and
+//!   answering cheap interactions with their image.
 //! - [`render`]: the bounded pool of blocking render threads.
 //! - [`store`]: Cloud Storage and local-directory stores.
 //! - [`reply`]: the Discord message, its destination and delivery schedule.
@@ -39,11 +42,11 @@ pub mod config;
 pub mod delivery;
 pub mod handoff;
 pub mod http;
+pub mod inline;
 pub mod job;
 pub mod render;
 pub mod replier;
 pub mod reply;
-pub mod single;
 pub mod state;
 pub mod store;
 
@@ -72,7 +75,7 @@ pub enum StartError {
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("reply delivery: {0}")]
-    Replies(#[from] mandala_ingress::publish::local::LocalPushError),
+    Replies(#[from] mandala_queue::local::LocalPushError),
     #[error("ingress: {0}")]
     Ingress(String),
 }
@@ -285,7 +288,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     if config.worker_role == Role::Single {
-        return single::serve(config, listener, shutdown).await;
+        return Err(StartError::Config(config::ConfigError {
+            var: "WORKER_ROLE",
+            reason: "single runs the ingress too: serve it with mandala_single::serve (the mandala-worker binary does)".into(),
+        }));
     }
     let limits = config.http_limits();
     let worker = Worker::start(config).await?;

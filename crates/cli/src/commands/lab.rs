@@ -88,7 +88,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ] {
         if !bin.is_file() {
             return Err(UsageError(format!(
-                "{flag}: {} is not there (build it: cargo build --release -p mandala-ingress -p mandala-worker)",
+                "{flag}: {} is not there (build it: cargo build --release -p mandala-ingress -p mandala-single)",
                 bin.display()
             ))
             .into());

@@ -6,9 +6,9 @@
 //! prints where the image will be stored.
 
 use anyhow::Context as _;
-use mandala_ingress::publish::pubsub::PubsubPublisher;
 use mandala_model::job::JobKind;
 use mandala_model::{Job, Reply};
+use mandala_queue::pubsub::PubsubPublisher;
 
 use crate::UsageError;
 use crate::spec_args::{SpecArgs, resolve_request};

@@ -385,7 +385,11 @@ impl DevStack {
             let inline = config.inline_render_max_ms;
             let worker = start_worker(config, worker_listener, None).await?;
             // Queued jobs are spooled at shutdown, as in the other designs.
-            let embedding = worker.worker.embedding(inline, false);
+            let embedding = mandala_ingress::Embedding {
+                in_process: Some(worker.worker.in_process(false)),
+                shared_memory_ledger: false,
+                inline: worker.worker.inline_answer(inline),
+            };
             let ingress = mandala_ingress::Ingress::start_with(ingress_config, embedding)
                 .await
                 .map_err(|e| anyhow::anyhow!("starting the ingress: {e}"))?;

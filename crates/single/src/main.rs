@@ -1,4 +1,6 @@
-//! `mandala-worker`: the render back end behind the Pub/Sub push subscription.
+//! `mandala-worker`: the render back end behind the Pub/Sub push subscription
+//! or the Cloud Tasks queue, every role of it (`WORKER_ROLE`), the single
+//! service included.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -12,6 +14,6 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
         .await
         .with_context(|| format!("cannot listen on PORT {}", config.port))?;
-    mandala_worker::serve(config, listener, mandala_service::shutdown::signal()).await?;
+    mandala_single::serve(config, listener, mandala_service::shutdown::signal()).await?;
     Ok(())
 }

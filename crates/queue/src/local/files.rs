@@ -8,7 +8,7 @@ use mandala_model::PushEnvelope;
 use serde::Serialize;
 
 use super::{LocalPushError, Pending, now_rfc3339};
-use crate::publish::Payload;
+use crate::Payload;
 
 /// A dead-lettered message: the last envelope sent and why it failed.
 #[derive(Serialize)]

@@ -16,7 +16,12 @@
 //!
 //! The Pub/Sub publisher and the local delivery carry any [`Payload`]: the
 //! worker's render stage reuses them for the reply jobs of the split design.
+//!
+//! [`inprocess`] holds what the ingress needs of a worker in its own
+//! process. This crate sits below both services, which share it and do
+//! not depend on each other.
 
+pub mod inprocess;
 pub mod local;
 pub mod pubsub;
 pub mod tasks;

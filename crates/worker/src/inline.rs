@@ -1,102 +1,57 @@
-//! The single-service design (`WORKER_ROLE=single`): one process is the
-//! interactions endpoint, the queue and the worker.
-//!
-//! The ingress runs in this process with the ingress's own settings (read
-//! from the environment) and the local push delivery as its queue, handing
-//! each job to this worker's router directly instead of POSTing it: the
-//! same ordering keys, turns, retries, last words and queue ledger as the
-//! two-service designs, without a network hop. Nothing of the worker's is
-//! reachable from outside; the public router is the ingress's.
+//! Answering cheap interactions with their image, when this worker shares
+//! its process with the ingress (the single-service design, `mandala dev`).
 //!
 //! A small render takes milliseconds, so a cheap job whose render slot is
 //! free is answered with the image itself ([`Inline`]): rendered, stored and
 //! sent as the interaction's response through Discord's callback endpoint,
 //! inside Discord's 3 s. Everything else is queued and the user sees the
-//! estimate first, as in every design.
-//!
-//! What this gives up: rendering has no cap of its own (the instances that
-//! answer Discord are the ones that render), and a job still queued when
-//! the instance dies is lost — at a graceful stop its user is told, but a
-//! crash tells nobody. On Cloud Run the queue runs after the response, so
-//! the service needs CPU outside requests (`cpu_idle = false`).
+//! estimate first, as in every design. The ingress reaches this worker
+//! through the types of `mandala_queue::inprocess`; the process that runs
+//! both (`mandala_single`) hands them over.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
-use mandala_ingress::inline::InlineAnswer;
-use mandala_ingress::{Embedding, InProcess, Ingress};
 use mandala_model::{Drawing, Job, Reply};
+use mandala_queue::inprocess::{InProcess, InlineAnswer};
 use reqwest::Url;
 use tokio::time::Instant;
 
-use crate::config::{Config, ConfigError};
+use crate::Worker;
 use crate::job::{JobLog, Verdict};
 use crate::reply::message;
 use crate::reply::target::{self, Plan};
 use crate::state::Shared;
 use crate::store::NewObject;
-use crate::{StartError, Worker};
 
 impl Worker {
-    /// What the ingress in this process needs to hand jobs to this worker:
-    /// its router, its delivery attempts and deadline, and (when
-    /// `inline_render_max_ms` is above 0) the inline answer.
-    /// `tell_on_shutdown`: at shutdown, tell the users of jobs still queued
-    /// rather than spooling them (for an instance whose disk dies with it).
-    pub fn embedding(&self, inline_render_max_ms: u64, tell_on_shutdown: bool) -> Embedding {
-        let inline = (inline_render_max_ms > 0).then(|| {
+    /// What the local push delivery of an ingress in this process needs to
+    /// hand jobs to this worker: its router, its delivery attempts and
+    /// deadline. `tell_on_shutdown`: at shutdown, tell the users of jobs
+    /// still queued rather than spooling them (for an instance whose disk
+    /// dies with it).
+    pub fn in_process(&self, tell_on_shutdown: bool) -> InProcess {
+        InProcess {
+            worker: self.router(),
+            max_attempts: self.shared.max_attempts,
+            // Above the job deadline, like a subscription's ack deadline.
+            ack_deadline: self.shared.job_deadline + Duration::from_secs(10),
+            tell_on_shutdown,
+        }
+    }
+
+    /// The inline answer, when renders predicted to take at most
+    /// `inline_render_max_ms` (above 0) may be answered with their image.
+    pub fn inline_answer(&self, inline_render_max_ms: u64) -> Option<Arc<dyn InlineAnswer>> {
+        (inline_render_max_ms > 0).then(|| {
             Arc::new(Inline {
                 shared: Arc::clone(&self.shared),
                 max: Duration::from_millis(inline_render_max_ms),
             }) as Arc<dyn InlineAnswer>
-        });
-        Embedding {
-            in_process: Some(InProcess {
-                worker: self.router(),
-                max_attempts: self.shared.max_attempts,
-                // Above the job deadline, like a subscription's ack deadline.
-                ack_deadline: self.shared.job_deadline + Duration::from_secs(10),
-                tell_on_shutdown,
-            }),
-            shared_memory_ledger: false,
-            inline,
-        }
+        })
     }
-}
-
-/// Runs the single service on `listener` until `shutdown`, then drains the
-/// server, tells the users of jobs still queued, and lets running jobs end.
-pub async fn serve(
-    config: Config,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    // The ingress's settings are the environment's too (PORT, DISCORD_*,
-    // FIRESTORE_DATABASE, MAX_QUEUED_PER_USER, ...); flags are the worker's.
-    let ingress_config = mandala_ingress::config::Config::try_parse_from(["mandala-worker"])
-        .map_err(|e| {
-            StartError::Config(ConfigError {
-                var: "WORKER_ROLE",
-                reason: format!("single reads the ingress's settings too: {e}"),
-            })
-        })?;
-    let limits = ingress_config.http_limits();
-    let inline = config.inline_render_max_ms;
-    let worker = Worker::start(config).await?;
-    let ingress = Ingress::start_with(ingress_config, worker.embedding(inline, true))
-        .await
-        .map_err(|e| StartError::Ingress(e.to_string()))?;
-    let drained =
-        mandala_service::server::serve(listener, ingress.router(), limits, shutdown).await;
-    if drained.cut > 0 {
-        tracing::warn!(cut = drained.cut, "interactions still in progress were cut");
-    }
-    ingress.shutdown().await;
-    worker.shutdown().await;
-    Ok(())
 }
 
 /// Answers cheap interactions with their image.
@@ -164,7 +119,7 @@ impl Inline {
             spec_hash: drawing.hash().to_string(),
             ticket: job.ticket.clone(),
             // Answered inside the interaction's request: its trace.
-            trace: mandala_ingress::publish::request_trace()
+            trace: mandala_queue::request_trace()
                 .map(|t| mandala_service::logging::cloud_trace(&t)),
             ..JobLog::default()
         };
