@@ -1103,11 +1103,13 @@ async fn one_users_burst(stage: &Stage) -> Outcome {
     finish(stage, &asked).await
 }
 
-/// A real backlog on the Firestore emulator: one render slot, heavy jobs
-/// from many users, and an image store slower than the estimates know, so
-/// jobs wait long past their promise and the worker's sweeper sends
-/// waiting notices while it renders. Every message must end in its image:
-/// a notice is never the last word.
+/// A real backlog on the Firestore emulator: four users with four jobs
+/// each, which Pub/Sub's ordered delivery hands out one per user at a
+/// time, so each user's later jobs wait in the queue (not started) while
+/// the worker's sweeper runs; and an image store slower than the estimates
+/// know, so they wait well past their promise and draw waiting notices
+/// while their turn comes. Every message must end in its image: a notice
+/// is never the last word, whichever of the two reaches Discord first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn notices_never_overwrite_the_final_word() {
     let _one = SERIAL.lock().await;
@@ -1123,14 +1125,20 @@ async fn notices_never_overwrite_the_final_word() {
         },
     )
     .await;
-    // Each job now spends about a second more than the worker measured.
-    stage.slow(Dep::Store, Duration::from_millis(250));
-    let asked = stage
-        .burst(
-            4_700_000_000_000_000_000,
-            (0..10).map(|i| heavy(7000 + i)).collect(),
-        )
-        .await;
+    // Every store call now takes 0.8 s more than when the worker measured
+    // its speed (the warm-up): each job a few seconds more than promised.
+    stage.slow(Dep::Store, Duration::from_millis(400));
+    let asks = (0..16u64)
+        .map(|i| Ask {
+            url: stage.ingresses[0].1.clone(),
+            user: (4_700_000_000_000_000_000 + i % 4).to_string(),
+            spec: RenderSpec {
+                size: Some(512),
+                ..heavy(7000 + i)
+            },
+        })
+        .collect();
+    let asked = invariants::burst(&key(), APP, asks).await;
     let mut out = finish(&stage, &asked).await;
     if out.report.summary.notices == 0 {
         out.report
