@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Deploys Mandala Bot to Google Cloud, end to end:
 #
+#   0. gcloud enables the two APIs Terraform needs before it can plan
+#      (Cloud Resource Manager, Service Usage);
 #   1. terraform apply of what the build needs (APIs, the Artifact Registry
 #      repository, the build service account and its staging bucket);
-#   2. Cloud Build builds both images (deploy/cloudbuild.yaml) tagged with
-#      the git commit;
-#   3. terraform apply of everything, running that tag;
+#   2. Cloud Build builds both images (deploy/cloudbuild.yaml) under one
+#      new, immutable tag: the release;
+#   3. the release's image digests, read back from Artifact Registry, are
+#      written to terraform/release.auto.tfvars, and terraform apply rolls
+#      every service onto exactly those images (the worker before the
+#      ingress);
 #   4. `mandala register-commands` registers /mandala with Discord.
 #
 # Usage: deploy/deploy.sh [--skip-build] [--skip-register] [--tag TAG] [--yes]
 #
-#   --skip-build     deploy images already pushed under TAG (default: latest)
+#   --skip-build     deploy the images already built under TAG (default: the
+#                    release in terraform/release.auto.tfvars)
 #   --skip-register  do not touch Discord's command registration
-#   --tag TAG        image tag (default: `git describe --always --dirty`)
+#   --tag TAG        the release's tag (default: the git commit, 12 hex
+#                    digits, plus -dirty-TIME when the tree has changes)
 #   --yes            pass -auto-approve to terraform apply
+#
+# Roll back to an earlier release (docs/DEPLOY.md, Upgrading and rolling back):
+#   deploy/deploy.sh --skip-build --skip-register --tag PREVIOUS_TAG
 #
 # Inputs: terraform/terraform.tfvars (copy terraform/terraform.tfvars.example)
 # or TF_VAR_* environment variables; DISCORD_BOT_TOKEN, or the token stored
@@ -23,6 +33,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tf_dir="$root/terraform"
+release_file="$tf_dir/release.auto.tfvars"
+# A digest for step 1 only, which applies no service: the release
+# variables have no defaults, and nothing is built yet.
+no_image="sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 skip_build=false
 skip_register=false
@@ -34,7 +48,7 @@ while [ $# -gt 0 ]; do
     --skip-register) skip_register=true ;;
     --tag) shift; tag=${1:?--tag needs a value} ;;
     --yes) approve=(-auto-approve) ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -59,9 +73,12 @@ gcloud auth print-access-token >/dev/null 2>&1 \
 gcloud auth application-default print-access-token >/dev/null 2>&1 \
   || die "Terraform needs Application Default Credentials: run \`gcloud auth application-default login\`"
 
+file_value() { # FILE NAME: a string value from a tfvars file, or empty
+  [ -f "$1" ] || return 0
+  sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" "$1" | tail -n 1
+}
 tfvars_value() { # NAME: a string value from terraform.tfvars, or empty
-  [ -f "$tf_dir/terraform.tfvars" ] || return 0
-  sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" "$tf_dir/terraform.tfvars" | tail -n 1
+  file_value "$tf_dir/terraform.tfvars" "$1"
 }
 
 project=${TF_VAR_project_id:-$(tfvars_value project_id)}
@@ -75,17 +92,40 @@ for v in discord_application_id discord_public_key; do
   fi
 done
 
+# The release. Tags are immutable in Artifact Registry: a tag names one
+# build, so a build of changed sources gets a tag of its own.
 if [ -z "$tag" ]; then
   if [ "$skip_build" = true ]; then
-    tag=latest
+    tag=$(file_value "$release_file" image_tag)
+    [ -n "$tag" ] || die "--skip-build needs --tag TAG: there is no release in $release_file yet"
+  elif commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null); then
+    tag=$commit
+    if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then
+      tag="$commit-dirty-$(date -u +%Y%m%d%H%M%S)"
+    fi
   else
-    tag=$(git -C "$root" describe --always --dirty 2>/dev/null || date -u +%Y%m%d%H%M%S)
+    tag="build-$(date -u +%Y%m%d%H%M%S)"
   fi
 fi
-export TF_VAR_image_tag=$tag
+if [ "$tag" = latest ]; then
+  die "--tag latest: a release needs a tag that names one build"
+fi
 export TF_IN_AUTOMATION=1
 
 tf() { terraform -chdir="$tf_dir" "$@"; }
+
+digest() { # IMAGE: its digest in Artifact Registry, or nothing
+  gcloud artifacts docker images describe "$1" --project="$project" \
+    --format='value(image_summary.digest)' 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- 0. what Terraform itself needs
+
+# Terraform reads the project (and its IAM) through Cloud Resource Manager
+# while it plans, before it could enable anything itself.
+say "gcloud services enable: Cloud Resource Manager, Service Usage (project $project)"
+gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com \
+  --project="$project"
 
 say "terraform init ($tf_dir)"
 tf init -input=false
@@ -95,6 +135,7 @@ tf init -input=false
 if [ "$skip_build" = false ]; then
   say "terraform apply: APIs, image repository, build service account (project $project)"
   tf apply -input=false "${approve[@]}" \
+    -var="image_tag=$tag" -var="ingress_image_digest=$no_image" -var="worker_image_digest=$no_image" \
     -target=google_project_service.apis \
     -target=google_artifact_registry_repository_iam_member.build_pushes_images \
     -target=google_project_iam_member.build_writes_logs \
@@ -106,18 +147,45 @@ if [ "$skip_build" = false ]; then
   sources=$(tf output -raw build_sources_bucket)
 
   # ---------------------------------------------------------------- 2. build
-  say "Cloud Build: $repository/{mandala-ingress,mandala-worker}:$tag"
-  gcloud builds submit "$root" \
-    --project="$project" \
-    --config="$root/deploy/cloudbuild.yaml" \
-    --substitutions="_REPOSITORY=$repository,_TAG=$tag" \
-    --service-account="$build_sa" \
-    --gcs-source-staging-dir="gs://$sources/source"
+  if [ -n "$(digest "$repository/mandala-ingress:$tag")" ] && [ -n "$(digest "$repository/mandala-worker:$tag")" ]; then
+    say "Cloud Build: not needed, $repository/{mandala-ingress,mandala-worker}:$tag exist (tags are immutable)"
+  else
+    say "Cloud Build: $repository/{mandala-ingress,mandala-worker}:$tag"
+    gcloud builds submit "$root" \
+      --project="$project" \
+      --config="$root/deploy/cloudbuild.yaml" \
+      --substitutions="_REPOSITORY=$repository,_TAG=$tag" \
+      --service-account="$build_sa" \
+      --gcs-source-staging-dir="gs://$sources/source"
+  fi
+else
+  repository=$(tf output -raw image_repository 2>/dev/null) \
+    || die "--skip-build: terraform output image_repository is missing (deploy once without --skip-build)"
 fi
 
-# ---------------------------------------------------------------- 3. everything
+# ---------------------------------------------------------------- 3. the release, by digest
 
-say "terraform apply: services, queue, bucket, secrets (image tag $tag)"
+ingress_digest=$(digest "$repository/mandala-ingress:$tag")
+worker_digest=$(digest "$repository/mandala-worker:$tag")
+if [ -z "$ingress_digest" ] || [ -z "$worker_digest" ]; then
+  die "no images tagged $tag in $repository (the releases there: gcloud artifacts docker tags list $repository/mandala-worker --project=$project)"
+fi
+
+# Every later terraform command in terraform/, by this script or by hand,
+# deploys this release (Terraform reads *.auto.tfvars by itself); the one
+# before is kept beside it.
+if [ -f "$release_file" ]; then
+  cp "$release_file" "$release_file.previous"
+fi
+{
+  echo "# Written by deploy/deploy.sh: the release every service runs."
+  echo "image_tag            = \"$tag\""
+  echo "ingress_image_digest = \"$ingress_digest\""
+  echo "worker_image_digest  = \"$worker_digest\""
+} > "$release_file.tmp"
+mv "$release_file.tmp" "$release_file"
+
+say "terraform apply: services, queue, bucket, secrets, monitoring (release $tag)"
 tf apply -input=false "${approve[@]}"
 
 endpoint=$(tf output -raw interactions_endpoint_url)
@@ -152,11 +220,13 @@ fi
 
 cat <<EOF
 
-Deployed. Remaining step, once:
+Deployed release $tag. Remaining step, once:
   Discord Developer Portal > your application > General Information >
   Interactions Endpoint URL = $endpoint
   (Discord checks it with a signed PING when you save.)
 
 Queue a job by hand:
   $(tf output -raw manual_job_command)
+
+Alerts: $(tf output -raw alert_notifications)
 EOF

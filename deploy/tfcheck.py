@@ -16,7 +16,10 @@ this runs what works offline, all of it Terraform's own code:
    and not reported as a problem;
 4. `terraform plan` of variables.tf alone (no providers needed) with every
    `*.tfvars.example`: the examples' values and the defaults pass every
-   variable's validation rules, and the rules themselves evaluate.
+   variable's validation rules, and the rules themselves evaluate. A
+   `*.auto.tfvars.example` (what deploy.sh writes as `*.auto.tfvars`, which
+   Terraform reads with any other file) is added to every example's plan,
+   as Terraform would add the real file, and is not an example of its own.
 
 Undeclared references need the provider to be caught by Terraform; the
 Rust test tests/tests/terraform.rs checks those and the deployment's rules.
@@ -122,10 +125,16 @@ def check_validate(directory):
     return problems, notes
 
 
+def is_auto(name):
+    return name.endswith(".auto.tfvars.example")
+
+
 def check_variables(directory):
     """Plan variables.tf on its own with each example tfvars file."""
     problems = []
-    examples = sorted(n for n in os.listdir(directory) if n.endswith(".tfvars.example"))
+    names = sorted(n for n in os.listdir(directory) if n.endswith(".tfvars.example"))
+    examples = [n for n in names if not is_auto(n)]
+    autos = [n for n in names if is_auto(n)]
     if not os.path.isfile(os.path.join(directory, "variables.tf")):
         return ["variables.tf is missing: every input is declared there"]
     for name in examples:
@@ -133,6 +142,9 @@ def check_variables(directory):
             shutil.copyfile(os.path.join(directory, "variables.tf"), os.path.join(tmp, "variables.tf"))
             var_file = os.path.join(tmp, "example.tfvars")
             shutil.copyfile(os.path.join(directory, name), var_file)
+            # Terraform loads *.auto.tfvars by itself, after terraform.tfvars.
+            for auto in autos:
+                shutil.copyfile(os.path.join(directory, auto), os.path.join(tmp, auto[: -len(".example")]))
             code, out, err = TerraformCommand.run("init", ["-backend=false", "-input=false", "-no-color"], chdir=tmp)
             if code != 0:
                 problems.append(f"terraform init of variables.tf alone failed (exit {code}):\n{out}{err}".rstrip())

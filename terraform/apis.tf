@@ -4,6 +4,12 @@
 locals {
   apis = concat(
     [
+      # What Terraform itself calls: the project (data.google_project,
+      # project IAM) and the API switches. In a fresh project these must be
+      # on before the first plan; deploy/deploy.sh enables them with gcloud
+      # first, and they stay listed here so nothing turns them off.
+      "cloudresourcemanager.googleapis.com",
+      "serviceusage.googleapis.com",
       "run.googleapis.com",
       "pubsub.googleapis.com",
       "storage.googleapis.com",
@@ -15,7 +21,12 @@ locals {
       "iamcredentials.googleapis.com",
       # The queue ledger.
       "firestore.googleapis.com",
+      # The operator's console (monitoring.tf): log-based metrics and
+      # exclusions, alert policies, uptime check, SLO, dashboard.
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
     ],
+    var.budget_billing_account != null ? ["billingbudgets.googleapis.com"] : [],
     var.daily_mandala_enabled ? ["cloudscheduler.googleapis.com"] : [],
     local.cloud_tasks ? ["cloudtasks.googleapis.com"] : [],
   )
@@ -39,6 +50,12 @@ resource "google_artifact_registry_repository" "images" {
   description   = "Mandala Bot images (mandala-ingress, mandala-worker)."
 
   cleanup_policy_dry_run = false
+
+  # A tag names one build forever: a release (image_tag) cannot be
+  # re-pointed at other bytes, so a rollback to it gets what was tested.
+  docker_config {
+    immutable_tags = true
+  }
 
   cleanup_policies {
     id     = "keep-recent"

@@ -105,28 +105,7 @@ resource "google_service_account_iam_member" "ingress_acts_as_push" {
   member             = google_service_account.ingress.member
 }
 
-# Discord must reach the interactions endpoint without Google credentials;
-# every request is authenticated by its Ed25519 signature instead.
-resource "google_cloud_run_v2_service_iam_member" "ingress_public" {
-  count = local.two_tier ? 1 : 0
-
-  name     = google_cloud_run_v2_service.ingress[0].name
-  location = google_cloud_run_v2_service.ingress[0].location
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
 # ---------------------------------------------------------------- single
-
-# The one service is the interactions endpoint: public, like the ingress.
-resource "google_cloud_run_v2_service_iam_member" "single_public" {
-  count = local.single ? 1 : 0
-
-  name     = google_cloud_run_v2_service.single[0].name
-  location = google_cloud_run_v2_service.single[0].location
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
 
 # It checks Discord's signatures itself, as the worker account.
 resource "google_secret_manager_secret_iam_member" "single_reads_public_key" {

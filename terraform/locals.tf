@@ -67,7 +67,15 @@ locals {
 
   bucket_name = coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}-renders")
 
+  # Images by digest: what runs is exactly what the release's build pushed
+  # (tags are immutable too, but a digest cannot be re-pointed at all).
   image_registry = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
-  ingress_image  = "${local.image_registry}/mandala-ingress:${var.image_tag}"
-  worker_image   = "${local.image_registry}/mandala-worker:${var.image_tag}"
+  ingress_image  = "${local.image_registry}/mandala-ingress@${var.ingress_image_digest}"
+  worker_image   = "${local.image_registry}/mandala-worker@${var.worker_image_digest}"
+
+  # Every revision says which release it runs (a label value: lowercase
+  # letters, digits, '_' and '-', at most 63).
+  release_labels = {
+    mandala-release = substr(replace(lower(var.image_tag), "/[^a-z0-9_-]/", "_"), 0, 63)
+  }
 }

@@ -13,11 +13,6 @@ moved {
 }
 
 moved {
-  from = google_cloud_run_v2_service_iam_member.ingress_public
-  to   = google_cloud_run_v2_service_iam_member.ingress_public[0]
-}
-
-moved {
   from = google_cloud_run_v2_service_iam_member.worker_push_invoker
   to   = google_cloud_run_v2_service_iam_member.worker_push_invoker[0]
 }
@@ -65,4 +60,26 @@ moved {
 moved {
   from = google_service_account_iam_member.pubsub_mints_push_tokens
   to   = google_service_account_iam_member.pubsub_mints_push_tokens[0]
+}
+
+# The public services were opened with an allUsers invoker binding; they
+# now turn the invoker check off instead (invoker_iam_disabled, run.tf),
+# which also works under domain-restricted sharing. Terraform forgets the
+# old bindings without deleting them, so Discord is not refused for a
+# moment while the service is updated; the now idle binding can be deleted
+# by hand afterwards (docs/DEPLOY.md, "Upgrading and rolling back").
+removed {
+  from = google_cloud_run_v2_service_iam_member.ingress_public
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = google_cloud_run_v2_service_iam_member.single_public
+
+  lifecycle {
+    destroy = false
+  }
 }

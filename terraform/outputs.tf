@@ -83,3 +83,26 @@ output "discord_application_id" {
   description = "The Discord application id the ingress accepts."
   value       = var.discord_application_id
 }
+
+output "release" {
+  description = "What runs: the release's tag and both images by digest (the worker image also runs the replier and the single service)."
+  value = {
+    image_tag     = var.image_tag
+    ingress_image = local.ingress_image
+    worker_image  = local.worker_image
+  }
+}
+
+output "alert_notifications" {
+  description = "Who the alert policies notify. Without alert_emails they open incidents in Cloud Monitoring but notify no one, and this says so in every plan."
+  value = (
+    length(var.alert_emails) > 0
+    ? "Alerts notify: ${join(", ", var.alert_emails)}"
+    : "NOBODY IS NOTIFIED: alert_emails is empty, so the alert policies open incidents in Cloud Monitoring but page no one. Set alert_emails (docs/DEPLOY.md, Inputs)."
+  )
+}
+
+output "dashboard" {
+  description = "The Cloud Monitoring dashboard of this deployment."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.console.id), length(split("/", google_monitoring_dashboard.console.id)) - 1)}?project=${var.project_id}"
+}

@@ -20,6 +20,13 @@
 # Every setting is an environment variable the binary reads through its
 # clap `Config`; the e2e test `terraform` checks each name set here against
 # those definitions.
+#
+# Releases: every service runs its image by digest (locals.tf) and sends
+# all traffic to its latest revision, so an apply is the whole rollout and
+# undoes any traffic split made by hand (docs/DEPLOY.md, "Upgrading and
+# rolling back"). Services roll in order, from the last stage to the
+# first: the replier, then the worker, then the ingress, so that nothing
+# ever hands a job to a stage older than itself.
 
 resource "google_cloud_run_v2_service" "ingress" {
   count = local.two_tier ? 1 : 0
@@ -29,8 +36,13 @@ resource "google_cloud_run_v2_service" "ingress" {
   description         = "Mandala Bot: Discord interactions endpoint"
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Discord has no Google credentials: Cloud Run's invoker check is off and
+  # every request is authenticated by its Ed25519 signature instead. (No
+  # allUsers binding, which domain-restricted sharing would refuse.)
+  invoker_iam_disabled = true
 
   template {
+    labels                           = local.release_labels
     service_account                  = google_service_account.ingress.email
     max_instance_request_concurrency = var.ingress_concurrency
     # Discord gives up after 3 s; nothing the ingress does takes longer.
@@ -136,6 +148,11 @@ resource "google_cloud_run_v2_service" "ingress" {
     }
   }
 
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+  }
+
   depends_on = [
     google_project_service.apis,
     google_secret_manager_secret_iam_member.ingress_reads_public_key,
@@ -144,6 +161,8 @@ resource "google_cloud_run_v2_service" "ingress" {
     google_service_account_iam_member.ingress_acts_as_push,
     google_service_account_iam_member.tasks_mint_push_tokens,
     google_project_iam_member.ingress_uses_queue,
+    # The worker takes the new release's jobs before the ingress makes any.
+    google_cloud_run_v2_service.worker,
   ]
 }
 
@@ -158,6 +177,7 @@ resource "google_cloud_run_v2_service" "worker" {
   deletion_protection = var.deletion_protection
 
   template {
+    labels                           = local.release_labels
     service_account                  = google_service_account.worker.email
     max_instance_request_concurrency = local.worker_concurrency
     timeout                          = "${local.worker_timeout_secs}s"
@@ -252,12 +272,19 @@ resource "google_cloud_run_v2_service" "worker" {
     }
   }
 
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+  }
+
   depends_on = [
     google_project_service.apis,
     google_storage_bucket_iam_member.worker_creates_renders,
     google_storage_bucket_iam_member.worker_reads_renders,
     google_project_iam_member.worker_uses_queue,
     google_pubsub_topic_iam_member.worker_publishes_replies,
+    # pubsub-split: the replier takes the new release's reply jobs first.
+    google_cloud_run_v2_service.replier,
   ]
 }
 
@@ -277,6 +304,7 @@ resource "google_cloud_run_v2_service" "replier" {
   deletion_protection = var.deletion_protection
 
   template {
+    labels                           = local.release_labels
     service_account                  = google_service_account.replier[0].email
     max_instance_request_concurrency = var.replier_concurrency
     timeout                          = "${local.worker_timeout_secs}s"
@@ -357,6 +385,11 @@ resource "google_cloud_run_v2_service" "replier" {
     }
   }
 
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+  }
+
   depends_on = [
     google_project_service.apis,
     google_storage_bucket_iam_member.replier_reads_renders,
@@ -381,8 +414,11 @@ resource "google_cloud_run_v2_service" "single" {
   description         = "Mandala Bot: Discord interactions endpoint, queue and renderer in one"
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Public like the ingress: requests are authenticated by their signature.
+  invoker_iam_disabled = true
 
   template {
+    labels          = local.release_labels
     service_account = google_service_account.worker.email
     # Requests are Discord's interactions (cheap); renders run beside them,
     # RENDER_CONCURRENCY at a time.
@@ -477,6 +513,11 @@ resource "google_cloud_run_v2_service" "single" {
         failure_threshold = 10
       }
     }
+  }
+
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
   }
 
   depends_on = [

@@ -47,14 +47,40 @@ variable "topology" {
   }
 }
 
+# ---------------------------------------------------------------- release
+#
+# What runs: deploy/deploy.sh writes these three into release.auto.tfvars
+# (git-ignored, read by every terraform command here), so a hand-run apply
+# deploys the release last deployed, never whatever was built last. There
+# are no defaults: without the file, plan stops and asks.
+
 variable "image_tag" {
   type        = string
-  description = "Tag of the mandala-ingress and mandala-worker images in the Artifact Registry repository (deploy/deploy.sh passes the git commit)."
-  default     = "latest"
+  description = "The release: the (immutable) tag both images were built under, e.g. the git commit. Recorded on every revision as the label mandala-release; the images themselves are deployed by digest."
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
-    error_message = "image_tag must be a Docker tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a Docker tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-') naming one build, not latest."
+  }
+}
+
+variable "ingress_image_digest" {
+  type        = string
+  description = "Digest (sha256:...) of the mandala-ingress image of the release, as the build pushed it. The ingress runs exactly this image."
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.ingress_image_digest))
+    error_message = "ingress_image_digest must be an image digest: sha256: and 64 lowercase hex digits."
+  }
+}
+
+variable "worker_image_digest" {
+  type        = string
+  description = "Digest (sha256:...) of the mandala-worker image of the release. The worker, the replier and the single service run exactly this image."
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.worker_image_digest))
+    error_message = "worker_image_digest must be an image digest: sha256: and 64 lowercase hex digits."
   }
 }
 
@@ -251,8 +277,8 @@ variable "ingress_min_instances" {
 
 variable "ingress_max_instances" {
   type        = number
-  description = "Upper bound of ingress instances. High, so a burst of Discord traffic is never turned away."
-  default     = 100
+  description = "Upper bound of ingress instances: the cap on what a flood of junk requests can cost. One instance answers thousands of interactions a second (docs/BENCHMARKS.md, Ingress), so 10 is far beyond any Discord bot's traffic; raise it only with measured need."
+  default     = 10
 
   validation {
     condition     = var.ingress_max_instances >= 1 && var.ingress_max_instances <= 1000 && var.ingress_max_instances >= var.ingress_min_instances && floor(var.ingress_max_instances) == var.ingress_max_instances
@@ -509,5 +535,68 @@ variable "daily_mandala_spec" {
   validation {
     condition     = can(keys(jsondecode(var.daily_mandala_spec)))
     error_message = "daily_mandala_spec must be a JSON object, e.g. {\"size\":1024,\"palette\":\"ocean\"}."
+  }
+}
+
+# ---------------------------------------------------------------- monitoring
+
+variable "alert_emails" {
+  type        = list(string)
+  description = "E-mail addresses the alert policies (and the budget) notify. Empty: the policies still open incidents in Cloud Monitoring, but notify no one (the output alert_notifications says so)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$", e))])
+    error_message = "alert_emails must be e-mail addresses."
+  }
+}
+
+variable "alerts_enabled" {
+  type        = bool
+  description = "Create the alert policies (monitoring.tf). Cloud Monitoring bills each alert condition by the month (13 to 17 conditions, by design; docs/DEPLOY.md, Cost knobs); false keeps the log-based metrics, the dashboard, the SLOs and the uptime check and pages nobody."
+  default     = true
+}
+
+variable "runbook_url" {
+  type        = string
+  description = "Where the runbooks (docs/OPERATIONS.md) are read: every alert's documentation links a section of it. Point it at your fork."
+  default     = "https://github.com/mandala-bot/mandala-bot/blob/main/docs/OPERATIONS.md"
+
+  validation {
+    condition     = can(regex("^https://[^#[:space:]]+$", var.runbook_url))
+    error_message = "runbook_url must be an https:// URL without a #fragment (each alert adds its section's)."
+  }
+}
+
+variable "rejected_log_sample" {
+  type        = number
+  description = "Share of the log lines of rejected requests (4xx from the interactions endpoint: unsigned, stale, replayed) that is kept; the rest is excluded from ingestion, which is billed. Log-based metrics still count every one. 1 keeps them all."
+  default     = 0.01
+
+  validation {
+    condition     = var.rejected_log_sample > 0 && var.rejected_log_sample <= 1
+    error_message = "rejected_log_sample must be above 0 and at most 1."
+  }
+}
+
+variable "budget_billing_account" {
+  type        = string
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for an optional monthly budget on this project; with budget_monthly_amount. The deployer needs Billing Account Costs Manager on it."
+  default     = null
+
+  validation {
+    condition     = var.budget_billing_account == null ? true : can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.budget_billing_account))
+    error_message = "budget_billing_account must be a billing account id such as 012345-6789AB-CDEF01, or null."
+  }
+}
+
+variable "budget_monthly_amount" {
+  type        = number
+  description = "The monthly budget, in the billing account's currency: alerts at 50%, 90% and 100% of it and when the forecast passes it. Null: no budget."
+  default     = null
+
+  validation {
+    condition     = (var.budget_monthly_amount == null) == (var.budget_billing_account == null) && (var.budget_monthly_amount == null ? true : var.budget_monthly_amount >= 1 && floor(var.budget_monthly_amount) == var.budget_monthly_amount)
+    error_message = "budget_monthly_amount must be a whole amount of at least 1, set together with budget_billing_account (or both null)."
   }
 }

@@ -21,6 +21,21 @@ provider "google" {
   region  = var.region
 }
 
+# The billing budget (monitoring.tf) only: the Billing Budgets API needs a
+# quota project when Terraform runs with user credentials (gcloud auth
+# application-default login), so its calls are billed to this project.
+provider "google" {
+  alias                 = "billing"
+  project               = var.project_id
+  region                = var.region
+  user_project_override = true
+  billing_project       = var.project_id
+}
+
+# State: local by default (terraform.tfstate, git-ignored). For a team, or
+# to keep it safe, put it in a versioned Cloud Storage bucket: copy
+# backend.tf.example to backend.tf (docs/DEPLOY.md, "Terraform state").
+
 # The project number names the Pub/Sub service agent and is part of every
 # Cloud Run service's deterministic URL.
 data "google_project" "this" {

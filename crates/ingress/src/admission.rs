@@ -27,7 +27,8 @@ use mandala_model::i18n::{Strings, fill};
 use mandala_model::{Drawing, Job, Recorded, Reply, Ticket, wait};
 use tokio::time::Instant;
 
-use crate::interactions::AppState;
+use crate::outcome::Outcome;
+use crate::state::AppState;
 
 /// Refuse jobs expected to be ready later than this: the token lives 15
 /// minutes, and the reply needs its own moment at the end.
@@ -45,7 +46,7 @@ pub enum Decision {
     /// Answer privately, queue nothing.
     Refuse {
         response: InteractionResponse,
-        outcome: &'static str,
+        outcome: Outcome,
     },
 }
 
@@ -133,14 +134,18 @@ pub async fn admit(
                 s.queue_full,
                 &[("n", &queued.to_string())],
             )),
-            outcome: "user_queue_full",
+            outcome: Outcome::UserQueueFull,
+        },
+        Admission::Busy => Decision::Refuse {
+            response: InteractionResponse::ephemeral(s.queue_busy),
+            outcome: Outcome::UserBusy,
         },
         Admission::TooLong { estimate } => Decision::Refuse {
             response: InteractionResponse::ephemeral(fill(
                 s.too_long,
                 &[("wait", &wait::approx(estimate.wait))],
             )),
-            outcome: "queue_too_long",
+            outcome: Outcome::QueueTooLong,
         },
         Admission::Unchecked { error, written } => {
             tracing::error!(

@@ -22,32 +22,32 @@ use mandala_model::{ButtonAction, ButtonState, remix};
 
 use tokio::time::Instant;
 
-use crate::interactions::{AppState, Handled, answer};
+use crate::answer::{Answered, Rejection, answer, for_command};
+use crate::outcome::Outcome;
 use crate::request::{self, RenderRequest, strings};
+use crate::state::AppState;
 
 pub(crate) async fn click(
     state: &AppState,
     interaction: &Interaction,
     id: u64,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let s = strings(interaction);
-    let data = match interaction.component_data() {
-        Ok(d) => d,
-        Err(e) => return Handled::bad_data("component", &e),
-    };
+    let data = interaction
+        .component_data()
+        .map_err(|e| Rejection::bad_data("component", &e))?;
     let button = match ButtonState::parse(&data.custom_id) {
         Ok(b) => b,
         Err(e) => {
             return answer(
                 InteractionResponse::ephemeral(fill(s.bad_button, &[("error", &e.to_string())])),
-                "bad_button",
+                Outcome::BadButton,
             );
         }
     };
-    let mut handled = act(state, interaction, id, &button, s, deadline).await;
-    handled.command = Some(format!("button:{}", button.action.name()));
-    handled
+    let reply = act(state, interaction, id, &button, s, deadline).await;
+    for_command(reply, format!("button:{}", button.action.name()))
 }
 
 async fn act(
@@ -57,20 +57,20 @@ async fn act(
     button: &ButtonState,
     s: &Strings,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     if !button.is_useful() {
         return answer(
             InteractionResponse::ephemeral(s.largest_size),
-            "useless_button",
+            Outcome::UselessButton,
         );
     }
     let Some(next) = button.next(id) else {
         // Remix: the form, not a job.
         return match remix::modal(&button.spec, s) {
-            Ok(modal) => answer(modal, "remix_form"),
+            Ok(modal) => answer(modal, Outcome::RemixForm),
             Err(e) => answer(
                 InteractionResponse::ephemeral(fill(s.bad_button, &[("error", &e.to_string())])),
-                "bad_button",
+                Outcome::BadButton,
             ),
         };
     };
@@ -103,7 +103,7 @@ async fn act(
             grid: next.grid,
             kind,
             ack,
-            invalid_outcome: "bad_button",
+            invalid_outcome: Outcome::BadButton,
         },
         deadline,
     )

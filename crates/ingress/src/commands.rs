@@ -19,29 +19,29 @@ use mandala_model::{ButtonState, GridKind, portrait, remix};
 
 use tokio::time::Instant;
 
-use crate::interactions::{AppState, Handled, answer};
+use crate::answer::{Answered, Rejection, answer, for_command};
+use crate::outcome::Outcome;
 use crate::request::{self, RenderRequest, strings};
+use crate::state::AppState;
 
 pub(crate) async fn command(
     state: &AppState,
     interaction: &Interaction,
     deadline: Instant,
-) -> Handled {
-    let data = match interaction.command_data() {
-        Ok(d) => d,
-        Err(e) => return Handled::bad_data("command", &e),
-    };
-    let mut handled = match data.name.as_str() {
+) -> Answered {
+    let data = interaction
+        .command_data()
+        .map_err(|e| Rejection::bad_data("command", &e))?;
+    let reply = match data.name.as_str() {
         COMMAND_NAME => slash(state, interaction, &data, deadline).await,
         REMIX_MENU => remix_message(interaction, &data),
         USER_MENU => for_user(state, interaction, &data, deadline).await,
         _ => answer(
             InteractionResponse::ephemeral(strings(interaction).unknown_command),
-            "unknown_command",
+            Outcome::UnknownCommand,
         ),
     };
-    handled.command = Some(data.name);
-    handled
+    for_command(reply, data.name)
 }
 
 fn grid(on: bool) -> Option<GridKind> {
@@ -53,12 +53,17 @@ async fn slash(
     interaction: &Interaction,
     data: &ApplicationCommandData,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let s = strings(interaction);
     let options = data.leaf_options();
     let spec = match spec_from_options(&options) {
         Ok(s) => s,
-        Err(e) => return answer(InteractionResponse::ephemeral(e.to_string()), "bad_option"),
+        Err(e) => {
+            return answer(
+                InteractionResponse::ephemeral(e.to_string()),
+                Outcome::BadOption,
+            );
+        }
     };
     // The interaction id picks the seed when the user did not: the seed is
     // shown in the acknowledgement, and a redelivered job draws the same image.
@@ -77,7 +82,7 @@ async fn slash(
                 s.ack_render
             }
             .to_owned(),
-            invalid_outcome: "bad_option",
+            invalid_outcome: Outcome::BadOption,
         },
         deadline,
     )
@@ -85,7 +90,7 @@ async fn slash(
 }
 
 /// Opens the Remix form on a message of this bot.
-fn remix_message(interaction: &Interaction, data: &ApplicationCommandData) -> Handled {
+fn remix_message(interaction: &Interaction, data: &ApplicationCommandData) -> Answered {
     let s = strings(interaction);
     // Every button under a mandala carries the spec it was drawn from.
     let spec = data.target_message().and_then(|m| {
@@ -99,14 +104,14 @@ fn remix_message(interaction: &Interaction, data: &ApplicationCommandData) -> Ha
     let Some(spec) = spec else {
         return answer(
             InteractionResponse::ephemeral(s.not_my_mandala),
-            "not_a_mandala",
+            Outcome::NotAMandala,
         );
     };
     match remix::modal(&spec, s) {
-        Ok(modal) => answer(modal, "remix_form"),
+        Ok(modal) => answer(modal, Outcome::RemixForm),
         Err(e) => answer(
             InteractionResponse::ephemeral(fill(s.bad_button, &[("error", &e.to_string())])),
-            "bad_button",
+            Outcome::BadButton,
         ),
     }
 }
@@ -116,15 +121,12 @@ async fn for_user(
     interaction: &Interaction,
     data: &ApplicationCommandData,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let s = strings(interaction);
-    let Some((spec, name)) = data.target_user().and_then(portrait::for_user) else {
-        return Handled::reject(
-            axum::http::StatusCode::BAD_REQUEST,
-            "user command without its resolved target user",
-            "bad_json",
-        );
-    };
+    let (spec, name) = data
+        .target_user()
+        .and_then(portrait::for_user)
+        .ok_or_else(|| Rejection::bad_json("user command without its resolved target user"))?;
     let ack = fill(s.ack_for_user, &[("name", &escape_markdown(&name))]);
     request::render(
         state,
@@ -134,7 +136,7 @@ async fn for_user(
             grid: grid(state.grid.user),
             kind: JobKind::ForUser,
             ack,
-            invalid_outcome: "bad_target",
+            invalid_outcome: Outcome::BadTarget,
         },
         deadline,
     )

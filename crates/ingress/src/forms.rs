@@ -12,20 +12,21 @@ use mandala_model::{ButtonAction, ButtonState, GridKind, remix};
 
 use tokio::time::Instant;
 
-use crate::interactions::{AppState, Handled, answer};
+use crate::answer::{Answered, Rejection, answer, for_command};
+use crate::outcome::Outcome;
 use crate::request::{self, RenderRequest, strings};
+use crate::state::AppState;
 
 pub(crate) async fn submit(
     state: &AppState,
     interaction: &Interaction,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let s = strings(interaction);
-    let data = match interaction.modal_data() {
-        Ok(d) => d,
-        Err(e) => return Handled::bad_data("modal submission", &e),
-    };
-    let mut handled = match ButtonState::parse(&data.custom_id) {
+    let data = interaction
+        .modal_data()
+        .map_err(|e| Rejection::bad_data("modal submission", &e))?;
+    let reply = match ButtonState::parse(&data.custom_id) {
         Ok(ButtonState {
             action: ButtonAction::Remix,
             spec: original,
@@ -41,22 +42,24 @@ pub(crate) async fn submit(
                         grid: state.grid.remix.then_some(GridKind::Candidates),
                         kind: JobKind::Remix,
                         ack: s.ack_remix.to_owned(),
-                        invalid_outcome: "bad_form",
+                        invalid_outcome: Outcome::BadForm,
                     },
                     deadline,
                 )
                 .await
             }
-            Err(e) => answer(InteractionResponse::ephemeral(e.explain(s)), "bad_form"),
+            Err(e) => answer(
+                InteractionResponse::ephemeral(e.explain(s)),
+                Outcome::BadForm,
+            ),
         },
         Ok(_) | Err(_) => answer(
             InteractionResponse::ephemeral(fill(
                 s.bad_button,
                 &[("error", "the form is not a Remix form")],
             )),
-            "unknown_form",
+            Outcome::UnknownForm,
         ),
     };
-    handled.command = Some("form:remix".to_owned());
-    handled
+    for_command(reply, "form:remix".to_owned())
 }

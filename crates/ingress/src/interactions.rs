@@ -18,7 +18,7 @@
 //! outcome, status, latency and trace id. Tokens are never logged.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -31,40 +31,12 @@ use mandala_model::discord::command::palette_choices;
 use mandala_model::discord::{Interaction, InteractionResponse, InteractionType};
 use time::OffsetDateTime;
 
-use crate::publish::JobPublisher;
-use crate::replay::{Seen, SeenIds};
-use crate::signing::{PublicKey, SignatureHeaders};
+use crate::answer::{Answer, Answered, Handled, Rejection, answer, for_command, for_interaction};
+use crate::outcome::Outcome;
+use crate::replay::Seen;
+use crate::signing::SignatureHeaders;
+use crate::state::AppState;
 use crate::{buttons, commands, forms};
-
-/// What every request handler shares.
-pub struct AppState {
-    pub key: PublicKey,
-    pub application_id: Option<String>,
-    pub max_age_secs: u64,
-    pub max_body_bytes: usize,
-    /// Every interaction is answered within this, from its arrival.
-    pub answer_budget: Duration,
-    /// Publishing one job takes at most this (and what is left of the
-    /// answer budget).
-    pub publish_timeout: Duration,
-    pub seen: SeenIds,
-    pub publisher: JobPublisher,
-    /// The queue ledger: per-user caps and wait estimates.
-    pub ledger: mandala_ledger::Ledger,
-    /// Which commands make a grid by default.
-    pub grid: crate::config::GridDefaults,
-    /// A worker in this process that answers cheap jobs with their image.
-    pub inline: Option<std::sync::Arc<dyn crate::inline::InlineAnswer>>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("publisher", &self.publisher)
-            .field("inline", &self.inline.is_some())
-            .finish_non_exhaustive()
-    }
-}
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
@@ -79,52 +51,6 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// How a request ended, for the response and the log line.
-pub(crate) struct Handled {
-    pub(crate) answer: Answer,
-    pub(crate) outcome: &'static str,
-    /// The interaction, once parsed.
-    pub(crate) id: Option<String>,
-    pub(crate) kind: Option<InteractionType>,
-    pub(crate) command: Option<String>,
-    /// What admission estimated, for the log line.
-    pub(crate) estimate: Option<mandala_ledger::Estimate>,
-}
-
-pub(crate) enum Answer {
-    Json(InteractionResponse),
-    /// The interaction was answered through Discord's callback endpoint
-    /// (with the image): 202 and no body, as Discord asks.
-    Accepted,
-    Reject(StatusCode, String),
-}
-
-impl Handled {
-    pub(crate) fn reject(
-        status: StatusCode,
-        reason: impl Into<String>,
-        outcome: &'static str,
-    ) -> Self {
-        Handled {
-            answer: Answer::Reject(status, reason.into()),
-            outcome,
-            id: None,
-            kind: None,
-            command: None,
-            estimate: None,
-        }
-    }
-
-    /// 400 for signed JSON whose `data` does not fit the interaction's type.
-    pub(crate) fn bad_data(expected: &str, e: &serde_json::Error) -> Self {
-        Handled::reject(
-            StatusCode::BAD_REQUEST,
-            format!("data is not a {expected}: {e}"),
-            "bad_json",
-        )
-    }
-}
-
 async fn interactions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -135,144 +61,144 @@ async fn interactions(
     // ledger, the publisher) gets what is left of it, and nothing else
     // (cancels, late writes) is waited for before the answer.
     let deadline = tokio::time::Instant::from_std(started) + state.answer_budget;
-    let handled = handle(&state, &headers, body, deadline).await;
-    let status = match &handled.answer {
-        Answer::Json(_) => StatusCode::OK,
-        Answer::Accepted => StatusCode::ACCEPTED,
-        Answer::Reject(s, _) => *s,
-    };
-    let trace = mandala_service::trace::trace_id(&headers)
-        .map(|t| mandala_service::logging::cloud_trace(&t));
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let reason = match &handled.answer {
-        Answer::Reject(_, r) => Some(r.as_str()),
-        Answer::Json(_) | Answer::Accepted => None,
-    };
-    tracing::info!(
-        interaction_id = handled.id.as_deref(),
-        interaction_type = handled.kind.map(InteractionType::name),
-        command = handled.command.as_deref(),
-        outcome = handled.outcome,
-        status = status.as_u16(),
-        reason,
-        latency_us,
-        wait_ms = handled.estimate.map(|e| e.wait.as_millis() as u64),
-        others_ahead = handled.estimate.map(|e| e.others_ahead),
-        yours_ahead = handled.estimate.map(|e| e.yours_ahead),
-        "logging.googleapis.com/trace" = trace.as_deref(),
-        "interaction"
-    );
-    match handled.answer {
-        Answer::Json(r) => axum::Json(r).into_response(),
-        Answer::Accepted => StatusCode::ACCEPTED.into_response(),
-        Answer::Reject(status, reason) => (status, reason).into_response(),
+    // The job queued here carries the request's trace to the worker.
+    let handling = std::pin::pin!(handle(&state, &headers, body, deadline));
+    let reply =
+        crate::publish::with_request_trace(mandala_service::trace::trace_id(&headers), handling)
+            .await;
+    log(&reply, &headers, started);
+    match reply {
+        Ok(Handled {
+            answer: Answer::Json(r),
+            ..
+        }) => axum::Json(r).into_response(),
+        Ok(Handled {
+            answer: Answer::Accepted,
+            ..
+        }) => StatusCode::ACCEPTED.into_response(),
+        Err(rejection) => rejection.into_response(),
     }
 }
 
+/// The one log line of a request.
+fn log(reply: &Answered, headers: &HeaderMap, started: Instant) {
+    let trace = mandala_service::trace::trace_id(headers)
+        .map(|t| mandala_service::logging::cloud_trace(&t));
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let (status, outcome, reason, id, kind, command, estimate) = match reply {
+        Ok(h) => (
+            match h.answer {
+                Answer::Json(_) => StatusCode::OK,
+                Answer::Accepted => StatusCode::ACCEPTED,
+            },
+            h.outcome,
+            None,
+            &h.id,
+            h.kind,
+            &h.command,
+            h.estimate,
+        ),
+        Err(r) => (
+            r.status,
+            r.outcome,
+            Some(r.reason.as_str()),
+            &r.id,
+            r.kind,
+            &r.command,
+            None,
+        ),
+    };
+    tracing::info!(
+        interaction_id = id.as_deref(),
+        interaction_type = kind.map(InteractionType::name),
+        command = command.as_deref(),
+        outcome = outcome.as_str(),
+        status = status.as_u16(),
+        reason,
+        latency_us,
+        wait_ms = estimate.map(|e| e.wait.as_millis() as u64),
+        others_ahead = estimate.map(|e| e.others_ahead),
+        yours_ahead = estimate.map(|e| e.yours_ahead),
+        "logging.googleapis.com/trace" = trace.as_deref(),
+        "interaction"
+    );
+}
+
+/// Checks 1–5 of the module's order, then the interaction's handler.
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     deadline: tokio::time::Instant,
-) -> Handled {
+) -> Answered {
     let unauthorized = |e: crate::signing::SignatureError| {
         tracing::debug!(error = %e, "rejected signature");
-        Handled::reject(
-            StatusCode::UNAUTHORIZED,
-            "invalid request signature",
-            "bad_signature",
-        )
+        Rejection::unauthorized(Outcome::BadSignature)
     };
-    let sig = match SignatureHeaders::from_headers(headers) {
-        Ok(s) => s,
-        Err(e) => return unauthorized(e),
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Handled::reject(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {} bytes", state.max_body_bytes),
-                "too_large",
-            );
-        }
-        // The server cut a body that came too slowly (the client got 408).
-        Err(rejection) if mandala_service::server::body_timed_out(&rejection) => {
-            return Handled::reject(
-                StatusCode::REQUEST_TIMEOUT,
-                rejection.body_text(),
-                "body_timeout",
-            );
-        }
-        Err(rejection) => {
-            return Handled::reject(
-                StatusCode::BAD_REQUEST,
-                rejection.body_text(),
-                "unreadable_body",
-            );
-        }
-    };
-    if let Err(e) = sig.verify(&state.key, &body) {
-        return unauthorized(e);
-    }
-    if let Err(e) = sig.check_age(
+    let sig = SignatureHeaders::from_headers(headers).map_err(unauthorized)?;
+    let body = body.map_err(|rejection| body_rejection(state, &rejection))?;
+    sig.verify(&state.key, &body).map_err(unauthorized)?;
+    sig.check_age(
         OffsetDateTime::now_utc().unix_timestamp(),
         state.max_age_secs,
-    ) {
-        return Handled::reject(
-            StatusCode::UNAUTHORIZED,
-            "invalid request signature",
-            "stale",
-        )
-        .with_note(&e.to_string());
-    }
-    let interaction: Interaction = match serde_json::from_slice(&body) {
-        Ok(i) => i,
-        Err(e) => {
-            return Handled::reject(
-                StatusCode::BAD_REQUEST,
-                format!("body is not an interaction: {e}"),
-                "bad_json",
-            );
-        }
-    };
-    let mut handled = dispatch(state, &interaction, deadline).await;
-    handled.id = Some(interaction.id.clone()).filter(|i| !i.is_empty());
-    handled.kind = Some(interaction.kind);
-    handled
+    )
+    .map_err(|e| {
+        tracing::debug!(note = %e, "rejected");
+        Rejection::unauthorized(Outcome::Stale)
+    })?;
+    let interaction: Interaction = serde_json::from_slice(&body)
+        .map_err(|e| Rejection::bad_json(format!("body is not an interaction: {e}")))?;
+    let id = Some(interaction.id.clone()).filter(|i| !i.is_empty());
+    let kind = interaction.kind;
+    for_interaction(dispatch(state, &interaction, deadline).await, id, kind)
 }
 
-impl Handled {
-    fn with_note(self, note: &str) -> Self {
-        tracing::debug!(note, "rejected");
-        self
+/// Why the body could not be read.
+fn body_rejection(state: &AppState, rejection: &BytesRejection) -> Rejection {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {} bytes", state.max_body_bytes),
+            Outcome::TooLarge,
+        );
     }
+    // The server cut a body that came too slowly (the client got 408).
+    if mandala_service::server::body_timed_out(rejection) {
+        return Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            rejection.body_text(),
+            Outcome::BodyTimeout,
+        );
+    }
+    Rejection::new(
+        StatusCode::BAD_REQUEST,
+        rejection.body_text(),
+        Outcome::UnreadableBody,
+    )
 }
 
+/// Checks 6 and 7, then one handler per interaction type.
 async fn dispatch(
     state: &AppState,
     interaction: &Interaction,
     deadline: tokio::time::Instant,
-) -> Handled {
+) -> Answered {
     if let Some(expected) = &state.application_id
         && interaction.application_id.as_deref() != Some(expected.as_str())
     {
-        return Handled::reject(
+        return Err(Rejection::new(
             StatusCode::UNAUTHORIZED,
             "interaction is for another application",
-            "wrong_application",
-        );
+            Outcome::WrongApplication,
+        ));
     }
     if interaction.kind == InteractionType::Ping {
-        return answer(InteractionResponse::pong(), "pong");
+        return answer(InteractionResponse::pong(), Outcome::Pong);
     }
-    let Ok(id) = interaction.id.parse::<u64>() else {
-        return Handled::reject(
-            StatusCode::BAD_REQUEST,
-            "interaction id is not a snowflake",
-            "bad_json",
-        );
-    };
+    let id = interaction
+        .id
+        .parse::<u64>()
+        .map_err(|_| Rejection::bad_json("interaction id is not a snowflake"))?;
     // A second copy of a signed interaction inside the window is a replay:
     // Discord does not redeliver interactions. It gets 401, the answer for
     // a request we refuse to act on, so a replayer learns nothing and no job
@@ -280,11 +206,11 @@ async fn dispatch(
     match state.seen.check(id, Instant::now()) {
         Seen::First => {}
         Seen::Again => {
-            return Handled::reject(
+            return Err(Rejection::new(
                 StatusCode::UNAUTHORIZED,
                 "interaction already received",
-                "replay",
-            );
+                Outcome::Replay,
+            ));
         }
         // Remembering no more ids, a replay could not be told apart: take
         // nothing on, as when the job queue is full.
@@ -292,7 +218,7 @@ async fn dispatch(
             let s = mandala_model::i18n::strings(interaction.locale.as_deref());
             return answer(
                 InteractionResponse::ephemeral(s.try_again),
-                "replay_memory_full",
+                Outcome::ReplayMemoryFull,
             );
         }
     }
@@ -303,40 +229,32 @@ async fn dispatch(
         InteractionType::MessageComponent => buttons::click(state, interaction, id, deadline).await,
         InteractionType::Autocomplete => autocomplete(interaction),
         InteractionType::ModalSubmit => forms::submit(state, interaction, deadline).await,
-        InteractionType::Ping | InteractionType::Unknown(_) => Handled::reject(
+        InteractionType::Ping | InteractionType::Unknown(_) => Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             format!(
                 "unsupported interaction type {}",
                 u8::from(interaction.kind)
             ),
-            "unsupported_type",
-        ),
+            Outcome::UnsupportedType,
+        )),
     }
 }
 
-pub(crate) fn answer(response: InteractionResponse, outcome: &'static str) -> Handled {
-    Handled {
-        answer: Answer::Json(response),
-        outcome,
-        id: None,
-        kind: None,
-        command: None,
-        estimate: None,
-    }
-}
-
-fn autocomplete(interaction: &Interaction) -> Handled {
-    let data = match interaction.command_data() {
-        Ok(d) => d,
-        Err(e) => return Handled::bad_data("command", &e),
-    };
+fn autocomplete(interaction: &Interaction) -> Answered {
+    let data = interaction
+        .command_data()
+        .map_err(|e| Rejection::bad_data("command", &e))?;
     let choices = match data.focused() {
         Some(o) if o.name == "palette" => {
             palette_choices(o.value.as_ref().and_then(|v| v.as_str()).unwrap_or(""))
         }
         _ => Vec::new(),
     };
-    let mut handled = answer(InteractionResponse::autocomplete(choices), "autocomplete");
-    handled.command = Some(data.name);
-    handled
+    for_command(
+        answer(
+            InteractionResponse::autocomplete(choices),
+            Outcome::Autocomplete,
+        ),
+        data.name,
+    )
 }

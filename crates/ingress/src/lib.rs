@@ -9,6 +9,11 @@
 //! - [`config`]: the settings, one definition each (env vars and flags).
 //! - [`signing`]: Ed25519 request signatures, checked and (for clients) made.
 //! - [`replay`]: per-instance memory of recent interaction ids.
+//! - [`state`]: [`state::AppState`], what every handler shares; [`answer`]:
+//!   what a handler gives back ([`answer::Handled`], or a
+//!   [`answer::Rejection`] that is a response by itself, so handlers use
+//!   `?`); [`outcome`]: how a request ended, one logged word each. These sit
+//!   below the handlers and the dispatcher, and import neither.
 //! - [`interactions`]: the HTTP endpoint: verification, then one handler per
 //!   interaction type, and the per-request log line.
 //! - [`commands`], [`buttons`], [`forms`]: the handlers — `/mandala` and the
@@ -27,16 +32,19 @@
 //! in the single design, `mandala dev`) starts it with [`Embedding`].
 
 pub mod admission;
+pub mod answer;
 pub mod buttons;
 pub mod commands;
 pub mod config;
 pub mod forms;
 pub mod inline;
 pub mod interactions;
+pub mod outcome;
 pub mod publish;
 pub mod replay;
 pub mod request;
 pub mod signing;
+pub mod state;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -67,7 +75,7 @@ pub enum StartError {
 /// A running ingress: its state and publisher.
 #[derive(Debug)]
 pub struct Ingress {
-    state: Arc<interactions::AppState>,
+    state: Arc<state::AppState>,
 }
 
 /// What a process that runs a worker too gives the ingress beyond its
@@ -189,7 +197,7 @@ impl Ingress {
         } else {
             Duration::from_secs(config.signature_max_age_secs.saturating_mul(2))
         };
-        let state = interactions::AppState {
+        let state = state::AppState {
             key: config.discord_public_key,
             application_id: config.discord_application_id.filter(|a| !a.is_empty()),
             max_age_secs: config.signature_max_age_secs,
@@ -265,10 +273,7 @@ fn ledger(config: &Config, choice: LedgerChoice) -> Result<Ledger, StartError> {
     Ok(ledger)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+pub use mandala_model::clock::now_ms;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
 /// finishes in-flight requests (within `SHUTDOWN_DRAIN_SECS`) and flushes

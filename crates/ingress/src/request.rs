@@ -30,8 +30,10 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::admission::{self, Decision};
-use crate::interactions::{Answer, AppState, Handled, answer};
+use crate::answer::{Answer, Answered, Rejection, answer};
+use crate::outcome::Outcome;
 use crate::publish::{self, PublishError};
+use crate::state::AppState;
 
 /// What to draw, and how to say so.
 pub struct RenderRequest {
@@ -44,7 +46,7 @@ pub struct RenderRequest {
     /// drawing's summary follows.
     pub ack: String,
     /// The outcome logged when the spec is refused.
-    pub invalid_outcome: &'static str,
+    pub invalid_outcome: Outcome,
 }
 
 /// The part of the answer budget admission always leaves for publishing.
@@ -72,7 +74,7 @@ pub(crate) async fn render(
     interaction: &Interaction,
     request: RenderRequest,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let s = strings(interaction);
     let grid = grid_if_possible(&request.spec, request.grid);
     let drawing = match Drawing::resolve(&request.spec, grid) {
@@ -84,16 +86,12 @@ pub(crate) async fn render(
             );
         }
     };
-    let reply = match reply_to(state, interaction) {
-        Ok(r) => r,
-        Err(h) => return *h,
-    };
     let job = Job {
         requested_at: Some(OffsetDateTime::now_utc()),
         requested_by: Some(requester(interaction)),
         grid,
         locale: interaction.locale.clone().filter(|l| !l.is_empty()),
-        ..Job::new(request.spec, reply, request.kind)
+        ..Job::new(request.spec, reply_to(state, interaction)?, request.kind)
     };
     let label = format!("{} · {}", request.ack, drawing.summary());
     let admit_by = deadline - state.answer_budget / PUBLISH_SHARE;
@@ -104,7 +102,9 @@ pub(crate) async fn render(
             estimate,
         } => {
             let mut handled = queue(state, *job, &interaction.id, text, s, deadline).await;
-            handled.estimate = estimate;
+            if let Ok(h) = &mut handled {
+                h.estimate = estimate;
+            }
             handled
         }
         Decision::Refuse { response, outcome } => answer(response, outcome),
@@ -122,37 +122,25 @@ fn requester(interaction: &Interaction) -> Requester {
 }
 
 /// The reply target: this interaction's token and application.
-fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Box<Handled>> {
+fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Rejection> {
     let token = interaction
         .token
         .clone()
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Box::new(Handled::reject(
-                StatusCode::BAD_REQUEST,
-                "interaction has no token",
-                "bad_json",
-            ))
-        })?;
+        .ok_or_else(|| Rejection::bad_json("interaction has no token"))?;
     // The token becomes a path segment of the worker's reply URL.
     if !token::is_plausible(&token) {
-        return Err(Box::new(Handled::reject(
+        return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             format!("interaction token is not a Discord token ({})", token::RULE),
-            "bad_token",
-        )));
+            Outcome::BadToken,
+        ));
     }
     let application_id = interaction
         .application_id
         .clone()
         .or_else(|| state.application_id.clone())
-        .ok_or_else(|| {
-            Box::new(Handled::reject(
-                StatusCode::BAD_REQUEST,
-                "interaction has no application_id",
-                "bad_json",
-            ))
-        })?;
+        .ok_or_else(|| Rejection::bad_json("interaction has no application_id"))?;
     Ok(Reply::Interaction(InteractionReply {
         application_id,
         interaction_id: interaction.id.clone(),
@@ -169,7 +157,7 @@ async fn queue(
     ack: String,
     s: &Strings,
     deadline: Instant,
-) -> Handled {
+) -> Answered {
     let inline_budget = crate::inline::BUDGET.min(
         deadline
             .saturating_duration_since(Instant::now())
@@ -181,8 +169,10 @@ async fn queue(
     {
         // Done: the image was the answer. The job leaves the ledger.
         admission::cancel(state, &job);
-        let mut handled = answer(InteractionResponse::message(ack), "answered_inline");
-        handled.answer = Answer::Accepted;
+        let mut handled = answer(InteractionResponse::message(ack), Outcome::AnsweredInline);
+        if let Ok(h) = &mut handled {
+            h.answer = Answer::Accepted;
+        }
         return handled;
     }
     let budget = state
@@ -197,30 +187,28 @@ async fn queue(
     {
         Ok(message_id) => {
             tracing::debug!(%message_id, kind = job.kind.as_str(), "job published");
-            answer(InteractionResponse::message(ack), "queued")
+            answer(InteractionResponse::message(ack), Outcome::Queued)
         }
-        Err(PublishError::TooSlow(budget)) => {
-            tracing::error!(
-                interaction_id,
-                budget_ms = budget.as_millis() as u64,
-                "publishing the job took too long; cancelling it"
-            );
+        Err(e) => {
+            let outcome = match e {
+                PublishError::TooSlow(budget) => {
+                    tracing::error!(
+                        interaction_id,
+                        budget_ms = budget.as_millis() as u64,
+                        "publishing the job took too long; cancelling it"
+                    );
+                    Outcome::PublishTimeout
+                }
+                e => {
+                    tracing::error!(error = %e, interaction_id, "could not publish the job");
+                    Outcome::PublishFailed
+                }
+            };
             // The message may still reach the queue: its `publish_by_ms`
             // has passed by then, and the worker drops it; the ledger entry
             // goes too, so it does not count against the user.
             admission::cancel(state, &job);
-            answer(
-                InteractionResponse::ephemeral(s.try_again),
-                "publish_timeout",
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, interaction_id, "could not publish the job");
-            admission::cancel(state, &job);
-            answer(
-                InteractionResponse::ephemeral(s.try_again),
-                "publish_failed",
-            )
+            answer(InteractionResponse::ephemeral(s.try_again), outcome)
         }
     }
 }

@@ -6,11 +6,14 @@
 //! 2. The user's admissions take turns within this instance
 //!    ([`crate::turns`]): one compare-and-swap of their record at a time.
 //! 3. The compare-and-swap checks the cap and records the entry.
-//! 4. If the turn or the record does not come by the deadline, or the
-//!    store is failing, the job is let through without an estimate while
-//!    this instance has admitted fewer than the cap's number of the user's
-//!    jobs recently — otherwise refused as over the cap. Whether a write
-//!    was sent that may still land is reported, so the job can carry it.
+//! 4. If the turn does not come by the deadline (the user's own earlier
+//!    requests are still being admitted), the job is refused: letting it
+//!    through unchecked is how a burst used to get past the cap.
+//! 5. If the record does not come by the deadline, or the store is
+//!    failing, the job is let through without an estimate while this
+//!    instance knows of fewer than the cap's number of the user's jobs —
+//!    otherwise refused as over the cap. Whether a write was sent that may
+//!    still land is reported, so the job can carry it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,6 +56,9 @@ pub enum Admission {
     Full { queued: u64 },
     /// The wait would outlive the interaction token.
     TooLong { estimate: Estimate },
+    /// The user's own earlier requests were still being admitted when
+    /// the time ran out: refused, not let past the cap unchecked.
+    Busy,
     /// The ledger could not be asked in time: let through without an
     /// estimate, within this instance's allowance for the user.
     Unchecked {
@@ -79,18 +85,25 @@ impl Ledger {
         let now = request.now_ms;
         let snapshot = self.snapshot_now(now);
         let until = self.limit(Some(deadline));
-        let Some(_turn) = self.inner.turns.wait(&request.user, until).await else {
-            let waited = until.saturating_duration_since(Instant::now());
-            return self.unchecked(&request, LedgerError::Timeout(waited), Written::No);
+        let Some(_turn) = self
+            .inner
+            .turns
+            .wait(&request.user, until)
+            .await
+            .filter(|_| Instant::now() < until)
+        else {
+            return Admission::Busy;
         };
         let policy = self.inner.policy;
         let writing = AtomicBool::new(false);
         let mut own_before = None;
+        let mut counted = None;
         let decided = self
             .call(
                 until,
                 self.modify(&request.user, now, Some(&writing), |queue| {
                     own_before = None;
+                    counted = None;
                     if let Some(e) = queue.jobs.get(&request.job) {
                         let mut others = queue.clone();
                         others.jobs.remove(&request.job);
@@ -103,6 +116,7 @@ impl Ledger {
                         });
                     }
                     let own = queue.sums(now);
+                    counted = Some(own.jobs);
                     if policy.max_per_user > 0 && own.jobs >= u64::from(policy.max_per_user) {
                         return Change::Keep(Admission::Full { queued: own.jobs });
                     }
@@ -121,12 +135,16 @@ impl Ledger {
                     entry.reply.clone_from(&request.reply);
                     queue.jobs.insert(request.job.clone(), entry);
                     own_before = Some(own);
+                    counted = Some(own.jobs + 1);
                     Change::Write(Admission::Accepted { estimate, due_ms })
                 }),
             )
             .await;
         match decided {
             Ok(admission) => {
+                if let Some(jobs) = counted {
+                    self.inner.turns.known(&request.user, jobs, now);
+                }
                 if let Some(own) = own_before
                     && let Admission::Accepted { .. } = admission
                 {

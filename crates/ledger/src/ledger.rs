@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+pub use mandala_model::clock::now_ms;
+use mandala_model::clock::subsec_nanos;
 use mandala_model::{Recorded, Ticket};
 use tokio::time::Instant;
 
@@ -165,6 +167,10 @@ impl Ledger {
         op: impl Future<Output = Result<T, LedgerError>>,
     ) -> Result<T, LedgerError> {
         let breaker = &self.inner.breaker;
+        // No time left is the caller's state, not the store's.
+        if Instant::now() >= until {
+            return Err(LedgerError::Timeout(Duration::ZERO));
+        }
         if let Gate::Open(left) = breaker.gate() {
             return Err(LedgerError::Paused {
                 backend: self.inner.backend.name(),
@@ -238,7 +244,7 @@ impl Ledger {
             }
             // Someone else wrote this user's record: back off a little,
             // with jitter, so two writers do not collide again in step.
-            let jitter = u64::from(now_nanos() % 7) + u64::from(attempt) * 3;
+            let jitter = u64::from(subsec_nanos() % 7) + u64::from(attempt) * 3;
             tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
         }
         Err(LedgerError::Contended {
@@ -527,17 +533,4 @@ fn expires(ticket: &Ticket, now_ms: u64) -> u64 {
     } else {
         now_ms + mandala_model::job::TOKEN_LIFETIME_MS
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn now_nanos() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
 }

@@ -10,10 +10,13 @@
 //!
 //! When the ledger cannot be asked in time (it fails, hangs, or a user's
 //! own burst used up the time waiting for its turns), a job is let through
-//! without an estimate rather than refused — but only while this instance
-//! has admitted fewer than the cap's number of that user's jobs in the last
-//! [`RECENT_WINDOW`]: an outage must not switch the cap off for exactly the
-//! users who push on it.
+//! without an estimate rather than refused — but only while the user is
+//! below the cap by what this instance knows: its own admissions of the
+//! user in the last [`RECENT_WINDOW`], or the user's count in the ledger
+//! when this instance last read it (within the window), plus what it let
+//! through since. An outage must not switch the cap off for exactly the
+//! users who push on it, and a burst spread over instances meets the
+//! counts the others wrote whenever the ledger answered once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,7 +35,30 @@ const MAX_USERS: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct Turns {
     lines: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    recent: Mutex<HashMap<String, VecDeque<u64>>>,
+    recent: Mutex<HashMap<String, Recent>>,
+}
+
+/// What this instance knows of a user's jobs.
+#[derive(Debug, Default)]
+struct Recent {
+    /// When it admitted each of them (Unix ms), within the window.
+    times: VecDeque<u64>,
+    /// The user's count in the ledger when last read, and when; plus
+    /// the jobs let through without the ledger since.
+    known: Option<(u64, u64)>,
+}
+
+impl Recent {
+    fn count(&mut self, now_ms: u64) -> u64 {
+        let window = RECENT_WINDOW.as_millis() as u64;
+        while self.times.front().is_some_and(|t| t + window <= now_ms) {
+            self.times.pop_front();
+        }
+        if self.known.is_some_and(|(_, at)| at + window <= now_ms) {
+            self.known = None;
+        }
+        (self.times.len() as u64).max(self.known.map_or(0, |(n, _)| n))
+    }
 }
 
 /// A user's turn: admissions of the same user wait until it is dropped.
@@ -75,51 +101,61 @@ impl Turns {
 
     /// Remembers an admission of `user`'s at `now_ms`.
     pub fn admitted(&self, user: &str, now_ms: u64) {
+        self.with(user, now_ms, |r| r.times.push_back(now_ms));
+    }
+
+    /// Remembers the user's count in the ledger as read at `now_ms`.
+    pub fn known(&self, user: &str, jobs: u64, now_ms: u64) {
+        self.with(user, now_ms, |r| r.known = Some((jobs, now_ms)));
+    }
+
+    /// How many of `user`'s jobs this instance knows of (see the module
+    /// documentation).
+    pub fn recent(&self, user: &str, now_ms: u64) -> u64 {
+        let mut recent = self.recent_map();
+        let Some(r) = recent.get_mut(user) else {
+            return 0;
+        };
+        let n = r.count(now_ms);
+        if n == 0 {
+            recent.remove(user);
+        }
+        n
+    }
+
+    /// Admits one more of `user`'s jobs without the ledger if what this
+    /// instance knows leaves room under `cap` (0: no cap); otherwise how
+    /// many jobs it knows of.
+    pub fn let_through(&self, user: &str, cap: u32, now_ms: u64) -> Result<(), u64> {
+        let mut recent = self.recent_map();
+        let r = recent.entry(user.to_owned()).or_default();
+        let n = r.count(now_ms);
+        if cap > 0 && n >= u64::from(cap) {
+            return Err(n);
+        }
+        r.times.push_back(now_ms);
+        if let Some((known, _)) = &mut r.known {
+            *known += 1;
+        }
+        Ok(())
+    }
+
+    fn with(&self, user: &str, now_ms: u64, f: impl FnOnce(&mut Recent)) {
         let mut recent = self.recent_map();
         if recent.len() >= MAX_USERS && !recent.contains_key(user) {
-            let window = RECENT_WINDOW.as_millis() as u64;
-            recent.retain(|_, times| times.back().is_some_and(|t| t + window > now_ms));
+            recent.retain(|_, r| r.count(now_ms) > 0);
             if recent.len() >= MAX_USERS {
                 recent.clear();
             }
         }
-        recent.entry(user.to_owned()).or_default().push_back(now_ms);
-    }
-
-    /// Admissions of `user`'s by this instance within [`RECENT_WINDOW`].
-    pub fn recent(&self, user: &str, now_ms: u64) -> u64 {
-        let window = RECENT_WINDOW.as_millis() as u64;
-        let mut recent = self.recent_map();
-        let Some(times) = recent.get_mut(user) else {
-            return 0;
-        };
-        while times.front().is_some_and(|t| t + window <= now_ms) {
-            times.pop_front();
-        }
-        if times.is_empty() {
-            recent.remove(user);
-            return 0;
-        }
-        times.len() as u64
-    }
-
-    /// Admits one more of `user`'s jobs without the ledger if this
-    /// instance's recent admissions leave room under `cap` (0: no cap);
-    /// otherwise how many it recently admitted.
-    pub fn let_through(&self, user: &str, cap: u32, now_ms: u64) -> Result<(), u64> {
-        let recent = self.recent(user, now_ms);
-        if cap > 0 && recent >= u64::from(cap) {
-            return Err(recent);
-        }
-        self.admitted(user, now_ms);
-        Ok(())
+        f(recent.entry(user.to_owned()).or_default());
     }
 
     fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn recent_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<u64>>> {
+    fn recent_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Recent>> {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -158,5 +194,19 @@ mod tests {
         // The window passes.
         assert_eq!(turns.recent("u", 1_000 + window), 1);
         assert_eq!(turns.let_through("u", 3, 1_000 + window), Ok(()));
+    }
+
+    #[test]
+    fn what_the_ledger_said_last_counts_too() {
+        let turns = Turns::default();
+        // Other instances admitted four of this user's jobs; this one read
+        // that when it admitted its own first.
+        turns.admitted("u", 1_000);
+        turns.known("u", 5 - 1, 1_000);
+        assert_eq!(turns.let_through("u", 5, 1_100), Ok(()));
+        assert_eq!(turns.let_through("u", 5, 1_200), Err(5));
+        // A reading older than the window no longer holds anyone back.
+        let window = RECENT_WINDOW.as_millis() as u64;
+        assert_eq!(turns.recent("u", 1_000 + window), 1);
     }
 }

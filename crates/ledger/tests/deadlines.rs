@@ -36,6 +36,8 @@ enum Mode {
     HangTotals,
     /// Answers every call with an error at once.
     Fail,
+    /// Answers every call, this long after it was made.
+    Slow(Duration),
 }
 
 /// The in-memory store behind a switch.
@@ -77,6 +79,11 @@ impl Sick {
                 backend: "sick",
                 message: "503 UNAVAILABLE".into(),
             }))
+            .boxed(),
+            Mode::Slow(d) => async move {
+                tokio::time::sleep(d).await;
+                healthy.await
+            }
             .boxed(),
             Mode::Healthy | Mode::HangWrites | Mode::HangTotals => healthy,
         }
@@ -206,26 +213,61 @@ async fn a_burst_of_one_user_against_a_hanging_store_gets_the_cap_and_no_more() 
     let ledger = ledger(&store);
     let started = Instant::now();
     let outcomes = burst(&ledger, "burst", 16, started + Duration::from_secs(2)).await;
+    // The first waits for the store until its timeout and goes through
+    // unchecked; the rest, whose turns did not come in that time, are
+    // refused rather than let past the cap.
+    assert_eq!(
+        count(&outcomes, |a| matches!(a, Admission::Unchecked { .. })),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        count(&outcomes, |a| matches!(a, Admission::Busy)),
+        15,
+        "{outcomes:?}"
+    );
+    // All decided within one timeout, not one timeout after another.
+    assert_eq!(started.elapsed(), TIMEOUT);
+    // The store keeps hanging: after three timeouts in a row nobody waits
+    // for it, and a burst gets the cap's number unchecked, then refusals.
+    for i in 0..2 {
+        let a = ledger
+            .admit(
+                request(&format!("probe{i}"), 0),
+                Instant::now() + Duration::from_secs(2),
+            )
+            .await;
+        assert!(matches!(a, Admission::Unchecked { .. }), "{a:?}");
+    }
+    let started = Instant::now();
+    let outcomes = burst(&ledger, "burst", 16, started + Duration::from_secs(2)).await;
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(
+        count(&outcomes, |a| matches!(a, Admission::Unchecked { .. })),
+        4,
+        "one went through before: {outcomes:?}"
+    );
+    assert_eq!(
+        count(&outcomes, |a| matches!(a, Admission::Full { queued: 5 })),
+        12,
+        "{outcomes:?}"
+    );
+    // Another instance has its own allowance (the cap is per instance
+    // while the ledger is out), and another user is not affected.
+    let other = self::ledger(&store);
+    for i in 0..3 {
+        other
+            .admit(
+                request(&format!("probe{i}"), 1),
+                Instant::now() + Duration::from_secs(2),
+            )
+            .await;
+    }
+    let outcomes = burst(&other, "burst", 8, Instant::now() + Duration::from_secs(2)).await;
     assert_eq!(
         count(&outcomes, |a| matches!(a, Admission::Unchecked { .. })),
         5,
         "{outcomes:?}"
-    );
-    assert_eq!(
-        count(&outcomes, |a| matches!(a, Admission::Full { queued: 5 })),
-        11,
-        "{outcomes:?}"
-    );
-    // All decided within one timeout: the burst waited for its turns, not
-    // for one timeout after another.
-    assert_eq!(started.elapsed(), TIMEOUT);
-    // Another instance has its own allowance (the cap is per instance
-    // while the ledger is out), and another user is not affected.
-    let other = self::ledger(&store);
-    let outcomes = burst(&other, "burst", 8, Instant::now() + Duration::from_secs(2)).await;
-    assert_eq!(
-        count(&outcomes, |a| matches!(a, Admission::Unchecked { .. })),
-        5
     );
     let a = ledger
         .admit(
@@ -261,6 +303,34 @@ async fn a_burst_of_one_user_against_a_healthy_store_is_capped_by_the_record() {
         11,
         "{outcomes:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_over_two_instances_on_a_slow_store_gets_the_cap_at_most() {
+    for slow_ms in [50, 130, 210, 390] {
+        let store = Sick::new(Mode::Slow(Duration::from_millis(slow_ms)));
+        let ledgers = [ledger(&store), ledger(&store)];
+        let deadline = Instant::now() + Duration::from_millis(1_500);
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let ledger = ledgers[i % 2].clone();
+                tokio::spawn(
+                    async move { ledger.admit(request("burst", i as u32), deadline).await },
+                )
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let through = count(&outcomes, |a| {
+            matches!(a, Admission::Accepted { .. } | Admission::Unchecked { .. })
+        });
+        assert!(
+            (1..=5).contains(&through),
+            "{slow_ms} ms per call: {through} let through: {outcomes:?}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -541,6 +541,20 @@ async fn a_record_whose_entries_all_expired_is_cleaned_by_the_sweep(
         ledger.due_users(after, 10).await.unwrap().is_empty(),
         "{name}"
     );
+    // A dead record nobody swept while it could be found stays out of the
+    // sweeper's way: it is not among the records a sweep looks at.
+    accepted(ledger.admit(request("lee", "l0", 1_000, T0), later()).await);
+    let dead = T0 + mandala_ledger::backend::DEAD_AFTER_MS + 60_000;
+    assert_eq!(
+        ledger.due_users(T0 + LIFE - 1, 10).await.unwrap(),
+        vec!["lee".to_owned()],
+        "{name}: a live record is found"
+    );
+    assert!(
+        ledger.due_users(dead, 10).await.unwrap().is_empty(),
+        "{name}: a record dead for sure crowds the live ones"
+    );
+    assert!(!backend.read("lee").await.unwrap().queue.jobs.is_empty());
 }
 
 /// The store a ledger works on.

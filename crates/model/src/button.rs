@@ -60,11 +60,46 @@ pub struct Next {
     pub grid: Option<GridKind>,
 }
 
+/// The codes of the format, each pair read both ways: encoding looks a
+/// value up by its left side, parsing by its right.
+const ACTION_CODES: [(ButtonAction, &str); 7] = [
+    (ButtonAction::Reroll, "r"),
+    (ButtonAction::Variation, "v"),
+    (ButtonAction::Subtle, "t"),
+    (ButtonAction::Strong, "S"),
+    (ButtonAction::Upscale, "u"),
+    (ButtonAction::Remix, "x"),
+    (ButtonAction::NewGrid, "g"),
+];
+/// How an action on one grid cell is made from its kind and cell number.
+type CellAction = fn(GridKind, u8) -> ButtonAction;
+/// The actions on one grid cell: `<code><kind><n>`.
+const CELL_ACTION_CODES: [(CellAction, u8); 2] =
+    [(ButtonAction::Pick, b'p'), (ButtonAction::VaryCell, b'w')];
+const KIND_CODES: [(GridKind, u8); 2] =
+    [(GridKind::Candidates, b'c'), (GridKind::Variations, b'v')];
+const STYLE_CODES: [(StyleChoice, &str); 6] = [
+    (StyleChoice::Line, "l"),
+    (StyleChoice::Fill, "f"),
+    (StyleChoice::Bezier, "b"),
+    (StyleChoice::BezierFill, "B"),
+    (StyleChoice::Spline, "s"),
+    (StyleChoice::Random, "r"),
+];
+const MIRROR_CODES: [(bool, &str); 2] = [(false, "0"), (true, "1")];
+
+/// The code of `value` in `table`.
+fn code_of<T: PartialEq + Copy, C: Copy>(table: &[(T, C)], value: T) -> Option<C> {
+    table.iter().find(|(v, _)| *v == value).map(|(_, c)| *c)
+}
+
+/// The value whose code is `code` in `table`.
+fn value_of<T: Copy, C: PartialEq + ?Sized>(table: &[(T, &C)], code: &C) -> Option<T> {
+    table.iter().find(|(_, c)| *c == code).map(|(v, _)| *v)
+}
+
 fn kind_code(kind: GridKind) -> char {
-    match kind {
-        GridKind::Candidates => 'c',
-        GridKind::Variations => 'v',
-    }
+    code_of(&KIND_CODES, kind).map_or('?', char::from)
 }
 
 impl ButtonAction {
@@ -79,45 +114,27 @@ impl ButtonAction {
 
     fn code(self) -> String {
         match self {
-            ButtonAction::Reroll => "r".into(),
-            ButtonAction::Variation => "v".into(),
-            ButtonAction::Subtle => "t".into(),
-            ButtonAction::Strong => "S".into(),
-            ButtonAction::Upscale => "u".into(),
-            ButtonAction::Remix => "x".into(),
-            ButtonAction::NewGrid => "g".into(),
             ButtonAction::Pick(k, n) => format!("p{}{n}", kind_code(k)),
             ButtonAction::VaryCell(k, n) => format!("w{}{n}", kind_code(k)),
+            simple => code_of(&ACTION_CODES, simple)
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
     fn from_code(code: &str) -> Option<ButtonAction> {
-        let cell = |k: u8, n: u8| {
-            let kind = match k {
-                b'c' => GridKind::Candidates,
-                b'v' => GridKind::Variations,
-                _ => return None,
-            };
-            (b'1'..=b'4').contains(&n).then_some((kind, n - b'0'))
+        if let Some(action) = value_of(&ACTION_CODES, code) {
+            return Some(action);
+        }
+        let &[action, kind, n] = code.as_bytes() else {
+            return None;
         };
-        Some(match code.as_bytes() {
-            b"r" => ButtonAction::Reroll,
-            b"v" => ButtonAction::Variation,
-            b"t" => ButtonAction::Subtle,
-            b"S" => ButtonAction::Strong,
-            b"u" => ButtonAction::Upscale,
-            b"x" => ButtonAction::Remix,
-            b"g" => ButtonAction::NewGrid,
-            [b'p', k, n] => {
-                let (kind, n) = cell(*k, *n)?;
-                ButtonAction::Pick(kind, n)
-            }
-            [b'w', k, n] => {
-                let (kind, n) = cell(*k, *n)?;
-                ButtonAction::VaryCell(kind, n)
-            }
-            _ => return None,
-        })
+        let make = CELL_ACTION_CODES
+            .iter()
+            .find(|(_, c)| *c == action)
+            .map(|(make, _)| *make)?;
+        let kind = KIND_CODES.iter().find(|(_, c)| *c == kind)?.0;
+        (b'1'..=b'4').contains(&n).then(|| make(kind, n - b'0'))
     }
 
     /// The label in the user's language (`U1`, `V2` for grid cells; empty
@@ -182,19 +199,82 @@ pub enum ButtonError {
     Spec(#[from] crate::spec::SpecError),
 }
 
-fn style_code(s: StyleChoice) -> &'static str {
-    match s {
-        StyleChoice::Line => "l",
-        StyleChoice::Fill => "f",
-        StyleChoice::Bezier => "b",
-        StyleChoice::BezierFill => "B",
-        StyleChoice::Spline => "s",
-        StyleChoice::Random => "r",
-    }
-}
-
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A decimal field; empty is "not set".
+fn num<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<Option<T>, ButtonError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ButtonError::Malformed(what));
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| ButtonError::Malformed(what))
+}
+
+/// A field from a code table; empty is "not set".
+fn coded<T: Copy>(
+    table: &[(T, &str)],
+    s: &str,
+    what: &'static str,
+) -> Result<Option<T>, ButtonError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    value_of(table, s)
+        .map(Some)
+        .ok_or(ButtonError::Malformed(what))
+}
+
+/// The seed, in base 36.
+fn seed_field(s: &str) -> Result<Option<u64>, ButtonError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    u64::from_str_radix(s, 36)
+        .map(Some)
+        .map_err(|_| ButtonError::Malformed("seed"))
+}
+
+/// A palette's name, or `~` and its colours' hex digits joined by dots.
+fn palette_field(s: &str) -> Result<Option<PaletteChoice>, ButtonError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        return Ok(Some(PaletteChoice::Named(s.to_owned())));
+    }
+    let colours = s
+        .strip_prefix('~')
+        .ok_or(ButtonError::Malformed("palette"))?
+        .split('.')
+        .map(|h| {
+            if h.len() == 6 {
+                h.parse::<Rgb>().ok()
+            } else {
+                None
+            }
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(ButtonError::Malformed("palette"))?;
+    Ok(Some(PaletteChoice::Custom(colours)))
+}
+
+/// `t` for transparent, or a colour's hex digits.
+fn background_field(s: &str) -> Result<Option<Background>, ButtonError> {
+    match s {
+        "" => Ok(None),
+        "t" => Ok(Some(Background::Transparent)),
+        h if h.len() == 6 => h
+            .parse()
+            .map(|c| Some(Background::Colour(c)))
+            .map_err(|_| ButtonError::Malformed("background")),
+        _ => Err(ButtonError::Malformed("background")),
+    }
 }
 
 impl ButtonState {
@@ -227,10 +307,14 @@ impl ButtonState {
             opt(s.variant),
             opt(s.tint),
             opt(s.symmetry),
-            opt(s.mirror.map(u8::from)),
+            s.mirror
+                .and_then(|m| code_of(&MIRROR_CODES, m))
+                .unwrap_or_default(),
             opt(s.layers),
             opt(s.elements),
-            s.style.map(style_code).unwrap_or_default(),
+            s.style
+                .and_then(|st| code_of(&STYLE_CODES, st))
+                .unwrap_or_default(),
             palette,
             background,
             opt(s.size),
@@ -265,9 +349,27 @@ impl ButtonState {
             }
             _ => return Err(ButtonError::Malformed("unknown prefix or version")),
         }
+        let &[
+            prefix,
+            action,
+            seed,
+            variant,
+            tint,
+            symmetry,
+            mirror,
+            layers,
+            elements,
+            style,
+            palette,
+            background,
+            size,
+        ] = parts.as_slice()
+        else {
+            return Err(ButtonError::Malformed("wrong number of fields"));
+        };
         let action =
-            ButtonAction::from_code(parts[1]).ok_or(ButtonError::Malformed("unknown action"))?;
-        if parts[0] == OLD_PREFIX
+            ButtonAction::from_code(action).ok_or(ButtonError::Malformed("unknown action"))?;
+        if prefix == OLD_PREFIX
             && !matches!(
                 action,
                 ButtonAction::Reroll | ButtonAction::Variation | ButtonAction::Upscale
@@ -275,83 +377,19 @@ impl ButtonState {
         {
             return Err(ButtonError::Malformed("unknown action"));
         }
-        fn num<T: std::str::FromStr>(
-            s: &str,
-            what: &'static str,
-        ) -> Result<Option<T>, ButtonError> {
-            if s.is_empty() {
-                return Ok(None);
-            }
-            if !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ButtonError::Malformed(what));
-            }
-            s.parse()
-                .map(Some)
-                .map_err(|_| ButtonError::Malformed(what))
-        }
-        let seed = if parts[2].is_empty() {
-            None
-        } else {
-            Some(u64::from_str_radix(parts[2], 36).map_err(|_| ButtonError::Malformed("seed"))?)
-        };
-        let mirror = match parts[6] {
-            "" => None,
-            "0" => Some(false),
-            "1" => Some(true),
-            _ => return Err(ButtonError::Malformed("mirror")),
-        };
-        let style = match parts[9] {
-            "" => None,
-            "l" => Some(StyleChoice::Line),
-            "f" => Some(StyleChoice::Fill),
-            "b" => Some(StyleChoice::Bezier),
-            "B" => Some(StyleChoice::BezierFill),
-            "s" => Some(StyleChoice::Spline),
-            "r" => Some(StyleChoice::Random),
-            _ => return Err(ButtonError::Malformed("style")),
-        };
-        let palette = match parts[10] {
-            "" => None,
-            p if p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') => {
-                Some(PaletteChoice::Named(p.to_owned()))
-            }
-            p => Some(PaletteChoice::Custom(
-                p.strip_prefix('~')
-                    .ok_or(ButtonError::Malformed("palette"))?
-                    .split('.')
-                    .map(|h| {
-                        if h.len() == 6 {
-                            h.parse::<Rgb>().ok()
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or(ButtonError::Malformed("palette"))?,
-            )),
-        };
-        let background = match parts[11] {
-            "" => None,
-            "t" => Some(Background::Transparent),
-            h if h.len() == 6 => Some(Background::Colour(
-                h.parse()
-                    .map_err(|_| ButtonError::Malformed("background"))?,
-            )),
-            _ => return Err(ButtonError::Malformed("background")),
-        };
         let spec = RenderSpec {
-            seed,
-            variant: num(parts[3], "variant")?,
-            tint: num(parts[4], "tint")?,
-            symmetry: num(parts[5], "symmetry")?,
-            mirror,
-            layers: num(parts[7], "layers")?,
-            elements: num(parts[8], "elements")?,
-            style,
-            palette,
-            background,
+            seed: seed_field(seed)?,
+            variant: num(variant, "variant")?,
+            tint: num(tint, "tint")?,
+            symmetry: num(symmetry, "symmetry")?,
+            mirror: coded(&MIRROR_CODES, mirror, "mirror")?,
+            layers: num(layers, "layers")?,
+            elements: num(elements, "elements")?,
+            style: coded(&STYLE_CODES, style, "style")?,
+            palette: palette_field(palette)?,
+            background: background_field(background)?,
             ornaments: None,
-            size: num(parts[12], "size")?,
+            size: num(size, "size")?,
             format: None,
         };
         spec.validate()?;

@@ -29,6 +29,7 @@
 
 pub mod bounds;
 pub mod button;
+pub mod clock;
 pub mod colour;
 pub mod cost;
 pub mod discord;

@@ -2,9 +2,9 @@
 //!
 //! Every image the bot sends can be re-rendered exactly from the file
 //! alone (`mandala render --from FILE`), whatever its format:
-//! - PNG: a `mandala:spec` text chunk ([`crate::encode::SPEC_KEYWORD`]);
-//! - WebP: an XMP packet ([`xmp_packet`]) with the spec as the property
-//!   `mandala:spec`, in the extended file's `XMP ` chunk;
+//! - PNG: a `mandala:spec` text chunk ([`crate::marks::SPEC_KEYWORD`]);
+//! - WebP: an XMP packet ([`crate::marks::xmp_packet`]) with the spec as
+//!   the property `mandala:spec`, in the extended file's `XMP ` chunk;
 //! - SVG: the document's `<metadata id="mandala-spec">`.
 //!
 //! In each, the text is `ResolvedSpec::canonical_json()`, XML-escaped in
@@ -15,35 +15,7 @@ use std::io::Cursor;
 
 use mandala_model::{Drawing, ResolvedGrid, ResolvedSpec, SpecError};
 
-use crate::encode::SPEC_KEYWORD;
-
-/// The XMP namespace of the `mandala:spec` property.
-pub const XMP_NAMESPACE: &str = "https://github.com/mandala-bot/mandala-bot/ns/spec/1.0/";
-
-const XMP_OPEN: &str = "<mandala:spec>";
-const XMP_CLOSE: &str = "</mandala:spec>";
-const SVG_OPEN: &str = "<metadata id=\"mandala-spec\">";
-const SVG_CLOSE: &str = "</metadata>";
-
-/// An XMP packet whose one property, `mandala:spec`, is `spec_json`.
-pub fn xmp_packet(spec_json: &str) -> String {
-    let mut out = String::with_capacity(spec_json.len() + 320);
-    out.push_str("<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description rdf:about=\"\" xmlns:mandala=\"");
-    out.push_str(XMP_NAMESPACE);
-    out.push_str("\">");
-    out.push_str(XMP_OPEN);
-    for ch in spec_json.chars() {
-        match ch {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            _ => out.push(ch),
-        }
-    }
-    out.push_str(XMP_CLOSE);
-    out.push_str("</rdf:Description></rdf:RDF></x:xmpmeta>");
-    out
-}
+use crate::marks::{SPEC_KEYWORD, SVG_CLOSE, SVG_OPEN, XMP_CLOSE, XMP_OPEN};
 
 /// Why a file's spec could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +150,7 @@ mod tests {
     #[test]
     fn xmp_escapes_and_unescapes() {
         let json = r#"{"palette":"a<b>&c"}"#;
-        let packet = xmp_packet(json);
+        let packet = crate::marks::xmp_packet(json);
         assert!(packet.contains("a&lt;b&gt;&amp;c"));
         assert_eq!(between(&packet, XMP_OPEN, XMP_CLOSE).unwrap(), json);
     }

@@ -14,14 +14,16 @@
 //! - [`svg`]: the scene as deterministic SVG text.
 //! - [`encode`]: PNG (spec in a `mandala:spec` text chunk) and lossless
 //!   WebP from the renderer's own VP8L encoder (spec in an XMP chunk).
-//! - [`embed`]: the spec inside every format, and [`spec_from_image`] to
-//!   read it back from a PNG, WebP or SVG.
+//! - [`marks`]: where the spec goes in each format, shared by the writers
+//!   and the reader; [`embed`]: [`spec_from_image`], reading it back from a
+//!   PNG, WebP or SVG.
 //! - [`grid`]: four cells rendered alone and composed into one image.
 
 pub mod embed;
 pub mod encode;
 pub mod geometry;
 pub mod grid;
+pub mod marks;
 pub mod raster;
 pub mod scene;
 pub mod svg;
@@ -29,9 +31,9 @@ pub mod svg;
 use std::time::{Duration, Instant};
 
 pub use embed::{SpecFromImageError, drawing_from_image, spec_from_image};
-pub use encode::SPEC_KEYWORD;
 pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Drawing, Format, ResolvedSpec, SpecError};
+pub use marks::SPEC_KEYWORD;
 pub use scene::Scene;
 pub use tiny_skia::Pixmap;
 /// The canvas and codec crates, re-exported so callers compose and

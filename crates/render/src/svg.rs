@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use crate::marks::{SVG_CLOSE, SVG_OPEN};
 use crate::raster::alpha_u8;
 use crate::scene::{Paint, PathPart, PixSeg, Scene};
 
@@ -18,9 +19,10 @@ pub fn write(scene: &Scene) -> String {
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{s}\" height=\"{s}\" viewBox=\"0 0 {s} {s}\">"
     );
-    out.push_str("<metadata id=\"mandala-spec\">");
+    out.push_str(SVG_OPEN);
     escape_into(&scene.spec_json, &mut out);
-    out.push_str("</metadata>\n");
+    out.push_str(SVG_CLOSE);
+    out.push('\n');
     if let Some(bg) = scene.background {
         let _ = writeln!(out, "<rect width=\"{s}\" height=\"{s}\" fill=\"{bg}\"/>");
     }

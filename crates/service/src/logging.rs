@@ -1,5 +1,13 @@
 //! Log output: Cloud Logging JSON on Cloud Run, text locally.
 //!
+//! On Cloud Run every line is one JSON object Cloud Logging reads as a
+//! structured entry (`severity`, `message`, the trace, the fields). Lines
+//! at `ERROR` or above, and lines naming an [error group](ERROR_GROUP),
+//! also carry the shape Error Reporting groups without a stack trace: the
+//! `@type` of a `ReportedErrorEvent`, the service (`K_SERVICE`,
+//! `K_REVISION`) and a report location whose function is the error group
+//! (or the event's target) and whose file and line are the call site's.
+//!
 //! Field values and messages carry what clients sent (ids, error texts
 //! quoting unknown field names). JSON escapes them by construction; the
 //! text format writes them raw, so a newline in a message id would start a
@@ -8,6 +16,9 @@
 
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
@@ -52,15 +63,35 @@ pub fn cloud_trace(trace_id: &str) -> String {
     }
 }
 
+/// A stable pseudonym for a Discord user id in log lines (16 hex digits
+/// of SHA-256): the same user joins up across the ingress's and the
+/// workers' lines and across days, without the id itself in the logs.
+pub fn user_hash(user_id: &str) -> String {
+    let digest = Sha256::digest(format!("mandala-user:{user_id}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The field (`error_group = "..."`) that makes a line an Error Reporting
+/// event grouped under that name, whatever its severity; on the JSON line
+/// it is `errorGroup`. Lines at `ERROR` and above are events without it,
+/// grouped by their target.
+pub const ERROR_GROUP: &str = "error_group";
+
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info`.
 /// Calling it twice (tests, the in-process dev stack) is harmless.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match LogFormat::from_env() {
-        LogFormat::CloudRun { .. } => registry
-            .with(tracing_stackdriver::layer().with_writer(|| CloudKeys(std::io::stdout())))
-            .try_init(),
+        LogFormat::CloudRun { .. } => {
+            let service = Arc::new(ServiceContext::from_env());
+            registry
+                .with(tracing_stackdriver::layer().with_writer(move || CloudKeys {
+                    out: std::io::stdout(),
+                    service: Arc::clone(&service),
+                }))
+                .try_init()
+        }
         LogFormat::Text => registry
             .with(
                 text_layer()
@@ -185,10 +216,108 @@ impl<W: fmt::Write> fmt::Write for EscapeControl<W> {
 const MANGLED_TRACE_KEY: &[u8] = b"\"loggingGoogleapisComTrace\":";
 const TRACE_KEY: &[u8] = b"\"logging.googleapis.com/trace\":";
 
-/// Stdout that restores Cloud Logging's special trace key in each JSON
-/// line, so that log lines group under their request in Cloud Logging.
-/// The fmt layer hands each event over in one `write` call.
-struct CloudKeys<W>(W);
+/// [`ERROR_GROUP`] as tracing-stackdriver spells it on the line.
+const ERROR_GROUP_KEY: &[u8] = b"\"errorGroup\":";
+/// Severities Error Reporting is shown without an error group.
+const ERROR_SEVERITIES: &[&[u8]] = &[
+    b"\"severity\":\"ERROR\"",
+    b"\"severity\":\"CRITICAL\"",
+    b"\"severity\":\"ALERT\"",
+    b"\"severity\":\"EMERGENCY\"",
+];
+/// What makes Error Reporting take a log entry as an error event without
+/// a stack trace (it then needs the report location).
+pub const REPORTED_ERROR_EVENT: &str =
+    "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent";
+
+/// Which service and revision wrote the line, for Error Reporting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServiceContext {
+    service: String,
+    version: Option<String>,
+}
+
+impl ServiceContext {
+    fn from_env() -> Self {
+        ServiceContext {
+            service: std::env::var("K_SERVICE").unwrap_or_else(|_| "mandala".to_owned()),
+            version: std::env::var("K_REVISION").ok().filter(|r| !r.is_empty()),
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One JSON line as Cloud Logging and Error Reporting should read it: the
+/// trace key restored, and errors in the `ReportedErrorEvent` shape.
+fn cloud_line(buf: &[u8], service: &ServiceContext) -> Vec<u8> {
+    let mut line = match contains(buf, MANGLED_TRACE_KEY) {
+        Some(at) => {
+            let mut fixed = Vec::with_capacity(buf.len() + 8);
+            fixed.extend_from_slice(&buf[..at]);
+            fixed.extend_from_slice(TRACE_KEY);
+            fixed.extend_from_slice(&buf[at + MANGLED_TRACE_KEY.len()..]);
+            fixed
+        }
+        None => buf.to_vec(),
+    };
+    let is_error = contains(&line, ERROR_GROUP_KEY).is_some()
+        || ERROR_SEVERITIES
+            .iter()
+            .any(|s| contains(&line, s).is_some());
+    if is_error && let Some(reported) = reported_error(&line, service) {
+        line = reported;
+    }
+    line
+}
+
+/// The line with Error Reporting's fields added; `None` if it is not one
+/// JSON object (it is then written as it is).
+fn reported_error(line: &[u8], service: &ServiceContext) -> Option<Vec<u8>> {
+    use serde_json::{Value, json};
+    let text = std::str::from_utf8(line).ok()?;
+    let mut entry: serde_json::Map<String, Value> = serde_json::from_str(text.trim_end()).ok()?;
+    let location = entry
+        .get("logging.googleapis.com/sourceLocation")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let function = entry
+        .get("errorGroup")
+        .or_else(|| entry.get("target"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    entry.insert("@type".to_owned(), json!(REPORTED_ERROR_EVENT));
+    let mut context = json!({ "service": service.service });
+    if let Some(v) = &service.version {
+        context["version"] = json!(v);
+    }
+    entry.insert("serviceContext".to_owned(), context);
+    entry.insert(
+        "context".to_owned(),
+        json!({ "reportLocation": {
+            "filePath": location.get("file").cloned().unwrap_or(Value::Null),
+            // A string in Cloud Logging's sourceLocation, a number here.
+            "lineNumber": location
+                .get("line")
+                .and_then(|l| l.as_str().and_then(|l| l.parse::<u64>().ok()).or_else(|| l.as_u64())),
+            "functionName": function,
+        }}),
+    );
+    let mut out = serde_json::to_vec(&entry).ok()?;
+    out.push(b'\n');
+    Some(out)
+}
+
+/// Stdout that writes each JSON line as [`cloud_line`] makes it: Cloud
+/// Logging's special trace key restored, so that log lines group under
+/// their request, and errors shaped for Error Reporting. The fmt layer
+/// hands each event over in one `write` call.
+struct CloudKeys<W> {
+    out: W,
+    service: Arc<ServiceContext>,
+}
 
 impl<W: std::io::Write> std::io::Write for CloudKeys<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -197,23 +326,11 @@ impl<W: std::io::Write> std::io::Write for CloudKeys<W> {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match buf
-            .windows(MANGLED_TRACE_KEY.len())
-            .position(|w| w == MANGLED_TRACE_KEY)
-        {
-            Some(at) => {
-                let mut fixed = Vec::with_capacity(buf.len() + 8);
-                fixed.extend_from_slice(&buf[..at]);
-                fixed.extend_from_slice(TRACE_KEY);
-                fixed.extend_from_slice(&buf[at + MANGLED_TRACE_KEY.len()..]);
-                self.0.write_all(&fixed)
-            }
-            None => self.0.write_all(buf),
-        }
+        self.out.write_all(&cloud_line(buf, &self.service))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 }
 
@@ -284,15 +401,74 @@ mod tests {
         assert!(lines[0].contains("job received"), "{}", lines[0]);
     }
 
+    fn worker() -> Arc<ServiceContext> {
+        Arc::new(ServiceContext {
+            service: "mandala-worker".to_owned(),
+            version: Some("mandala-worker-00042-abc".to_owned()),
+        })
+    }
+
     #[test]
     fn the_trace_key_is_restored() {
-        let mut out = CloudKeys(Vec::new());
+        let mut out = CloudKeys {
+            out: Vec::new(),
+            service: worker(),
+        };
         out.write_all(b"{\"a\":1,\"loggingGoogleapisComTrace\":\"projects/p/traces/t\"}\n")
             .unwrap();
         out.write_all(b"{\"b\":2}\n").unwrap();
         assert_eq!(
-            String::from_utf8(out.0).unwrap(),
+            String::from_utf8(out.out).unwrap(),
             "{\"a\":1,\"logging.googleapis.com/trace\":\"projects/p/traces/t\"}\n{\"b\":2}\n"
         );
+    }
+
+    fn parsed(line: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(&cloud_line(line, &worker())).unwrap()
+    }
+
+    #[test]
+    fn errors_are_shaped_for_error_reporting() {
+        let located = r#""logging.googleapis.com/sourceLocation":{"file":"crates/worker/src/job.rs","line":"201"}"#;
+        // An error group names the group, whatever the severity.
+        let grouped = parsed(
+            format!(r#"{{"severity":"WARNING",{located},"target":"mandala_worker::job","errorGroup":"job gave-up","message":"job gave-up: x"}}"#)
+                .as_bytes(),
+        );
+        assert_eq!(grouped["@type"], REPORTED_ERROR_EVENT);
+        assert_eq!(grouped["message"], "job gave-up: x");
+        assert_eq!(grouped["serviceContext"]["service"], "mandala-worker");
+        assert_eq!(
+            grouped["serviceContext"]["version"],
+            "mandala-worker-00042-abc"
+        );
+        let at = &grouped["context"]["reportLocation"];
+        assert_eq!(at["functionName"], "job gave-up");
+        assert_eq!(at["filePath"], "crates/worker/src/job.rs");
+        assert_eq!(at["lineNumber"], 201);
+        // ERROR without a group: grouped by its target.
+        let error = parsed(
+            format!(r#"{{"severity":"ERROR",{located},"target":"mandala_ingress::admission","message":"queue ledger unavailable"}}"#)
+                .as_bytes(),
+        );
+        assert_eq!(error["@type"], REPORTED_ERROR_EVENT);
+        assert_eq!(
+            error["context"]["reportLocation"]["functionName"],
+            "mandala_ingress::admission"
+        );
+        // Anything else is left alone, byte for byte.
+        let info = br#"{"severity":"INFO","message":"interaction"}"#.to_vec();
+        assert_eq!(cloud_line(&info, &worker()), info);
+        let warning = br#"{"severity":"WARNING","message":"job expired"}"#.to_vec();
+        assert_eq!(cloud_line(&warning, &worker()), warning);
+    }
+
+    #[test]
+    fn user_hashes_are_stable_short_and_not_the_id() {
+        let a = user_hash("123456789012345678");
+        assert_eq!(a, user_hash("123456789012345678"));
+        assert_ne!(a, user_hash("123456789012345679"));
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("1234567890"));
     }
 }

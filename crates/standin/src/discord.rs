@@ -28,7 +28,7 @@ mod multipart;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -37,6 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use mandala_model::clock::now_ms;
 use mandala_model::discord::{MessagePayload, snowflake};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -146,12 +147,6 @@ impl Default for DiscordStandin {
 /// Why a response refused the request, for [`RecordedRequest::error`].
 #[derive(Clone)]
 struct Refusal(String);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// A Discord error response.
 fn refuse(

@@ -16,8 +16,9 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use mandala_model::clock::now_ms;
 use mandala_model::discord::snowflake;
 use mandala_model::job::JobKind;
 use mandala_model::{InteractionReply, Job, PushEnvelope, RenderSpec, Reply};
@@ -52,13 +53,6 @@ fn args() -> Args {
         a.clients = a.concurrency * 2;
     }
     a
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {

@@ -14,9 +14,16 @@
 //! this attempt is that plus one, as the queue's `max_attempts` counts.
 //! `X-CloudTasks-TaskExecutionCount` counts only the answers the worker
 //! gave; it is logged, not used.
+//!
+//! Either way the ingress's trace id may come along (the message attribute
+//! or task header of [`mandala_service::trace`]), so the job's log line
+//! joins the interaction's.
 
 use http::HeaderMap;
 use mandala_model::PushEnvelope;
+use mandala_service::trace::{TRACE_ATTRIBUTE, TRACE_HEADER, parse_trace_id};
+
+use crate::config::Via;
 
 /// Pub/Sub's count of attempts, on a message it forwards to a dead-letter topic.
 const DEAD_LETTER_COUNT: &str = "CloudPubSubDeadLetterSourceDeliveryCount";
@@ -39,6 +46,10 @@ pub struct Delivery {
     pub data: Vec<u8>,
     /// For a dead letter: how often the source subscription tried.
     pub source_attempts: Option<u32>,
+    /// The ingress's trace id (32 hex digits), when it sent one along.
+    pub trace_id: Option<String>,
+    /// How it came.
+    pub via: Via,
 }
 
 impl Delivery {
@@ -56,9 +67,15 @@ impl Delivery {
                 .attributes
                 .get(DEAD_LETTER_COUNT)
                 .and_then(|n| n.parse().ok()),
+            trace_id: envelope
+                .message
+                .attributes
+                .get(TRACE_ATTRIBUTE)
+                .and_then(|t| parse_trace_id(t)),
             message_id: envelope.message.message_id,
             attempt: envelope.delivery_attempt,
             data,
+            via: Via::Push,
         })
     }
 
@@ -86,6 +103,8 @@ impl Delivery {
             attempt: Some(retries.saturating_add(1)),
             data: body.to_vec(),
             source_attempts: None,
+            trace_id: header(TRACE_HEADER).and_then(parse_trace_id),
+            via: Via::Task,
         })
     }
 }
@@ -100,8 +119,17 @@ mod tests {
         h.insert(TASK_NAME, "0f3a9c".parse().unwrap());
         h.insert(TASK_RETRY_COUNT, "4".parse().unwrap());
         h.insert(TASK_EXECUTION_COUNT, "2".parse().unwrap());
+        h.insert(
+            TRACE_HEADER,
+            "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap(),
+        );
         let d = Delivery::from_task(&h, b"{}").unwrap();
         assert_eq!(d.message_id, "0f3a9c");
+        assert_eq!(d.via, Via::Task);
+        assert_eq!(
+            d.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         // Four attempts before this one, counted as the queue counts them.
         assert_eq!(d.attempt, Some(5));
         h.insert(
@@ -114,5 +142,41 @@ mod tests {
         let d = Delivery::from_task(&h, b"{}").unwrap();
         assert_eq!((d.message_id.as_str(), d.attempt), ("0f3a9c", Some(1)));
         assert!(Delivery::from_task(&HeaderMap::new(), b"{}").is_err());
+    }
+
+    #[test]
+    fn a_push_carries_the_ingress_trace_in_an_attribute() {
+        let attributes = std::collections::BTreeMap::from([
+            (
+                TRACE_ATTRIBUTE.to_owned(),
+                "4BF92F3577B34DA6A3CE929D0E0E4736".to_owned(),
+            ),
+            ("kind".to_owned(), "command".to_owned()),
+        ]);
+        let envelope = PushEnvelope::wrap_data(
+            b"{}",
+            "m-1",
+            "s",
+            "2026-01-01T00:00:00Z",
+            attributes,
+            Some(1),
+        );
+        let d = Delivery::from_push(&serde_json::to_vec(&envelope).unwrap()).unwrap();
+        assert_eq!(d.via, Via::Push);
+        assert_eq!(
+            d.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        // A malformed one is dropped, not trusted.
+        let bad = PushEnvelope::wrap_data(
+            b"{}",
+            "m-2",
+            "s",
+            "2026-01-01T00:00:00Z",
+            std::collections::BTreeMap::from([(TRACE_ATTRIBUTE.to_owned(), "x".to_owned())]),
+            Some(1),
+        );
+        let d = Delivery::from_push(&serde_json::to_vec(&bad).unwrap()).unwrap();
+        assert_eq!(d.trace_id, None);
     }
 }

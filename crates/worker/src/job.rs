@@ -25,6 +25,7 @@ use mandala_model::i18n::{Strings, fill};
 use mandala_model::{Drawing, Job, RENDER_VERSION, RenderSpec, Ticket};
 use tokio::time::Instant;
 
+use crate::config::Design;
 use crate::delivery::Delivery;
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
@@ -87,6 +88,58 @@ pub(crate) struct JobLog {
     pub(crate) late_ms: Option<i64>,
     /// The final failure message went out.
     pub(crate) told: bool,
+    /// The interaction the job answers, as the ingress's line names it.
+    pub(crate) interaction_id: Option<String>,
+    /// Who asked, as [`mandala_service::logging::user_hash`].
+    pub(crate) user: Option<String>,
+    /// The design the job ran in.
+    pub(crate) design: Option<Design>,
+    /// The ingress's trace, carried with the job (Cloud Logging's form).
+    pub(crate) trace: Option<String>,
+    /// What kept failing, for a job redelivered or given up.
+    pub(crate) reason: Option<Why>,
+    /// It came from the dead-letter subscription.
+    pub(crate) dead_letter: bool,
+}
+
+impl JobLog {
+    /// What the line says about the job: its interaction and user.
+    pub(crate) fn note_job(&mut self, job: &Job) {
+        if let mandala_model::Reply::Interaction(i) = &job.reply {
+            self.interaction_id = Some(i.interaction_id.clone());
+        }
+        self.user = job.user().map(mandala_service::logging::user_hash);
+    }
+
+    /// What the line says about the delivery: the trace it carried and
+    /// the design its arrival implies.
+    pub(crate) fn note_delivery(&mut self, delivery: &Delivery, role: crate::config::Role) {
+        self.trace = delivery
+            .trace_id
+            .as_deref()
+            .map(mandala_service::logging::cloud_trace);
+        self.design = Some(Design::of(role, delivery.via));
+    }
+}
+
+/// Outcomes that end a job without its image for a reason an operator
+/// should look at: logged at ERROR as an Error Reporting event, one group
+/// per outcome.
+const ERROR_OUTCOMES: &[&str] = &[
+    "render-failed",
+    "gave-up",
+    "reply-dropped",
+    "dead-letter-told",
+    "dead-letter-logged",
+];
+
+/// `Why` as the job line's `reason`.
+fn reason(why: Why) -> &'static str {
+    match why {
+        Why::Store => "store",
+        Why::Discord => "discord",
+        Why::Slow => "slow",
+    }
 }
 
 /// Why a job cannot end in its image now.
@@ -184,6 +237,12 @@ pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Op
         outcome,
         "replied" | "stored" | "answered-inline" | HANDED_OFF
     );
+    let error_group = ERROR_OUTCOMES
+        .contains(&outcome)
+        .then(|| format!("job {outcome}"));
+    // The carried trace joins the ingress's line; the push's own is the fallback.
+    let trace = log.trace.as_deref().or(trace);
+    let design = log.design.or_else(|| Design::of_role(shared.role));
     macro_rules! line {
         ($lvl:ident) => {
             tracing::$lvl!(
@@ -203,12 +262,20 @@ pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Op
                 told_user = log.told,
                 object = %log.location,
                 outcome,
+                interaction_id = log.interaction_id.as_deref(),
+                user = log.user.as_deref(),
+                design = design.map(Design::as_str),
+                reason = log.reason.map(reason),
+                dead_letter = log.dead_letter.then_some(true),
+                error_group = error_group.as_deref(),
                 "logging.googleapis.com/trace" = trace,
                 "job {outcome}: {detail}"
             )
         };
     }
-    if level_warn {
+    if error_group.is_some() {
+        line!(error);
+    } else if level_warn {
         line!(warn);
     } else {
         line!(info);
@@ -247,7 +314,7 @@ async fn begin(shared: &Shared, ticket: Option<&Ticket>) -> Go {
         Ok(Start::Missing) => Go::Cancelled,
         Err(e) => {
             // A ledger outage must not stop rendering.
-            tracing::warn!(error = %e, job = %t.job, "could not mark the job started; going on");
+            tracing::warn!(error = %e, job = %t.job, "queue ledger unavailable: could not mark the job started; going on");
             Go::Yes { lease_until_ms: 0 }
         }
     }
@@ -275,12 +342,14 @@ async fn run(
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
+    log.note_delivery(&delivery, shared.role);
     let job: Job = match Job::from_json(&delivery.data) {
         Ok(j) => j,
         Err(e) => return ack("rejected", e.to_string()),
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
+    log.note_job(&job);
     let plan = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await
     {
         Ok(p) => p,
@@ -336,6 +405,7 @@ async fn run(
             ending,
         }) => (ack(outcome, detail), ending),
         Err(Failure::Transient { detail, why }) => {
+            log.reason = Some(why);
             let attempt = delivery.attempt.unwrap_or(0);
             if attempt < shared.max_attempts {
                 return redeliver(detail);
@@ -833,7 +903,10 @@ pub(crate) async fn dead_letter_of(
     body: &[u8],
     decode: impl Fn(&[u8]) -> Result<Job, String>,
 ) -> Verdict {
-    let mut log = JobLog::default();
+    let mut log = JobLog {
+        dead_letter: true,
+        ..JobLog::default()
+    };
     let verdict = dead_letter_inner(shared, body, decode, &mut log).await;
     finish(shared, &verdict, &log).await;
     record(shared, &verdict, &log, None);
@@ -853,12 +926,14 @@ async fn dead_letter_inner(
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
+    log.note_delivery(&delivery, shared.role);
     let job = match decode(&delivery.data) {
         Ok(j) => j,
         Err(e) => return ack("rejected", e),
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
+    log.note_job(&job);
     let target = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms())
         .await
     {

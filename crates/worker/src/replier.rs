@@ -59,12 +59,14 @@ async fn run(
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
+    log.note_delivery(&delivery, shared.role);
     let reply = match ReplyJob::from_json(&delivery.data) {
         Ok(r) => r,
         Err(e) => return ack("rejected", format!("not a reply job: {e}")),
     };
     log.kind = reply.job.kind.as_str();
     log.ticket.clone_from(&reply.job.ticket);
+    log.note_job(&reply.job);
     log.location = shared.store.location(&reply.image.object);
     let planned = target::plan_job(
         &reply.job.reply,
@@ -121,6 +123,7 @@ async fn run(
             ack(outcome, detail)
         }
         Err(Failure::Transient { detail, why }) => {
+            log.reason = Some(why);
             let attempt = delivery.attempt.unwrap_or(0);
             if attempt < shared.max_attempts {
                 return redeliver(detail);

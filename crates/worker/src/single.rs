@@ -163,8 +163,12 @@ impl Inline {
             kind: job.kind.as_str(),
             spec_hash: drawing.hash().to_string(),
             ticket: job.ticket.clone(),
+            // Answered inside the interaction's request: its trace.
+            trace: mandala_ingress::publish::request_trace()
+                .map(|t| mandala_service::logging::cloud_trace(&t)),
             ..JobLog::default()
         };
+        log.note_job(job);
         let name = drawing.object_name();
         log.location = shared.store.location(&name);
         let (bytes, content_type) = match shared.store.get(&name).await {

@@ -28,18 +28,27 @@ impl Checker<'_> {
         }
     }
 
-    /// The interactions endpoint: Discord calls it without Google credentials.
+    /// The interactions endpoint: Discord calls it without Google
+    /// credentials, so Cloud Run's invoker check is off. Not an `allUsers`
+    /// binding: domain-restricted sharing refuses those, and the signature
+    /// is the check that matters.
     pub(super) fn public(&mut self, s: &Service) {
         let svc = s.address();
-        let public = self.invokers(s).iter().any(|(_, m)| m == "allUsers");
         let iam_off = matches!(
             attr(s.res.body, "invoker_iam_disabled"),
             Some(Expression::Bool(true))
         );
-        if !public && !iam_off {
+        if !iam_off {
             self.problem(format!(
-                "{svc} is not invocable by allUsers: Discord could not reach it"
+                "{svc} does not set invoker_iam_disabled = true: Discord, which has no Google credentials, could not reach it"
             ));
+        }
+        for (res, member) in self.invokers(s) {
+            if is_public(&member) {
+                self.problem(format!(
+                    "{res} opens {svc} to {member}; use invoker_iam_disabled instead (domain-restricted sharing refuses public bindings)"
+                ));
+            }
         }
     }
 

@@ -117,17 +117,40 @@ resource "google_project_iam_member" "everyone_invokes" {
 }
 
 #[test]
-fn catches_a_private_ingress() {
+fn catches_a_private_ingress_and_a_public_binding() {
     let p = Copy::new()
         .replace(
+            "terraform/run.tf",
+            "  invoker_iam_disabled = true",
+            "  invoker_iam_disabled = false",
+        )
+        .append(
             "terraform/iam.tf",
-            "  member   = \"allUsers\"",
-            "  member   = google_service_account.push.member",
+            r#"
+resource "google_cloud_run_v2_service_iam_member" "ingress_public" {
+  count = local.two_tier ? 1 : 0
+
+  name     = google_cloud_run_v2_service.ingress[0].name
+  location = google_cloud_run_v2_service.ingress[0].location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+"#,
         )
         .problems();
     assert_reports(
         &p,
-        &["google_cloud_run_v2_service.ingress is not invocable by allUsers"],
+        &[
+            "[topology = pubsub]",
+            "google_cloud_run_v2_service.ingress does not set invoker_iam_disabled = true",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_cloud_run_v2_service_iam_member.ingress_public opens google_cloud_run_v2_service.ingress to allUsers",
+            "use invoker_iam_disabled",
+        ],
     );
 }
 
@@ -532,6 +555,156 @@ fn catches_a_named_secret_the_worker_may_not_read() {
         &[
             "google_cloud_scheduler_job.daily_mandala names google_secret_manager_secret.daily_mandala_webhook",
             "may not read",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_base_image_not_pinned_by_digest() {
+    let p = Copy::new()
+        .replace(
+            "deploy/Dockerfile",
+            "ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:",
+            "ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot\nARG UNUSED=",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "stage mandala-ingress starts from gcr.io/distroless/cc-debian12:nonroot",
+            "not pinned by digest",
+        ],
+    );
+}
+
+#[test]
+fn catches_an_alert_without_a_runbook_and_a_filter_outside_the_subset() {
+    let p = Copy::new()
+        .replace(
+            "terraform/monitoring.tf",
+            "Runbook: docs/OPERATIONS.md#discord-rate-limits",
+            "Runbook: docs/OPERATIONS.md#discord-rate-limit",
+        )
+        .replace(
+            "terraform/monitoring.tf",
+            "url          = \"${var.runbook_url}#out-of-memory-kills\"",
+            "url          = \"https://example.com/oom\"",
+        )
+        .replace(
+            "terraform/monitoring.tf",
+            "AND jsonPayload.message:\\\"queue ledger unavailable\\\"\"",
+            "jsonPayload.message:\\\"queue ledger unavailable\\\"\"",
+        )
+        .replace(
+            "terraform/monitoring.tf",
+            "filter = \"${local.services_filter} AND logName=",
+            "filter = \"${local.services_filter} AND ${google_logging_metric.jobs.name} AND logName=",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_monitoring_alert_policy.discord_rate_limited points at docs/OPERATIONS.md#discord-rate-limit,",
+            "no such heading",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_monitoring_alert_policy.out_of_memory",
+            "must link ${var.runbook_url}#out-of-memory-kills",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_logging_metric.ledger_unavailable",
+            "outside the subset",
+            "implicit AND",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "google_monitoring_alert_policy.out_of_memory (log-match condition)",
+            "does not evaluate from the inputs alone",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_runbook_heading_removed_from_the_operations_guide() {
+    let p = Copy::new()
+        .replace(
+            "docs/OPERATIONS.md",
+            "### Queue ledger unavailable",
+            "### The queue ledger",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_monitoring_alert_policy.ledger_unavailable points at docs/OPERATIONS.md#queue-ledger-unavailable",
+            "no such heading",
+        ],
+    );
+}
+
+#[test]
+fn catches_an_alert_on_a_label_the_metric_does_not_extract_and_an_unwatched_queue() {
+    let p = Copy::new()
+        .replace(
+            "terraform/monitoring.tf",
+            "AND metric.label.dead_letter=\\\"true\\\"\"",
+            "AND metric.label.dead_lettered=\\\"true\\\"\"",
+        )
+        .replace(
+            "terraform/monitoring.tf",
+            "subscription_id=\\\"${google_pubsub_subscription.worker_push[0].name}\\\"",
+            "subscription_id=\\\"mandala-jobs\\\"",
+        )
+        .replace(
+            "terraform/monitoring.tf",
+            "      threshold_value = var.worker_max_instances\n",
+            "      threshold_value = 5\n",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "google_monitoring_alert_policy.dead_letters filters google_logging_metric.jobs on label dead_lettered",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "[topology = pubsub]",
+            "nothing alerts when the oldest job of google_pubsub_subscription.worker_push is older than a token allows",
+        ],
+    );
+    assert_reports(
+        &p,
+        &[
+            "[topology = single]",
+            "the instance cap alert for google_cloud_run_v2_service.single uses threshold",
+        ],
+    );
+}
+
+#[test]
+fn catches_a_design_without_its_alerts() {
+    let p = Copy::new()
+        .replace(
+            "terraform/monitoring.tf",
+            "  count = var.alerts_enabled && !local.cloud_tasks ? 1 : 0",
+            "  count = var.alerts_enabled && local.jobs_on_pubsub ? 1 : 0",
+        )
+        .problems();
+    assert_reports(
+        &p,
+        &[
+            "[topology = single]",
+            "google_monitoring_alert_policy.dead_letters is missing",
         ],
     );
 }

@@ -2,9 +2,11 @@
 //! `terraform` and `mandala`: the real ones need a Google Cloud project,
 //! the google provider and Discord, none of which exist here. What is
 //! checked is the script's own behaviour: it names what is missing, and
-//! with everything present it chains bootstrap apply → Cloud Build → apply
-//! → register-commands with the values Terraform reports, passing the bot
-//! token through the environment only.
+//! with everything present it chains the APIs Terraform needs → bootstrap
+//! apply → Cloud Build → the release's digests into release.auto.tfvars →
+//! apply → register-commands with the values Terraform reports, passing
+//! the bot token through the environment only; a release already built is
+//! deployed again (a rollback) without a build, by its digests.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -28,11 +30,22 @@ case "$*" in
 esac
 "#;
 
+/// Images exist in the registry once built (or with `IMAGES_EXIST` set),
+/// each tag with its own digests.
 const GCLOUD: &str = r#"#!/bin/sh
 echo "gcloud $*" >> "$CALLS"
 case "$*" in
   *print-access-token*) [ -n "$GCLOUD_LOGGED_IN" ] || exit 1 ;;
   "secrets versions access"*) [ -n "$STORED_TOKEN" ] && printf '%s' "$STORED_TOKEN" || exit 1 ;;
+  "builds submit"*) touch "$CALLS.built" ;;
+  "artifacts docker images describe"*)
+    [ -n "$IMAGES_EXIST" ] || [ -f "$CALLS.built" ] || exit 1
+    case "$*" in
+      *mandala-ingress:old1*) printf 'sha256:%064d' 11 ;;
+      *mandala-worker:old1*) printf 'sha256:%064d' 12 ;;
+      *mandala-ingress:*) printf 'sha256:%064d' 21 ;;
+      *mandala-worker:*) printf 'sha256:%064d' 22 ;;
+    esac ;;
 esac
 "#;
 
@@ -56,7 +69,9 @@ impl Tools {
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
             }
         }
-        for sys in ["dirname", "sed", "tail", "date", "sh", "cat"] {
+        for sys in [
+            "dirname", "sed", "tail", "date", "sh", "cat", "cp", "mv", "touch",
+        ] {
             let real = ["/usr/bin", "/bin"]
                 .iter()
                 .map(|d| Path::new(d).join(sys))
@@ -201,17 +216,48 @@ fn deploy_script_chains_build_apply_and_register() {
             .position(|c| c.contains(needle))
             .unwrap_or_else(|| panic!("no call containing {needle:?} in {calls:#?}"))
     };
+    let apis = pos(
+        "gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com --project=my-mandala-project",
+    );
     let init = pos(" init -input=false");
-    let bootstrap = pos("apply -input=false -auto-approve -target=google_project_service.apis");
+    let bootstrap = pos("-target=google_project_service.apis");
     let build = pos("gcloud builds submit");
+    let digests = calls
+        .iter()
+        .rposition(|c| c.contains("artifacts docker images describe"))
+        .unwrap();
     let apply = calls
         .iter()
         .rposition(|c| c.starts_with("terraform") && c.contains("apply") && !c.contains("-target"))
         .unwrap();
     let register = pos("mandala register-commands --application-id 123456789012345678");
     assert!(
-        init < bootstrap && bootstrap < build && build < apply && apply < register,
+        apis < init
+            && init < bootstrap
+            && bootstrap < build
+            && build < digests
+            && digests < apply
+            && apply < register,
         "{calls:#?}"
+    );
+    // The bootstrap apply needs the release variables but applies no service.
+    assert!(
+        calls[bootstrap].contains("-var=image_tag=abc123")
+            && calls[bootstrap].contains("-var=worker_image_digest=sha256:0000"),
+        "{}",
+        calls[bootstrap]
+    );
+    // The full apply takes the release from release.auto.tfvars, as a hand-run one would.
+    assert!(!calls[apply].contains("-var"), "{}", calls[apply]);
+    let release = std::fs::read_to_string(root.join("terraform/release.auto.tfvars")).unwrap();
+    assert!(
+        release.contains("image_tag            = \"abc123\""),
+        "{release}"
+    );
+    assert!(
+        release.contains(&format!("ingress_image_digest = \"sha256:{:064}\"", 21))
+            && release.contains(&format!("worker_image_digest  = \"sha256:{:064}\"", 22)),
+        "{release}"
     );
 
     let build_call = &calls[build];
@@ -246,8 +292,8 @@ fn deploy_script_reads_the_stored_bot_token_or_says_how_to_provide_one() {
 
     let o = tools.run(
         &root,
-        &["--skip-build", "--yes"],
-        &[("GCLOUD_LOGGED_IN", "1")],
+        &["--skip-build", "--tag", "abc123", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("IMAGES_EXIST", "1")],
     );
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -269,13 +315,98 @@ fn deploy_script_reads_the_stored_bot_token_or_says_how_to_provide_one() {
     let o = tools.run(
         &root,
         &["--skip-build", "--yes"],
-        &[("GCLOUD_LOGGED_IN", "1"), ("STORED_TOKEN", "stored-token")],
+        &[
+            ("GCLOUD_LOGGED_IN", "1"),
+            ("IMAGES_EXIST", "1"),
+            ("STORED_TOKEN", "stored-token"),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         tools.calls().iter().any(
             |c| c.starts_with("mandala register-commands") && c.ends_with("token=stored-token")
         ),
+        "{:?}",
+        tools.calls()
+    );
+}
+
+#[test]
+fn deploy_script_rolls_back_to_a_release_by_its_digests_without_building() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    write_tfvars(&root);
+    let release = root.join("terraform/release.auto.tfvars");
+    std::fs::write(
+        &release,
+        "image_tag            = \"new2\"\ningress_image_digest = \"sha256:aa\"\nworker_image_digest  = \"sha256:bb\"\n",
+    )
+    .unwrap();
+    let tools = Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--skip-register", "--tag", "old1", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1"), ("IMAGES_EXIST", "1")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let calls = tools.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("builds submit") || c.contains("-target")),
+        "{calls:#?}"
+    );
+    let text = std::fs::read_to_string(&release).unwrap();
+    assert!(text.contains("image_tag            = \"old1\""), "{text}");
+    assert!(
+        text.contains(&format!("worker_image_digest  = \"sha256:{:064}\"", 12)),
+        "{text}"
+    );
+    // The release it replaced is kept beside it.
+    let previous =
+        std::fs::read_to_string(root.join("terraform/release.auto.tfvars.previous")).unwrap();
+    assert!(previous.contains("\"new2\""), "{previous}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("terraform") && c.contains("apply") && !c.contains("-target")),
+        "{calls:#?}"
+    );
+}
+
+#[test]
+fn deploy_script_refuses_latest_and_a_release_that_was_never_built() {
+    let copy = Copy::new();
+    let root = copy.path("");
+    write_tfvars(&root);
+    let tools = Tools::new(&["gcloud", "terraform", "mandala"]);
+    let o = tools.run(
+        &root,
+        &["--skip-register", "--tag", "latest"],
+        &[("GCLOUD_LOGGED_IN", "1")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--tag latest"), "{}", stderr(&o));
+
+    let o = tools.run(
+        &root,
+        &["--skip-build", "--skip-register", "--tag", "nope", "--yes"],
+        &[("GCLOUD_LOGGED_IN", "1")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no images tagged nope")
+            && stderr(&o).contains("gcloud artifacts docker tags list"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was deployed, and no release recorded.
+    assert!(!root.join("terraform/release.auto.tfvars").exists());
+    assert!(
+        !tools
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("terraform") && c.contains("apply")),
         "{:?}",
         tools.calls()
     );

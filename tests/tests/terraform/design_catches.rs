@@ -31,9 +31,9 @@ fn catches_a_single_service_that_also_publishes_or_is_not_public() {
             "        value = \"single\"\n      }\n      env {\n        name  = \"CLOUD_TASKS_QUEUE\"\n        value = \"projects/p/locations/l/queues/q\"\n      }",
         )
         .replace(
-            "terraform/iam.tf",
-            "  location = google_cloud_run_v2_service.single[0].location\n  role     = \"roles/run.invoker\"\n  member   = \"allUsers\"",
-            "  location = google_cloud_run_v2_service.single[0].location\n  role     = \"roles/run.invoker\"\n  member   = google_service_account.push.member",
+            "terraform/run.tf",
+            "  # Public like the ingress: requests are authenticated by their signature.\n  invoker_iam_disabled = true",
+            "",
         )
         .problems();
     assert_reports(
@@ -47,7 +47,7 @@ fn catches_a_single_service_that_also_publishes_or_is_not_public() {
         &p,
         &[
             "[topology = single]",
-            "google_cloud_run_v2_service.single is not invocable by allUsers",
+            "google_cloud_run_v2_service.single does not set invoker_iam_disabled = true",
         ],
     );
 }

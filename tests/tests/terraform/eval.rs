@@ -6,7 +6,9 @@
 //! check runs, for each design (`var.topology`), under: the defaults plus
 //! each `*.tfvars.example` of that design, the defaults alone, and every
 //! number input moved far (× 3 + 1), which exposes a value hard-coded on
-//! one side of a relation.
+//! one side of a relation. A `*.auto.tfvars.example` (what deploy.sh
+//! writes as `*.auto.tfvars`, which Terraform reads with any other file)
+//! is part of every scenario, as the real file is part of every run.
 
 use std::path::Path;
 
@@ -72,6 +74,9 @@ pub fn scenarios(config: &Config, dir: &Path, topology: &str) -> Result<Vec<Scen
             defaults.insert(name.to_owned(), v);
         }
     }
+    for (_, auto) in auto_examples(dir)? {
+        defaults.extend(auto);
+    }
     let chosen = |values: &hcl::Map<String, Value>| {
         values
             .get("topology")
@@ -134,7 +139,11 @@ pub fn scenarios(config: &Config, dir: &Path, topology: &str) -> Result<Vec<Scen
 /// Names the examples set that no variable declares (Terraform only warns).
 pub fn undeclared_example_values(config: &Config, dir: &Path) -> Vec<String> {
     let declared = config.variables();
-    match examples(dir) {
+    let all = examples(dir).and_then(|mut e| {
+        e.extend(auto_examples(dir)?);
+        Ok(e)
+    });
+    match all {
         Ok(all) => all
             .iter()
             .flat_map(|(file, values)| {
@@ -151,15 +160,10 @@ pub fn undeclared_example_values(config: &Config, dir: &Path) -> Vec<String> {
 /// One example tfvars file: its name and values.
 type Example = (String, hcl::Map<String, Value>);
 
-/// Every `*.tfvars.example` of `dir` (sorted by name), with its values.
+/// Every `*.tfvars.example` of `dir` but the auto ones (sorted by name),
+/// with its values.
 fn examples(dir: &Path) -> Result<Vec<Example>, String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tfvars.example"))
-        .collect();
-    names.sort();
+    let names = example_names(dir, |n| !is_auto(n))?;
     if names.is_empty() {
         return Err(format!("no *.tfvars.example in {}", dir.display()));
     }
@@ -167,6 +171,29 @@ fn examples(dir: &Path) -> Result<Vec<Example>, String> {
         .into_iter()
         .map(|n| example_values(&dir.join(&n)).map(|v| (n, v)))
         .collect()
+}
+
+/// Every `*.auto.tfvars.example` of `dir`, with its values.
+fn auto_examples(dir: &Path) -> Result<Vec<Example>, String> {
+    example_names(dir, is_auto)?
+        .into_iter()
+        .map(|n| example_values(&dir.join(&n)).map(|v| (n, v)))
+        .collect()
+}
+
+fn is_auto(name: &str) -> bool {
+    name.ends_with(".auto.tfvars.example")
+}
+
+fn example_names(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tfvars.example") && keep(n))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 fn example_values(path: &Path) -> Result<hcl::Map<String, Value>, String> {

@@ -162,6 +162,39 @@ fn arg_defaults(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Every stage starts from an earlier stage or from an image pinned by
+/// digest (`@sha256:` and 64 hex digits, after `ARG` defaults are put
+/// in): a tag can be moved, and a rebuild of the same commit would start
+/// from other bytes.
+fn pinned_bases(text: &str, stages: &[Stage]) -> Vec<String> {
+    let args = arg_defaults(text);
+    let mut problems = Vec::new();
+    let mut earlier: Vec<&str> = Vec::new();
+    for s in stages {
+        let mut base = s.base.clone();
+        for (k, v) in &args {
+            base = base
+                .replace(&format!("${{{k}}}"), v)
+                .replace(&format!("${k}"), v);
+        }
+        let pinned = base.split_once("@sha256:").is_some_and(|(_, d)| {
+            d.len() == 64
+                && d.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        });
+        if !earlier.contains(&base.as_str()) && !pinned {
+            problems.push(format!(
+                "Dockerfile: stage {} starts from {base}, which is not pinned by digest (IMAGE@sha256:...)",
+                s.name.as_deref().unwrap_or("(unnamed)")
+            ));
+        }
+        if let Some(n) = &s.name {
+            earlier.push(n);
+        }
+    }
+    problems
+}
+
 /// `1.95` as (1, 95), for comparing Rust versions.
 fn version(v: &str) -> Option<(u32, u32)> {
     let mut parts = v.split('.');
@@ -393,6 +426,7 @@ pub fn check(root: &Path, deployed: &BTreeSet<String>, ws: &Workspace) -> Vec<St
     problems.extend(toolchain(&text, &built_packages, ws));
     problems.extend(context(root, ws));
     problems.extend(build_settings(root, &text));
+    problems.extend(pinned_bases(&text, &stages));
 
     // One image target per binary, named after it.
     let mut shipped = BTreeSet::new();

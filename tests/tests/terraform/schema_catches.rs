@@ -224,8 +224,8 @@ fn catches_a_computed_only_attribute_set() {
     let p = Copy::new()
         .replace(
             "terraform/run.tf",
-            "  deletion_protection = var.deletion_protection\n\n  template {\n    service_account                  = google_service_account.worker.email",
-            "  deletion_protection = var.deletion_protection\n  uri                 = local.worker_url\n\n  template {\n    service_account                  = google_service_account.worker.email",
+            "  deletion_protection = var.deletion_protection\n\n  template {\n    labels                           = local.release_labels\n    service_account                  = google_service_account.worker.email",
+            "  deletion_protection = var.deletion_protection\n  uri                 = local.worker_url\n\n  template {\n    labels                           = local.release_labels\n    service_account                  = google_service_account.worker.email",
         )
         .schema_problems(schemas);
     assert_every_release(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::SigningKey;
 use mandala_model::RenderSpec;
+use mandala_model::clock::now_ms;
 use mandala_model::discord::{InteractionResponse, snowflake};
 use serde_json::{Value, json};
 
@@ -18,12 +19,6 @@ pub struct Outgoing {
 }
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 fn fresh_ids() -> (String, String) {
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);

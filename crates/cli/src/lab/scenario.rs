@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mandala_model::clock::now_ms;
 use mandala_model::stream::Stream;
 use mandala_model::{RenderSpec, wait};
 
@@ -97,12 +98,6 @@ impl Record {
     pub fn queued(&self) -> bool {
         matches!(self.answer, Answer::Queued { .. })
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Sends one `/mandala` as `user` and records the answer.

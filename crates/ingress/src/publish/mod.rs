@@ -93,19 +93,50 @@ pub fn ordering_key(job: &Job) -> Option<String> {
     job.user().map(str::to_owned)
 }
 
+tokio::task_local! {
+    /// The trace id (32 hex digits) of the request being answered: the
+    /// interactions handler sets it around each request, and the job it
+    /// queues carries it to the worker ([`attributes`]).
+    static REQUEST_TRACE: Option<String>;
+}
+
+/// Runs `f` (the handling of one request) with `trace` as the trace its
+/// jobs carry.
+pub async fn with_request_trace<F: std::future::Future>(trace: Option<String>, f: F) -> F::Output {
+    REQUEST_TRACE.scope(trace, f).await
+}
+
+/// The trace id of the request being answered, if any.
+pub fn request_trace() -> Option<String> {
+    REQUEST_TRACE.try_with(Clone::clone).ok().flatten()
+}
+
 /// The attributes every job message carries, for filtering and tracing
-/// without decoding the body.
+/// without decoding the body: with the request's trace id
+/// ([`mandala_service::trace::TRACE_ATTRIBUTE`]), so that the worker's job
+/// line joins the interaction's in Cloud Logging.
 ///
 /// No spec hash: naming the object means serializing the resolved spec
 /// (four of them for a grid), which measured 12% of the ingress's CPU per
 /// `/mandala`; the worker computes it anyway and logs it with the job's
 /// interaction id, which is here.
 pub fn attributes(job: &Job, interaction_id: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut attributes = BTreeMap::from([
         ("kind".to_owned(), job.kind.as_str().to_owned()),
         ("interaction_id".to_owned(), interaction_id.to_owned()),
         ("source".to_owned(), "discord".to_owned()),
-    ])
+    ]);
+    if let Some(trace) = request_trace() {
+        attributes.insert(mandala_service::trace::TRACE_ATTRIBUTE.to_owned(), trace);
+    }
+    attributes
+}
+
+/// The trace id among a job's attributes (for a Cloud Tasks header).
+fn carried_trace(attributes: &BTreeMap<String, String>) -> Option<&str> {
+    attributes
+        .get(mandala_service::trace::TRACE_ATTRIBUTE)
+        .map(String::as_str)
 }
 
 impl JobPublisher {
@@ -119,7 +150,7 @@ impl JobPublisher {
         match self {
             JobPublisher::Pubsub(p) => p.publish(job.to_json(), attributes, key).await,
             JobPublisher::Local(l) => l.publish(job, attributes, key),
-            JobPublisher::CloudTasks(t) => t.publish(job).await,
+            JobPublisher::CloudTasks(t) => t.publish(job, carried_trace(&attributes)).await,
         }
     }
 
@@ -140,9 +171,11 @@ impl JobPublisher {
                     .unwrap_or(Err(PublishError::TooSlow(budget)))
             }
             JobPublisher::Local(l) => l.publish(job, attributes, key),
-            JobPublisher::CloudTasks(t) => tokio::time::timeout(budget, t.publish(job))
-                .await
-                .unwrap_or(Err(PublishError::TooSlow(budget))),
+            JobPublisher::CloudTasks(t) => {
+                tokio::time::timeout(budget, t.publish(job, carried_trace(&attributes)))
+                    .await
+                    .unwrap_or(Err(PublishError::TooSlow(budget)))
+            }
         }
     }
 

@@ -16,6 +16,10 @@
 //!
 //! Like the Pub/Sub publisher, the client is built in the background so
 //! that a cold instance answers its first request without waiting for it.
+//!
+//! The interaction's trace id goes along as a header
+//! ([`mandala_service::trace::TRACE_HEADER`]), so the worker's job line
+//! joins the interaction's in Cloud Logging.
 
 use std::sync::Arc;
 
@@ -91,13 +95,18 @@ impl TasksPublisher {
             .await
     }
 
-    /// The task for `job`, named after its interaction when it has one.
-    fn task(&self, job: &Job) -> Task {
+    /// The task for `job`, named after its interaction when it has one,
+    /// carrying `trace` (the interaction's trace id) as a header.
+    fn task(&self, job: &Job, trace: Option<&str>) -> Task {
         let t = &*self.target;
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(trace) = trace {
+            headers.push((mandala_service::trace::TRACE_HEADER, trace));
+        }
         let mut request = HttpRequest::new()
             .set_url(t.url.clone())
             .set_http_method(HttpMethod::Post)
-            .set_headers([("Content-Type", "application/json")])
+            .set_headers(headers)
             .set_body(job.to_json());
         if let Some(account) = &t.service_account {
             let mut token = OidcToken::new().set_service_account_email(account.clone());
@@ -115,9 +124,9 @@ impl TasksPublisher {
 
     /// Creates the job's task; returns the task's name. A task of the same
     /// name that exists already is this job, queued before: success.
-    pub async fn publish(&self, job: &Job) -> Result<String, PublishError> {
+    pub async fn publish(&self, job: &Job, trace: Option<&str>) -> Result<String, PublishError> {
         let client = self.client().await?;
-        let task = self.task(job);
+        let task = self.task(job, trace);
         let name = task.name.clone();
         let created = client
             .create_task()
@@ -150,5 +159,49 @@ mod tests {
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         // Consecutive interactions do not share a prefix.
         assert_ne!(a[..4], task_id("1322637963339104359")[..4]);
+    }
+
+    #[test]
+    fn a_task_carries_the_interactions_trace_as_a_header() {
+        let publisher = TasksPublisher {
+            target: Arc::new(TasksTarget {
+                queue: "projects/p/locations/l/queues/q".to_owned(),
+                url: "https://worker.example/tasks/run".to_owned(),
+                service_account: None,
+                audience: None,
+                emulator_host: None,
+            }),
+            client: Arc::new(OnceCell::new()),
+        };
+        let job = Job::new(
+            mandala_model::RenderSpec::default(),
+            Reply::Interaction(mandala_model::InteractionReply {
+                application_id: "1".to_owned(),
+                interaction_id: "1322637963339104358".to_owned(),
+                token: "t".to_owned(),
+            }),
+            mandala_model::job::JobKind::Command,
+        );
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let task = publisher.task(&job, Some(trace));
+        let headers = &task.http_request().unwrap().headers;
+        assert_eq!(
+            headers
+                .get(mandala_service::trace::TRACE_HEADER)
+                .map(String::as_str),
+            Some(trace)
+        );
+        assert_eq!(
+            headers.get("Content-Type").map(String::as_str),
+            Some("application/json")
+        );
+        let untraced = publisher.task(&job, None);
+        assert!(
+            !untraced
+                .http_request()
+                .unwrap()
+                .headers
+                .contains_key(mandala_service::trace::TRACE_HEADER)
+        );
     }
 }

@@ -200,9 +200,7 @@ const RETRY_LAST: std::time::Duration = std::time::Duration::from_millis(320);
 /// `pause` plus up to half again, so clients that were refused together
 /// do not come back together.
 fn jittered(pause: std::time::Duration) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = mandala_model::clock::subsec_nanos();
     pause + pause.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
@@ -509,14 +507,27 @@ impl Backend for FirestoreBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<String>, LedgerError>> {
         async move {
+            // Both bounds on the one field need no composite index. The
+            // lower one leaves out records nobody rewrote before all their
+            // tokens died (see `DEAD_AFTER_MS`), so they cannot crowd the
+            // live ones out of the limit; the TTL policy deletes them.
+            let field = |op: &str, ms: u64| {
+                json!({ "fieldFilter": {
+                    "field": { "fieldPath": "notice" },
+                    "op": op,
+                    "value": int_value(ms),
+                }})
+            };
             let query = json!({
                 "structuredQuery": {
                     "select": { "fields": [{ "fieldPath": "__name__" }] },
                     "from": [{ "collectionId": USERS }],
-                    "where": { "fieldFilter": {
-                        "field": { "fieldPath": "notice" },
-                        "op": "LESS_THAN_OR_EQUAL",
-                        "value": int_value(now_ms),
+                    "where": { "compositeFilter": {
+                        "op": "AND",
+                        "filters": [
+                            field("GREATER_THAN", now_ms.saturating_sub(super::DEAD_AFTER_MS)),
+                            field("LESS_THAN_OR_EQUAL", now_ms),
+                        ],
                     }},
                     "limit": limit,
                 }

@@ -126,7 +126,11 @@ impl Backend for MemoryBackend {
             .state()
             .users
             .iter()
-            .filter(|(_, (_, q))| q.sums(now_ms).next_notice_ms.is_some_and(|t| t <= now_ms))
+            .filter(|(_, (_, q))| {
+                q.sums(now_ms)
+                    .next_notice_ms
+                    .is_some_and(|t| t <= now_ms && t > now_ms.saturating_sub(super::DEAD_AFTER_MS))
+            })
             .map(|(u, _)| u.clone())
             .take(limit)
             .collect();

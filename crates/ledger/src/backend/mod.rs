@@ -20,6 +20,14 @@ use futures::future::BoxFuture;
 use crate::entry::UserQueue;
 use crate::estimate::{Totals, WorkerStat};
 
+/// A record whose next notice time is older than this has no live entry
+/// left: every entry's notice time is at least its admission, a token lives
+/// [`mandala_model::job::TOKEN_LIFETIME_MS`], and a record with a live
+/// entry was written after that entry's admission, when all its entries
+/// were alive. So twice a token's life bounds it; the sweeper's query
+/// leaves such records out.
+pub const DEAD_AFTER_MS: u64 = 2 * mandala_model::job::TOKEN_LIFETIME_MS;
+
 /// A record's version, for compare-and-swap writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
@@ -89,7 +97,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Records (replaces) one worker's report.
     fn put_worker<'a>(&'a self, stat: &'a WorkerStat) -> BoxFuture<'a, Result<(), LedgerError>>;
 
-    /// Users with a waiting job whose notice time has come, at most `limit`.
+    /// Users with a waiting job whose notice time has come, at most `limit`,
+    /// leaving out records dead for sure ([`DEAD_AFTER_MS`]).
     fn due_notices(
         &self,
         now_ms: u64,

@@ -81,6 +81,7 @@ pub const STRINGS: Strings = Strings {
     one_job_ahead: "1 Auftrag davor",
     yours_ahead: "davon {n} von dir",
     queue_full: "⏳ Du hast schon {n} Mandalas in der Warteschlange – mehr geht pro Person nicht gleichzeitig. Warte, bis eines fertig ist, und versuch es dann noch einmal.",
+    queue_busy: "⏳ Deine vorherigen Mandalas werden noch eingereiht – versuch es gleich noch einmal.",
     too_long: "⏳ Die Warteschlange ist gerade zu lang: Dieses Mandala wäre erst in {wait} fertig, und Discord lässt mich nur 15 min lang antworten. Bitte versuch es später noch einmal (kleinere Bilder gehen schneller).",
     try_again: "Dein Mandala konnte nicht eingereiht werden, bitte versuch es noch einmal.",
     cannot_draw: "Das kann ich nicht zeichnen: {error}",

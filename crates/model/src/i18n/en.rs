@@ -74,6 +74,7 @@ pub const STRINGS: Strings = Strings {
     one_job_ahead: "1 job ahead",
     yours_ahead: "{n} of them yours",
     queue_full: "⏳ You already have {n} mandalas in the queue — the most one person can have at once. Wait for one to arrive, then try again.",
+    queue_busy: "⏳ Your earlier mandalas are still being queued — try again in a moment.",
     too_long: "⏳ The queue is too long right now: this mandala would be ready in {wait}, and Discord only lets me answer within 15 min. Please try again later (smaller images are quicker).",
     try_again: "Could not queue your mandala, please try again.",
     cannot_draw: "Cannot draw that: {error}",

@@ -81,6 +81,7 @@ pub const STRINGS: Strings = Strings {
     one_job_ahead: "1 trabajo por delante",
     yours_ahead: "{n} de ellos tuyos",
     queue_full: "⏳ Ya tienes {n} mandalas en la cola, el máximo por persona. Espera a que llegue uno y vuelve a intentarlo.",
+    queue_busy: "⏳ Tus mandalas anteriores todavía se están poniendo en cola; vuelve a intentarlo en un momento.",
     too_long: "⏳ La cola es demasiado larga ahora mismo: este mandala estaría listo en {wait}, y Discord solo me deja responder durante 15 min. Vuelve a intentarlo más tarde (las imágenes pequeñas son más rápidas).",
     try_again: "No se pudo poner tu mandala en la cola; inténtalo de nuevo.",
     cannot_draw: "No puedo dibujar eso: {error}",

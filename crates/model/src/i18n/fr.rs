@@ -81,6 +81,7 @@ pub const STRINGS: Strings = Strings {
     one_job_ahead: "1 tâche avant",
     yours_ahead: "dont {n} à vous",
     queue_full: "⏳ Vous avez déjà {n} mandalas en file d'attente, le maximum par personne. Attendez qu'un arrive, puis réessayez.",
+    queue_busy: "⏳ Vos mandalas précédents sont encore en cours de mise en file — réessayez dans un instant.",
     too_long: "⏳ La file d'attente est trop longue en ce moment : ce mandala serait prêt dans {wait}, et Discord ne me laisse répondre que pendant 15 min. Réessayez plus tard (les petites images vont plus vite).",
     try_again: "Impossible de mettre votre mandala en file d'attente, veuillez réessayer.",
     cannot_draw: "Impossible de dessiner cela : {error}",

@@ -147,6 +147,9 @@ pub struct Strings {
     // ---- private refusals
     /// `{n}`: jobs the user has queued.
     pub queue_full: &'static str,
+    /// The user's own earlier requests are still being admitted and the
+    /// time to answer ran out: refused rather than let past the cap.
+    pub queue_busy: &'static str,
     /// `{wait}`: the estimate, e.g. `~17 min`.
     pub too_long: &'static str,
     pub try_again: &'static str,

@@ -81,6 +81,7 @@ pub const STRINGS: Strings = Strings {
     one_job_ahead: "1 trabalho na frente",
     yours_ahead: "{n} deles seus",
     queue_full: "⏳ Você já tem {n} mandalas na fila, o máximo por pessoa. Espere uma chegar e tente de novo.",
+    queue_busy: "⏳ Suas mandalas anteriores ainda estão entrando na fila — tente de novo daqui a pouco.",
     too_long: "⏳ A fila está longa demais agora: esta mandala ficaria pronta em {wait}, e o Discord só me deixa responder por 15 min. Tente de novo mais tarde (imagens menores são mais rápidas).",
     try_again: "Não foi possível colocar sua mandala na fila; tente de novo.",
     cannot_draw: "Não consigo desenhar isso: {error}",

@@ -19,7 +19,7 @@ pub mod webp;
 
 use tiny_skia::Pixmap;
 
-pub use png::{SPEC_KEYWORD, png, png_compact};
+pub use png::{png, png_compact};
 pub use webp::webp;
 
 /// True when every pixel is opaque, so the alpha channel carries nothing.

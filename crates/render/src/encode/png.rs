@@ -18,8 +18,7 @@ use tiny_skia::Pixmap;
 use super::convert_row;
 use crate::RenderError;
 
-/// The PNG text chunk keyword that carries `ResolvedSpec::canonical_json()`.
-pub const SPEC_KEYWORD: &str = "mandala:spec";
+use crate::marks::SPEC_KEYWORD;
 
 /// Encodes `pixmap` as PNG with `spec_json` in a `mandala:spec` chunk.
 /// `opaque` says every pixel is opaque (an opaque background was painted

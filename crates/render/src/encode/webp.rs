@@ -5,7 +5,7 @@
 //! `WEBP`, one `VP8L` chunk). Metadata needs the extended format: a `VP8X`
 //! header (canvas size, and flags saying there is alpha and XMP), the
 //! `VP8L` chunk, then an `XMP ` chunk holding the spec
-//! ([`crate::embed::xmp_packet`]) — after the image, where the container
+//! ([`crate::marks::xmp_packet`]) — after the image, where the container
 //! specification puts metadata. Decoders that do not read XMP skip it.
 
 use tiny_skia::Pixmap;
@@ -18,7 +18,7 @@ use crate::RenderError;
 pub fn webp(pixmap: &Pixmap, spec_json: &str, opaque: bool) -> Result<Vec<u8>, RenderError> {
     let (w, h) = (pixmap.width(), pixmap.height());
     let vp8l = super::vp8l::encode(straight_argb(pixmap, opaque), w, h);
-    let xmp = crate::embed::xmp_packet(spec_json);
+    let xmp = crate::marks::xmp_packet(spec_json);
     extended(&vp8l, w, h, !opaque, xmp.as_bytes())
 }
 
