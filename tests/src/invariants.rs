@@ -45,6 +45,8 @@ pub enum Answer {
     TryAgain,
     /// Private: the user already has the most jobs one may queue.
     Full,
+    /// Private: the user's earlier requests are still being queued.
+    Busy,
     /// Private: the queue is too long to finish within the token's life.
     TooLong,
     /// Any other answer: status and body.
@@ -60,7 +62,10 @@ impl Answer {
 
     /// Told privately that nothing was queued.
     pub fn refused(&self) -> bool {
-        matches!(self, Answer::TryAgain | Answer::Full | Answer::TooLong)
+        matches!(
+            self,
+            Answer::TryAgain | Answer::Full | Answer::Busy | Answer::TooLong
+        )
     }
 }
 
@@ -106,6 +111,7 @@ fn classify(status: u16, text: &str) -> Answer {
         },
         (200, _, true) if content == s.try_again => Answer::TryAgain,
         (200, _, true) if content.starts_with(&prefix(s.queue_full)) => Answer::Full,
+        (200, _, true) if content == s.queue_busy => Answer::Busy,
         (200, _, true) if content.starts_with(&prefix(s.too_long)) => Answer::TooLong,
         _ => Answer::Other(format!("{status}: {text}")),
     }
@@ -330,6 +336,7 @@ pub struct Summary {
     pub estimated: usize,
     pub try_again: usize,
     pub full: usize,
+    pub busy: usize,
     pub too_long: usize,
     pub other: usize,
     pub unanswered: usize,
@@ -347,7 +354,7 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "answers n={} p50={:.2}s max={:.2}s (late {}) · queued {} (estimate {}) · try again {} · full {} · too long {} · other {} · none {} · images {} · final words {} · unfinished {} · notices {}",
+            "answers n={} p50={:.2}s max={:.2}s (late {}) · queued {} (estimate {}) · try again {} · full {} · busy {} · too long {} · other {} · none {} · images {} · final words {} · unfinished {} · notices {}",
             self.sent,
             self.p50.as_secs_f64(),
             self.max.as_secs_f64(),
@@ -356,6 +363,7 @@ impl fmt::Display for Summary {
             self.estimated,
             self.try_again,
             self.full,
+            self.busy,
             self.too_long,
             self.other,
             self.unanswered,
@@ -429,6 +437,7 @@ pub fn check(asked: &[Asked], standin: &DiscordStandin) -> Report {
             }
             Answer::TryAgain => s.try_again += 1,
             Answer::Full => s.full += 1,
+            Answer::Busy => s.busy += 1,
             Answer::TooLong => s.too_long += 1,
             Answer::Other(text) => {
                 s.other += 1;
