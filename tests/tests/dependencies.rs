@@ -329,6 +329,8 @@ impl Stage {
         let mut twin = None;
         match setup.design {
             Design::Pubsub => {
+                // The emulator's pushes carry no token (production's do).
+                worker_env.push(("PUSH_AUTH", "none".to_owned()));
                 let topic = push_topic(&emu.pubsub, name, &worker_url).await;
                 ingress_env.push(("PUBSUB_TOPIC", topic));
                 ingress_env.push(("PUBSUB_EMULATOR_HOST", proxies[&Dep::Pubsub].host_port()));
@@ -346,6 +348,7 @@ impl Stage {
                 let host = t.serve().await.unwrap();
                 proxies.insert(Dep::Tasks, Proxy::to(&host).await.unwrap());
                 worker_env.extend([
+                    ("PUSH_AUTH", "oidc".to_owned()),
                     ("PUSH_AUDIENCE", worker_url.clone()),
                     ("PUSH_SERVICE_ACCOUNT", ACCOUNT.to_owned()),
                     ("PUSH_JWKS_URL", format!("http://{host}/certs")),

@@ -58,6 +58,8 @@ async fn binaries_through_real_emulators() {
             ("PORT", worker_port.to_string()),
             ("BUCKET", BUCKET.to_owned()),
             ("STORAGE_EMULATOR_HOST", gcs.endpoint()),
+            // The emulator's pushes carry no token.
+            ("PUSH_AUTH", "none".to_owned()),
             ("DISCORD_API_BASE", api_base.clone()),
             ("RENDER_CONCURRENCY", "2".to_owned()),
             ("FIRESTORE_DATABASE", database.clone()),

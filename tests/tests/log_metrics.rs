@@ -221,6 +221,8 @@ async fn collect() -> Collected {
             ("DISCORD_API_BASE", api_base.clone()),
             ("RENDER_CONCURRENCY", "1".to_owned()),
             ("MAX_DELIVERY_ATTEMPTS", "2".to_owned()),
+            // Only the ingress beside it reaches this worker.
+            ("PUSH_AUTH", "none".to_owned()),
         ],
         dir.path(),
     );

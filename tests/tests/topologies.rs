@@ -117,6 +117,8 @@ async fn through_failures(
 fn worker_env(store: &Path, api_base: &str) -> Vec<(&'static str, String)> {
     vec![
         ("LOCAL_STORE_DIR", store.display().to_string()),
+        // Local pushes carry no token; the Cloud Tasks designs ask for one.
+        ("PUSH_AUTH", "none".to_owned()),
         ("DISCORD_API_BASE", api_base.to_owned()),
         ("RENDER_CONCURRENCY", "2".to_owned()),
         ("MAX_DELIVERY_ATTEMPTS", "10".to_owned()),
@@ -368,6 +370,7 @@ async fn cloud_tasks_design_through_the_twin() {
     env.extend([
         ("PORT", worker_port.to_string()),
         ("MAX_DELIVERY_ATTEMPTS", "6".to_owned()),
+        ("PUSH_AUTH", "oidc".to_owned()),
         ("PUSH_AUDIENCE", worker_url.clone()),
         ("PUSH_SERVICE_ACCOUNT", account.to_owned()),
         ("PUSH_JWKS_URL", format!("http://{twin_host}/certs")),
@@ -585,6 +588,7 @@ async fn start_design(
                 let host = twin.serve().await.unwrap();
                 let account = "tasks@mandala-e2e.iam.gserviceaccount.com";
                 worker.extend([
+                    ("PUSH_AUTH", "oidc".to_owned()),
                     ("PUSH_AUDIENCE", worker_url.clone()),
                     ("PUSH_SERVICE_ACCOUNT", account.to_owned()),
                     ("PUSH_JWKS_URL", format!("http://{host}/certs")),

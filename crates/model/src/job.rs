@@ -200,11 +200,118 @@ pub struct Requester {
     pub channel_id: Option<String>,
 }
 
-/// Why bytes are not a job.
+/// Why bytes are not a job this build can serve.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// Not a job, or a job with a value no build accepts: redelivering it
+    /// cannot help.
     #[error("job is not valid JSON of the job shape: {0}")]
     Json(#[from] serde_json::Error),
+    /// A job from a newer build (during a rolling upgrade): it names a
+    /// version, a spec field or a kind this build does not know. A newer
+    /// worker can serve it, so it is worth delivering again.
+    #[error(
+        "job is from a newer version of the bot: {what} (this build understands v={JOB_VERSION})"
+    )]
+    Newer {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl JobError {
+    /// Whether a newer build could serve the job.
+    pub fn is_newer(&self) -> bool {
+        matches!(self, JobError::Newer { .. })
+    }
+}
+
+/// What in a job's JSON only a newer build knows, if anything: a higher
+/// `v`, a spec field, a reply, job or grid kind this build has no name
+/// for. Unknown fields at the job's top level are ignored anyway; unknown
+/// values (a style this build lacks) are not told apart from mistakes.
+pub fn newer_in(job: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let unknown = |known: &[&str], name: &str| !known.contains(&name);
+    if let Some(v) = job.get("v").and_then(Value::as_u64)
+        && v > u64::from(JOB_VERSION)
+    {
+        return Some(format!("job version v={v}"));
+    }
+    if let Some(spec) = job.get("spec").and_then(Value::as_object) {
+        let fields = crate::shape::names_of::<RenderSpec>();
+        if let Some(k) = spec.keys().find(|k| unknown(fields, k)) {
+            return Some(format!("spec field `{k}`"));
+        }
+    }
+    let replies = crate::shape::names_of::<Reply>();
+    match job.get("reply") {
+        Some(Value::Object(reply)) => {
+            if let Some(k) = reply.keys().find(|k| unknown(replies, k)) {
+                return Some(format!("reply kind `{k}`"));
+            }
+        }
+        Some(Value::String(k)) if unknown(replies, k) => {
+            return Some(format!("reply kind `{k}`"));
+        }
+        _ => {}
+    }
+    if let Some(k) = job.get("kind").and_then(Value::as_str)
+        && unknown(crate::shape::names_of::<JobKind>(), k)
+    {
+        return Some(format!("job kind `{k}`"));
+    }
+    if let Some(k) = job.get("grid").and_then(Value::as_str)
+        && unknown(crate::shape::names_of::<GridKind>(), k)
+    {
+        return Some(format!("grid kind `{k}`"));
+    }
+    None
+}
+
+/// What can still be read of a job this build cannot decode: where its
+/// final word would go, its ledger ticket, when it was given up, and its
+/// user's language. Each part is read on its own and left out if it does
+/// not parse.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Salvaged {
+    /// The interaction to answer; [`Reply::None`] when there is none (or
+    /// it does not parse: only an interaction has a user waiting).
+    pub reply: Reply,
+    pub ticket: Option<Ticket>,
+    pub locale: Option<String>,
+    pub publish_by_ms: Option<u64>,
+}
+
+impl Salvaged {
+    /// Reads what it can of a job's JSON; nothing at all if it is not JSON.
+    pub fn from_json(bytes: &[u8]) -> Salvaged {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .map(|v| Salvaged::from_value(&v))
+            .unwrap_or_default()
+    }
+
+    /// Reads what it can of a job as a JSON value.
+    pub fn from_value(job: &serde_json::Value) -> Salvaged {
+        let part = |key: &str| job.get(key).cloned().unwrap_or_default();
+        Salvaged {
+            reply: job
+                .get("reply")
+                .and_then(|r| r.get("interaction"))
+                .cloned()
+                .and_then(|i| serde_json::from_value::<InteractionReply>(i).ok())
+                .map_or(Reply::None, Reply::Interaction),
+            ticket: serde_json::from_value(part("ticket")).ok(),
+            locale: serde_json::from_value(part("locale")).ok().flatten(),
+            publish_by_ms: job.get("publish_by_ms").and_then(serde_json::Value::as_u64),
+        }
+    }
+
+    /// The strings for the requester's language.
+    pub fn strings(&self) -> &'static Strings {
+        Lang::from_locale(self.locale.as_deref()).strings()
+    }
 }
 
 #[derive(Deserialize)]
@@ -291,8 +398,19 @@ impl Job {
             .filter(|u| !u.is_empty())
     }
 
+    /// Decodes a job; a job from a newer build is told apart from a
+    /// malformed one ([`JobError::Newer`]).
     pub fn from_json(bytes: &[u8]) -> Result<Self, JobError> {
-        Ok(serde_json::from_slice(bytes)?)
+        serde_json::from_slice(bytes).map_err(|source| {
+            let newer = serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .as_ref()
+                .and_then(newer_in);
+            match newer {
+                Some(what) => JobError::Newer { what, source },
+                None => JobError::Json(source),
+            }
+        })
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -349,6 +467,70 @@ mod tests {
     fn unknown_version_is_refused_not_guessed() {
         let e = Job::from_json(br#"{"v":2}"#).unwrap_err();
         assert!(e.to_string().contains("v=2"), "{e}");
+        assert!(e.is_newer(), "a higher version is a newer build's job");
+        let e = Job::from_json(br#"{"v":0}"#).unwrap_err();
+        assert!(!e.is_newer(), "v=0 was never a version: {e}");
+    }
+
+    #[test]
+    fn a_job_from_the_next_version_is_told_apart_from_a_broken_one() {
+        let next = [
+            (
+                r#"{"spec":{"seed":1,"sparkle":true}}"#,
+                "spec field `sparkle`",
+            ),
+            (r#"{"reply":{"thread":{"id":"1"}}}"#, "reply kind `thread`"),
+            (r#"{"kind":"zoom"}"#, "job kind `zoom`"),
+            (r#"{"grid":"mosaic"}"#, "grid kind `mosaic`"),
+            (r#"{"v":3,"spec":{"seed":"x"}}"#, "job version v=3"),
+        ];
+        for (json, what) in next {
+            let e = Job::from_json(json.as_bytes()).unwrap_err();
+            let JobError::Newer { what: found, .. } = &e else {
+                panic!("{json}: {e}")
+            };
+            assert_eq!(found, what, "{json}");
+        }
+        for broken in [
+            r#"{"spec":{"seed":"forty-two"}}"#,
+            r#"{"spec":{"style":"spiral"}}"#,
+            r#"{"reply":{"interaction":{"token":1}}}"#,
+            "[1,2]",
+            "not json",
+        ] {
+            let e = Job::from_json(broken.as_bytes()).unwrap_err();
+            assert!(!e.is_newer(), "{broken}: {e}");
+        }
+    }
+
+    #[test]
+    fn what_can_be_read_of_an_unreadable_job_is_salvaged() {
+        let json = br#"{"v":2,"spec":{"sparkle":true},"locale":"de",
+            "reply":{"interaction":{"application_id":"1","interaction_id":"2","token":"t","new":1}},
+            "ticket":{"user":"9","job":"2","due_ms":5,"cost":3},"publish_by_ms":7}"#;
+        let s = Salvaged::from_json(json);
+        let Reply::Interaction(i) = &s.reply else {
+            panic!("{s:?}")
+        };
+        assert_eq!((i.application_id.as_str(), i.token.as_str()), ("1", "t"));
+        assert_eq!(s.ticket.as_ref().map(|t| t.job.as_str()), Some("2"));
+        assert_eq!(
+            (s.locale.as_deref(), s.publish_by_ms),
+            (Some("de"), Some(7))
+        );
+        assert_eq!(
+            s.strings().why_slow,
+            crate::i18n::strings(Some("de")).why_slow
+        );
+        // Parts that do not parse are left out; the rest stays.
+        let s = Salvaged::from_json(
+            br#"{"reply":{"interaction":{"token":1}},"ticket":[],"locale":"fr"}"#,
+        );
+        assert_eq!(
+            (s.reply, s.ticket, s.locale.as_deref()),
+            (Reply::None, None, Some("fr"))
+        );
+        assert_eq!(Salvaged::from_json(b"nope"), Salvaged::default());
     }
 
     #[test]

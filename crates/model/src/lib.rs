@@ -15,7 +15,8 @@
 //! - [`resolve`]: [`ResolvedSpec`], the deterministic filling of a spec from its seed.
 //! - [`cost`]: a spec's predicted render effort, for the queue estimate.
 //! - [`stream`]: the seeded random stream whose output is stable across versions and platforms.
-//! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it.
+//! - [`job`], [`push`]: the job message and the Pub/Sub push envelope around it;
+//!   [`shape`]: the names a type knows, to tell a newer job from a broken one.
 //! - [`reply_job`]: what the render stage hands the reply stage in the split design.
 //! - [`wait`]: how a wait is said to a user (`ready in ~4 s`).
 //! - [`grid`]: four candidates in one image, and the cells' specs.
@@ -43,6 +44,7 @@ pub mod push;
 pub mod remix;
 pub mod reply_job;
 pub mod resolve;
+pub mod shape;
 pub mod spec;
 pub mod stream;
 pub mod wait;
@@ -52,7 +54,7 @@ pub use colour::Rgb;
 pub use cost::Cost;
 pub use drawing::Drawing;
 pub use grid::{GridKind, ResolvedGrid};
-pub use job::{InteractionReply, Job, JobError, Recorded, Reply, Requester, Ticket};
+pub use job::{InteractionReply, Job, JobError, Recorded, Reply, Requester, Salvaged, Ticket};
 pub use push::{DecodeError, PushEnvelope, PushMessage};
 pub use reply_job::{ReplyJob, StoredImage};
 pub use resolve::{LayerSpec, RENDER_VERSION, ResolvedSpec, SpecHash};

@@ -95,6 +95,34 @@ impl ReplyJob {
         serde_json::from_slice(bytes)
     }
 
+    /// For a reply job this build could not decode: what in it only a
+    /// newer build knows (a higher `v`, or a newer job or spec inside), if
+    /// anything. A newer replier may then serve it.
+    pub fn newer(bytes: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        if let Some(v) = value.get("v").and_then(serde_json::Value::as_u64)
+            && v > u64::from(REPLY_JOB_VERSION)
+        {
+            return Some(format!("reply job version v={v}"));
+        }
+        if let Some(spec) = value.get("spec").and_then(serde_json::Value::as_object) {
+            let fields = crate::shape::names_of::<RenderSpec>();
+            if let Some(k) = spec.keys().find(|k| !fields.contains(&k.as_str())) {
+                return Some(format!("spec field `{k}`"));
+            }
+        }
+        crate::job::newer_in(value.get("job")?)
+    }
+
+    /// What can be read of the job inside a reply job this build could
+    /// not decode (where its final word would go).
+    pub fn salvage(bytes: &[u8]) -> crate::job::Salvaged {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("job").map(crate::job::Salvaged::from_value))
+            .unwrap_or_default()
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -137,5 +165,24 @@ mod tests {
         assert!(ReplyJob::from_json(&empty.to_json()).is_err());
         // A job is not a reply job: the stages cannot mistake one for the other.
         assert!(ReplyJob::from_json(&r.job.to_json()).is_err());
+    }
+
+    #[test]
+    fn a_reply_job_from_a_newer_build_is_told_apart_from_a_broken_one() {
+        let r = reply_job();
+        let mut next: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        next["spec"]["sparkle"] = true.into();
+        let bytes = next.to_string().into_bytes();
+        assert!(ReplyJob::from_json(&bytes).is_err());
+        assert_eq!(
+            ReplyJob::newer(&bytes).as_deref(),
+            Some("spec field `sparkle`")
+        );
+        let mut inner = serde_json::from_slice::<serde_json::Value>(&r.to_json()).unwrap();
+        inner["job"]["spec"]["sparkle"] = true.into();
+        assert!(ReplyJob::newer(inner.to_string().as_bytes()).is_some());
+        let mut broken = serde_json::from_slice::<serde_json::Value>(&r.to_json()).unwrap();
+        broken["spec"]["seed"] = "soon".into();
+        assert_eq!(ReplyJob::newer(broken.to_string().as_bytes()), None);
     }
 }

@@ -147,6 +147,7 @@ async fn main() {
     let mut child = Command::new(&binary)
         .env("PORT", port.to_string())
         .env("LOCAL_STORE_DIR", &store)
+        .env("PUSH_AUTH", "none")
         .env("DISCORD_API_BASE", &api_base)
         .env("RENDER_CONCURRENCY", a.concurrency.to_string())
         .env("RUST_LOG", "warn")

@@ -58,10 +58,13 @@ impl Role {
 /// How a job reached this process (`crate::delivery::Delivery::via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Via {
-    /// A Pub/Sub push, or the local push delivery that imitates one.
+    /// A Pub/Sub push, or the local push delivery that imitates one: a
+    /// dead-letter route tells the user of a job every delivery failed.
     #[default]
     Push,
-    /// A Cloud Tasks dispatch (`/tasks/run`).
+    /// A Cloud Tasks dispatch (`/tasks/run`): no dead-letter route; the
+    /// ledger's stall watchdog tells the user of a job whose attempts
+    /// stopped coming.
     Task,
 }
 
@@ -101,6 +104,15 @@ impl Design {
             Design::CloudTasks => "cloud-tasks",
         }
     }
+}
+
+/// Whether pushes and task dispatches must carry Google's OIDC token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PushAuthMode {
+    /// Every push and dispatch must carry a token for PUSH_AUDIENCE.
+    Oidc,
+    /// No check: a local run, where nothing else can reach the worker.
+    None,
 }
 
 /// Settings of `mandala-worker`.
@@ -199,9 +211,16 @@ pub struct Config {
     #[arg(long, env = "RENDER_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub render_concurrency: Option<u32>,
 
-    /// Verify the push request's OIDC token against this audience (the worker's URL).
+    /// Verify the push request's OIDC token against this audience (the worker's URL). Required
+    /// unless PUSH_AUTH=none.
     #[arg(long, env = "PUSH_AUDIENCE")]
     pub push_audience: Option<String>,
+
+    /// `oidc`: every push and task dispatch must carry Google's OIDC token for PUSH_AUDIENCE,
+    /// and the worker refuses to start without PUSH_AUDIENCE. `none`: no check, for local runs
+    /// only (`mandala dev`, tests), where nothing else can reach the worker.
+    #[arg(long = "push-auth", env = "PUSH_AUTH", value_enum, default_value_t = PushAuthMode::Oidc)]
+    pub push_auth_mode: PushAuthMode,
 
     /// With PUSH_AUDIENCE: the service account the token must be for.
     #[arg(long, env = "PUSH_SERVICE_ACCOUNT")]
@@ -264,7 +283,19 @@ pub struct Config {
     /// stop rendering (a cancelled job may then be rendered anyway).
     #[arg(long, env = "LEDGER_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(50..=30_000))]
     pub ledger_timeout_ms: u64,
+
+    /// Jobs Cloud Tasks delivers (which have no dead-letter route): a job whose latest attempt
+    /// started this many seconds ago, with no attempt since and no end, has stalled (its last
+    /// attempt never reached a worker, or its worker died) and its user gets the final word.
+    /// Keep it above JOB_DEADLINE_SECS plus the queue's longest retry backoff. 0 turns the
+    /// watchdog off. Needs FIRESTORE_DATABASE.
+    #[arg(long, env = "STALL_AFTER_SECS", default_value_t = DEFAULT_STALL_AFTER_SECS, value_parser = clap::value_parser!(u64).range(0..=840))]
+    pub stall_after_secs: u64,
 }
+
+/// The stall watchdog's default: above the default job deadline (50 s)
+/// plus the queue's default longest backoff (300 s), with room to spare.
+pub const DEFAULT_STALL_AFTER_SECS: u64 = 420;
 
 fn parse_database(name: &str) -> Result<String, String> {
     mandala_ledger::backend::firestore::parse_database(name)
@@ -319,6 +350,8 @@ impl Config {
             discord_api_base: discord_api_base.into(),
             render_concurrency: None,
             push_audience: None,
+            // Tests and the in-process dev stack: nothing else reaches it.
+            push_auth_mode: PushAuthMode::None,
             push_service_account: None,
             push_jwks_url: None,
             secret_manager_endpoint: None,
@@ -327,6 +360,7 @@ impl Config {
             firestore_database: None,
             firestore_emulator_host: None,
             ledger_timeout_ms: 3000,
+            stall_after_secs: DEFAULT_STALL_AFTER_SECS,
             http_header_read_timeout_ms: DEFAULT_HTTP.header_read_timeout_ms,
             http_body_read_timeout_ms: DEFAULT_HTTP.body_read_timeout_ms,
             http_idle_timeout_secs: DEFAULT_HTTP.idle_timeout_secs,
@@ -430,6 +464,25 @@ impl Config {
         Ok(url)
     }
 
+    /// The stall watchdog for jobs Cloud Tasks delivers, if on.
+    pub fn stall_after(&self) -> Result<Option<Duration>, ConfigError> {
+        if self.stall_after_secs == 0 {
+            return Ok(None);
+        }
+        // One attempt may run this long: the watchdog must not call it stalled.
+        let attempt = self.job_deadline_secs + 10;
+        if self.stall_after_secs <= attempt {
+            return Err(bad(
+                "STALL_AFTER_SECS",
+                format!(
+                    "{} s would call a job stalled while an attempt may still run (JOB_DEADLINE_SECS {} s, plus 10 s); set it above {attempt} plus the queue's longest retry backoff, or 0 to turn the watchdog off",
+                    self.stall_after_secs, self.job_deadline_secs
+                ),
+            ));
+        }
+        Ok(Some(Duration::from_secs(self.stall_after_secs)))
+    }
+
     /// The OIDC check, if any: (audience, service account, JWKS override).
     pub fn push_auth(&self) -> Result<Option<PushAuth>, ConfigError> {
         let audience = self
@@ -455,7 +508,17 @@ impl Config {
             None if jwks.is_some() => {
                 Err(bad("PUSH_JWKS_URL", "needs PUSH_AUDIENCE to be set too"))
             }
+            // In one process with the ingress, nothing outside reaches the worker.
+            None if self.worker_role == Role::Single => Ok(None),
+            None if self.push_auth_mode == PushAuthMode::Oidc => Err(bad(
+                "PUSH_AUDIENCE",
+                "is required: every push and task dispatch must carry Google's OIDC token for this audience (the worker's URL). For a local run that nothing else can reach, set PUSH_AUTH=none",
+            )),
             None => Ok(None),
+            Some(_) if self.push_auth_mode == PushAuthMode::None => Err(bad(
+                "PUSH_AUTH",
+                "none turns the push token check off, but PUSH_AUDIENCE asks for it: unset one of them",
+            )),
             Some(audience) => {
                 if let Some(a) = account
                     && !a.contains('@')
@@ -602,6 +665,7 @@ impl Config {
         self.ledger()?;
         self.replies()?;
         self.secret_manager()?;
+        self.stall_after()?;
         Ok(())
     }
 }
@@ -685,6 +749,65 @@ mod tests {
         let mut all = vec!["mandala-worker"];
         all.extend_from_slice(args);
         Config::try_parse_from(all).unwrap()
+    }
+
+    /// [`parse`] for a local run without push tokens.
+    fn local(args: &[&str]) -> Config {
+        let mut all = vec!["--push-auth", "none"];
+        all.extend_from_slice(args);
+        parse(&all)
+    }
+
+    #[test]
+    fn the_worker_refuses_to_start_without_push_authentication_unless_told_it_is_local() {
+        let e = parse(&["--local-store-dir", "d"]).check().unwrap_err();
+        assert_eq!(e.var, "PUSH_AUDIENCE");
+        assert!(e.reason.contains("PUSH_AUTH=none"), "{e}");
+        assert!(local(&["--local-store-dir", "d"]).check().is_ok());
+        assert!(
+            parse(&["--local-store-dir", "d", "--push-audience", "https://w"])
+                .push_auth()
+                .unwrap()
+                .is_some()
+        );
+        let e = local(&["--local-store-dir", "d", "--push-audience", "https://w"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.var, "PUSH_AUTH");
+        // The single service's worker is reachable from inside only.
+        assert!(
+            parse(&["--local-store-dir", "d", "--worker-role", "single"])
+                .check()
+                .is_ok()
+        );
+        let e = Config::try_parse_from(["mandala-worker", "--push-auth", "off"]).unwrap_err();
+        assert!(
+            e.to_string().contains("PUSH_AUTH") || e.to_string().contains("push-auth"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_stall_watchdog_must_outlast_an_attempt() {
+        let c = local(&["--local-store-dir", "d"]);
+        assert_eq!(
+            c.stall_after().unwrap(),
+            Some(Duration::from_secs(DEFAULT_STALL_AFTER_SECS))
+        );
+        let c = local(&["--local-store-dir", "d", "--stall-after-secs", "0"]);
+        assert_eq!(c.stall_after().unwrap(), None);
+        let e = local(&[
+            "--local-store-dir",
+            "d",
+            "--job-deadline-secs",
+            "120",
+            "--stall-after-secs",
+            "120",
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(e.var, "STALL_AFTER_SECS");
+        assert!(Config::try_parse_from(["mandala-worker", "--stall-after-secs", "900"]).is_err());
     }
 
     #[test]
@@ -772,7 +895,7 @@ mod tests {
 
     #[test]
     fn the_render_role_needs_somewhere_to_send_replies() {
-        let e = parse(&["--local-store-dir", "d", "--worker-role", "render"])
+        let e = local(&["--local-store-dir", "d", "--worker-role", "render"])
             .check()
             .unwrap_err();
         assert_eq!(e.var, "WORKER_ROLE");
@@ -791,7 +914,7 @@ mod tests {
             dead_letter.to_string(),
             "http://127.0.0.1:8082/pubsub/dead-letter"
         );
-        let e = parse(&[
+        let e = local(&[
             "--local-store-dir",
             "d",
             "--reply-topic",
@@ -805,7 +928,7 @@ mod tests {
 
     #[test]
     fn a_secret_manager_stand_in_must_be_a_url() {
-        let e = parse(&[
+        let e = local(&[
             "--local-store-dir",
             "d",
             "--secret-manager-endpoint",

@@ -18,6 +18,13 @@
 //! Either way the ingress's trace id may come along (the message attribute
 //! or task header of [`mandala_service::trace`]), so the job's log line
 //! joins the interaction's.
+//!
+//! When the queue accepted the message is known for a push (the envelope's
+//! `publishTime`, the same on every redelivery; the local push delivery
+//! stamps it at enqueue) and for a task's first attempt:
+//! `X-CloudTasks-TaskETA` is the task's schedule time in seconds since the
+//! epoch, which for a task created without one is its creation time — but
+//! a retry is rescheduled, and its ETA is the retry's own time.
 
 use http::HeaderMap;
 use mandala_model::PushEnvelope;
@@ -33,6 +40,7 @@ pub const TASK_NAME: &str = "x-cloudtasks-taskname";
 pub const TASK_RETRY_COUNT: &str = "x-cloudtasks-taskretrycount";
 pub const TASK_EXECUTION_COUNT: &str = "x-cloudtasks-taskexecutioncount";
 pub const QUEUE_NAME: &str = "x-cloudtasks-queuename";
+pub const TASK_ETA: &str = "x-cloudtasks-tasketa";
 
 /// A message as the worker received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +58,22 @@ pub struct Delivery {
     pub trace_id: Option<String>,
     /// How it came.
     pub via: Via,
+    /// When the queue accepted the message (Unix ms), when known.
+    pub published_ms: Option<u64>,
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+fn rfc3339_ms(text: &str) -> Option<u64> {
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Seconds since the epoch (`1666670855.3296249`) as Unix milliseconds.
+fn epoch_secs_ms(text: &str) -> Option<u64> {
+    let secs: f64 = text.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs < 1e11).then_some((secs * 1000.0) as u64)
 }
 
 impl Delivery {
@@ -72,6 +96,11 @@ impl Delivery {
                 .attributes
                 .get(TRACE_ATTRIBUTE)
                 .and_then(|t| parse_trace_id(t)),
+            published_ms: envelope
+                .message
+                .publish_time
+                .as_deref()
+                .and_then(rfc3339_ms),
             message_id: envelope.message.message_id,
             attempt: envelope.delivery_attempt,
             data,
@@ -98,12 +127,19 @@ impl Delivery {
                 .parse()
                 .map_err(|_| format!("X-CloudTasks-TaskRetryCount {n:?} is not a count"))?,
         };
+        // Only the first attempt's ETA is the task's creation time.
+        let published_ms = if retries == 0 {
+            header(TASK_ETA).and_then(epoch_secs_ms)
+        } else {
+            None
+        };
         Ok(Delivery {
             message_id: id.to_owned(),
             attempt: Some(retries.saturating_add(1)),
             data: body.to_vec(),
             source_attempts: None,
             trace_id: header(TRACE_HEADER).and_then(parse_trace_id),
+            published_ms,
             via: Via::Task,
         })
     }
@@ -178,5 +214,38 @@ mod tests {
         );
         let d = Delivery::from_push(&serde_json::to_vec(&bad).unwrap()).unwrap();
         assert_eq!(d.trace_id, None);
+    }
+
+    #[test]
+    fn when_the_queue_took_the_message_is_read_where_it_means_that() {
+        let mut h = HeaderMap::new();
+        h.insert(TASK_NAME, "t1".parse().unwrap());
+        h.insert(TASK_ETA, "1666670855.3296249".parse().unwrap());
+        let d = Delivery::from_task(&h, b"{}").unwrap();
+        assert_eq!(
+            (d.published_ms, d.via),
+            (Some(1_666_670_855_329), Via::Task)
+        );
+        // A retry's ETA is when the retry was scheduled, not the creation.
+        h.insert(TASK_RETRY_COUNT, "1".parse().unwrap());
+        assert_eq!(Delivery::from_task(&h, b"{}").unwrap().published_ms, None);
+        h.insert(TASK_RETRY_COUNT, "0".parse().unwrap());
+        h.insert(TASK_ETA, "soon".parse().unwrap());
+        assert_eq!(Delivery::from_task(&h, b"{}").unwrap().published_ms, None);
+
+        let push = |time: &str| {
+            format!(r#"{{"message":{{"messageId":"1","publishTime":"{time}"}}}}"#).into_bytes()
+        };
+        let d = Delivery::from_push(&push("2026-11-24T10:00:00.123Z")).unwrap();
+        assert_eq!(
+            (d.published_ms, d.via),
+            (Some(1_795_514_400_123), Via::Push)
+        );
+        assert_eq!(
+            Delivery::from_push(&push("yesterday"))
+                .unwrap()
+                .published_ms,
+            None
+        );
     }
 }

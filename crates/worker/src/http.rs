@@ -220,5 +220,9 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
             }
         }
     };
+    if let Source::Task = source {
+        // The stall watchdog keeps sweeping for a while after this.
+        shared.in_flight.task_seen(job::now_ms());
+    }
     with_report(&shared, answer(verdict))
 }

@@ -10,6 +10,21 @@
 //! the image or in a short message saying why not ([`last_word`]). Each job
 //! logs exactly one line with its timings and outcome.
 //!
+//! Before any work, a job is dropped when its user was told to try again
+//! (the queue took it after the ingress gave up publishing it:
+//! `abandoned`), and refused with its final word when its interaction
+//! token would die before the image could be sent (`out-of-time`). A job
+//! from a newer build (a rolling upgrade) is redelivered for a newer worker
+//! to take, and told on its last attempt.
+//!
+//! The final word is last, and never replaces an image. The job's deadline
+//! bounds rendering and storing; the Discord send gets what is left of it,
+//! and a send whose answer never came may have been applied, so nothing is
+//! said over it (`reply-unknown` on the last attempt); before any final
+//! word the worker looks at the message, and an image already there stays.
+//! A channel post is claimed in the store before it is made, so two
+//! deliveries of one message never both post ([`claim_post`]).
+//!
 //! In the render stage of the split design the story ends early: the image
 //! is stored and a reply job handed to the reply stage ([`crate::handoff`]),
 //! which owns the message from there ([`crate::replier`]).
@@ -22,10 +37,10 @@ use bytes::Bytes;
 use http::StatusCode;
 use mandala_ledger::Start;
 use mandala_model::i18n::{Strings, fill};
-use mandala_model::{Drawing, Job, RENDER_VERSION, RenderSpec, Ticket};
+use mandala_model::{Drawing, Job, RENDER_VERSION, RenderSpec, Reply, Salvaged, Ticket};
 use tokio::time::Instant;
 
-use crate::config::Design;
+use crate::config::{Design, Via};
 use crate::delivery::Delivery;
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
@@ -40,6 +55,19 @@ pub(crate) const LAST_WORD_BUDGET: Duration = Duration::from_secs(8);
 
 /// Worker speed reports go to the ledger at most this often.
 const REPORT_EVERY_MS: u64 = 5_000;
+
+/// How much later than the ingress's `publish_by_ms` a queue's publish
+/// time may read and still count as in time: the two clocks differ a
+/// little. A publish the ingress saw succeed was stamped before it gave up.
+const PUBLISH_CLOCK_SLACK_MS: u64 = 250;
+
+/// Kept between the end of a render and the death of the interaction
+/// token: the upload, and a final word should it fail.
+const TOKEN_MARGIN_MS: u64 = 15_000;
+
+/// How many times a channel post may be claimed and fail for sure before
+/// the job stops trying.
+const MAX_POST_CLAIMS: u32 = 16;
 
 /// How a push ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +139,17 @@ impl JobLog {
         self.user = job.user().map(mandala_service::logging::user_hash);
     }
 
+    /// [`JobLog::note_job`] for a job read only in part.
+    pub(crate) fn note_salvaged(&mut self, job: &Salvaged) {
+        if let mandala_model::Reply::Interaction(i) = &job.reply {
+            self.interaction_id = Some(i.interaction_id.clone());
+        }
+        self.user = job
+            .ticket
+            .as_ref()
+            .map(|t| mandala_service::logging::user_hash(&t.user));
+    }
+
     /// What the line says about the delivery: the trace it carried and
     /// the design its arrival implies.
     pub(crate) fn note_delivery(&mut self, delivery: &Delivery, role: crate::config::Role) {
@@ -129,6 +168,7 @@ const ERROR_OUTCOMES: &[&str] = &[
     "render-failed",
     "gave-up",
     "reply-dropped",
+    REPLY_UNKNOWN,
     "dead-letter-told",
     "dead-letter-logged",
 ];
@@ -139,6 +179,7 @@ fn reason(why: Why) -> &'static str {
         Why::Store => "store",
         Why::Discord => "discord",
         Why::Slow => "slow",
+        Why::Upgrade => "upgrade",
     }
 }
 
@@ -153,6 +194,11 @@ pub(crate) enum Failure {
     },
     /// May work later: redeliver, unless this was the last attempt.
     Transient { detail: String, why: Why },
+    /// The reply may have been delivered (a send whose answer never came, a
+    /// channel post another delivery began): nothing may be said over it.
+    /// Redeliver while attempts remain (an edit is idempotent; a claimed
+    /// post is looked at again), then let go without a word.
+    Unknown { detail: String },
 }
 
 impl Failure {
@@ -305,8 +351,10 @@ enum Go {
     Cancelled,
 }
 
-async fn begin(shared: &Shared, ticket: Option<&Ticket>) -> Go {
-    let (Some(ledger), Some(t)) = (&shared.ledger, ticket) else {
+/// Marks the job started in the ledger; a job a Cloud Tasks dispatch
+/// delivers is marked for the stall watchdog too ([`Shared::ledger_for`]).
+async fn begin(shared: &Shared, ticket: Option<&Ticket>, via: Via) -> Go {
+    let (Some(ledger), Some(t)) = (shared.ledger_for(via), ticket) else {
         return Go::Yes { lease_until_ms: 0 };
     };
     match ledger.start(t, now_ms()).await {
@@ -345,11 +393,25 @@ async fn run(
     log.note_delivery(&delivery, shared.role);
     let job: Job = match Job::from_json(&delivery.data) {
         Ok(j) => j,
-        Err(e) => return ack("rejected", e.to_string()),
+        Err(e) => {
+            let salvaged = Salvaged::from_json(&delivery.data);
+            if let Some(abandoned) = abandoned(salvaged.publish_by_ms, &delivery) {
+                log.ticket = salvaged.ticket;
+                return abandoned;
+            }
+            let error = Unreadable {
+                error: e.to_string(),
+                newer: e.is_newer(),
+            };
+            return unreadable(shared, &delivery, error, salvaged, log).await;
+        }
     };
     log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
     log.note_job(&job);
+    if let Some(abandoned) = abandoned(job.publish_by_ms, &delivery) {
+        return abandoned;
+    }
     let plan = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await
     {
         Ok(p) => p,
@@ -366,88 +428,245 @@ async fn run(
         Plan::Nothing => None,
         Plan::Send(t) => Some(t),
     };
-    let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {
+    let lease_until_ms = match begin(shared, job.ticket.as_ref(), delivery.via).await {
         Go::Yes { lease_until_ms } => lease_until_ms,
-        Go::Cancelled => {
-            return ack(
-                "cancelled",
-                "the ledger has no entry for this job: its publish was reported failed",
-            );
-        }
+        Go::Cancelled => return cancelled(),
     };
     log.decode_us = (started.elapsed().as_micros() as u64).max(1);
 
-    // Keep time for the last word after the work itself.
+    // Keep time for the last word after the work itself: rendering and
+    // storing must be done by then, and every Discord send ends by then.
     let reserve = LAST_WORD_BUDGET.min(shared.job_deadline / 3);
-    let work = produce(
+    let result = produce(
         shared,
-        &job,
-        &delivery,
+        Work {
+            job: &job,
+            delivery: &delivery,
+            target: target.as_ref(),
+            lease_until_ms,
+            by: deadline - reserve,
+        },
+        log,
+    )
+    .await;
+    let (verdict, ending) = match settle(shared, result, delivery.attempt, log) {
+        Settled::Done(verdict) => return verdict,
+        Settled::Tell(verdict, ending) => (verdict, ending),
+    };
+    let told = tell(
+        shared,
         target.as_ref(),
+        &ending,
+        job.strings(),
         lease_until_ms,
         log,
-    );
-    let result = match tokio::time::timeout_at(deadline - reserve, work).await {
-        Ok(r) => r,
-        Err(_) => Err(Failure::transient(
-            format!(
-                "job deadline of {} s exceeded",
-                shared.job_deadline.as_secs()
-            ),
-            Why::Slow,
-        )),
-    };
-    let (verdict, ending) = match result {
-        Ok(verdict) => return verdict,
+    )
+    .await;
+    with_told(verdict, told)
+}
+
+/// What a job's result comes to on this attempt.
+pub(crate) enum Settled {
+    /// Answer with this: nobody is to be told anything.
+    Done(Verdict),
+    /// Answer with this, after telling the user this.
+    Tell(Verdict, Ending),
+}
+
+/// Turns a job's result into its verdict on this delivery `attempt`: a
+/// transient failure is redelivered until the last attempt, which tells
+/// the user; a reply of unknown fate is redelivered, and let go without a
+/// word on the last attempt.
+pub(crate) fn settle(
+    shared: &Shared,
+    result: Result<Verdict, Failure>,
+    attempt: Option<u32>,
+    log: &mut JobLog,
+) -> Settled {
+    if let Err(Failure::Transient { why, .. }) = &result {
+        log.reason = Some(*why);
+    }
+    let attempt = attempt.unwrap_or(0);
+    let last = attempt >= shared.max_attempts;
+    match result {
+        Ok(verdict) => Settled::Done(verdict),
         Err(Failure::Permanent {
             outcome,
             detail,
-            ending,
-        }) => (ack(outcome, detail), ending),
-        Err(Failure::Transient { detail, why }) => {
-            log.reason = Some(why);
-            let attempt = delivery.attempt.unwrap_or(0);
-            if attempt < shared.max_attempts {
-                return redeliver(detail);
-            }
-            // The last attempt: nobody will try again, so say so now.
-            (
-                ack(
-                    "gave-up",
-                    format!("last delivery attempt ({attempt}): {detail}"),
-                ),
-                Some(Ending::GaveUp {
-                    attempts: attempt,
-                    why,
-                }),
-            )
+            ending: None,
+        }) => Settled::Done(ack(outcome, detail)),
+        Err(Failure::Permanent {
+            outcome,
+            detail,
+            ending: Some(ending),
+        }) => Settled::Tell(ack(outcome, detail), ending),
+        Err(Failure::Transient { detail, .. } | Failure::Unknown { detail }) if !last => {
+            Settled::Done(redeliver(detail))
         }
-    };
-    if let Some(ending) = ending {
-        let strings = job.strings();
-        tell(
-            shared,
-            target.as_ref(),
-            &ending,
-            strings,
-            lease_until_ms,
-            log,
-        )
-        .await;
+        // The last attempt: nobody will try again, so say so now.
+        Err(Failure::Transient { detail, why }) => Settled::Tell(
+            ack(
+                "gave-up",
+                format!("last delivery attempt ({attempt}): {detail}"),
+            ),
+            Ending::GaveUp {
+                attempts: attempt,
+                why,
+            },
+        ),
+        // The user may be looking at their image: no word over it.
+        Err(Failure::Unknown { detail }) => Settled::Done(ack(
+            REPLY_UNKNOWN,
+            format!(
+                "last delivery attempt ({attempt}): {detail}; the image may have been delivered, so no final word follows"
+            ),
+        )),
     }
-    verdict
+}
+
+/// The outcome of a job whose reply may or may not have reached Discord,
+/// on its last attempt: nothing more is sent.
+pub(crate) const REPLY_UNKNOWN: &str = "reply-unknown";
+
+/// A verdict's detail, with what telling the user came to.
+pub(crate) fn with_told(verdict: Verdict, told: Told) -> Verdict {
+    let note = match told {
+        Told::Yes | Told::Nobody => return verdict,
+        Told::Shown => "; the image is already shown, so nothing was said over it",
+        Told::Failed => "; the user could not be told",
+    };
+    match verdict {
+        Verdict::Ack { outcome, detail } => ack(outcome, detail + note),
+        v @ Verdict::Redeliver { .. } => v,
+    }
+}
+
+fn cancelled() -> Verdict {
+    ack(
+        "cancelled",
+        "the ledger has no entry for this job: it was cancelled (its user was told to try again) or has ended",
+    )
+}
+
+/// The verdict for a job its user was told to retry: the queue took it
+/// (`delivery`'s publish time) after the ingress had given up publishing
+/// it (`publish_by_ms`). Nothing is rendered, nobody is told. Only for a
+/// job's own delivery: a reply job or a dead letter is published later by
+/// design.
+fn abandoned(publish_by_ms: Option<u64>, delivery: &Delivery) -> Option<Verdict> {
+    let (by, at) = (publish_by_ms?, delivery.published_ms?);
+    (at > by + PUBLISH_CLOCK_SLACK_MS).then(|| {
+        ack(
+            "abandoned",
+            format!(
+                "the queue took it {} ms after the ingress gave up publishing it and told its user to try again; not rendered",
+                at - by
+            ),
+        )
+    })
+}
+
+/// Why a message is not a job (or reply job) this build can serve.
+pub(crate) struct Unreadable {
+    pub(crate) error: String,
+    /// It comes from a newer build, which could serve it.
+    pub(crate) newer: bool,
+}
+
+/// A job (or reply job) this build cannot decode. One from a newer build
+/// is redelivered for a newer worker to take while attempts remain; on the
+/// last attempt, and at once for a malformed one, its user is told, if
+/// what could be read of it (`salvaged`) says where.
+pub(crate) async fn unreadable(
+    shared: &Shared,
+    delivery: &Delivery,
+    unreadable: Unreadable,
+    salvaged: Salvaged,
+    log: &mut JobLog,
+) -> Verdict {
+    let Unreadable { error, newer } = unreadable;
+    log.ticket.clone_from(&salvaged.ticket);
+    let attempt = delivery.attempt.unwrap_or(0);
+    let (verdict, ending) = if newer {
+        if attempt < shared.max_attempts {
+            // Not this worker's job: nothing of it was started.
+            return redeliver(format!("{error}; a newer worker may take it"));
+        }
+        (
+            ack(
+                "gave-up",
+                format!("last delivery attempt ({attempt}): {error}"),
+            ),
+            Ending::GaveUp {
+                attempts: attempt,
+                why: Why::Upgrade,
+            },
+        )
+    } else {
+        (ack("rejected", error.clone()), Ending::InvalidSpec(error))
+    };
+    let Ok(Plan::Send(target)) = target::plan(&salvaged.reply, &shared.api_base, now_ms()) else {
+        return verdict;
+    };
+    let lease_until_ms = match begin(shared, salvaged.ticket.as_ref(), delivery.via).await {
+        Go::Yes { lease_until_ms } => lease_until_ms,
+        Go::Cancelled => return cancelled(),
+    };
+    let told = tell(
+        shared,
+        Some(&target),
+        &ending,
+        salvaged.strings(),
+        lease_until_ms,
+        log,
+    )
+    .await;
+    with_told(verdict, told)
+}
+
+/// One job's work, and what bounds it.
+struct Work<'a> {
+    job: &'a Job,
+    delivery: &'a Delivery,
+    target: Option<&'a Target>,
+    lease_until_ms: u64,
+    /// Rendering and storing end by then, and every Discord send.
+    by: Instant,
+}
+
+/// When the job's interaction token dies (Unix ms): the ticket's record,
+/// or the token's own (whichever is earlier); `None` without a token.
+fn token_expires_ms(job: &Job) -> Option<u64> {
+    let Reply::Interaction(i) = &job.reply else {
+        return None;
+    };
+    let recorded = job.ticket.as_ref().map(|t| t.expires_ms).filter(|e| *e > 0);
+    match (recorded, i.token_expires_at_ms()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How long rendering `drawing` is expected to take here: this instance's
+/// measured speed, with the renders waiting for a slot ahead of it.
+fn render_estimate(shared: &Shared, drawing: &Drawing) -> Duration {
+    let stat = shared.calibrator.stat(now_ms());
+    let one = drawing.cost().0 as f64 * stat.us_per_unit + stat.overhead_us;
+    let slots = shared.pool.size().max(1) as f64;
+    let ahead = 1.0 + shared.pool.waiting() as f64 / slots;
+    Duration::from_micros((one * ahead).clamp(0.0, 3.6e9) as u64)
 }
 
 /// Renders (or finds) the image, stores it and replies (or, in the render
 /// stage, hands the reply on).
-async fn produce(
-    shared: &Shared,
-    job: &Job,
-    delivery: &Delivery,
-    target: Option<&Target>,
-    lease_until_ms: u64,
-    log: &mut JobLog,
-) -> Result<Verdict, Failure> {
+async fn produce(shared: &Shared, work: Work<'_>, log: &mut JobLog) -> Result<Verdict, Failure> {
+    let Work {
+        job,
+        delivery,
+        target,
+        lease_until_ms,
+        by,
+    } = work;
     let decode_started = Instant::now();
     // Pub/Sub keeps the message id across redeliveries (and Cloud Tasks the
     // task's), so a job without a seed still means one image however often
@@ -468,13 +687,42 @@ async fn produce(
     log.location = shared.store.location(&name);
     log.decode_us += us(decode_started.elapsed());
 
-    let (bytes, content_type) = {
+    // The image must reach the user while their token lives: keep time
+    // for the upload (and a final word) after the render, and for a
+    // waiting notice's lease before it.
+    let render_by_ms = token_expires_ms(job).map(|expires| {
+        expires
+            .saturating_sub(TOKEN_MARGIN_MS)
+            .saturating_sub(lease_until_ms.saturating_sub(now_ms()))
+    });
+    let got = tokio::time::timeout_at(by, async {
         // Identical jobs in flight at once wait for each other here, so the
         // second finds the first's object instead of rendering it again.
         // The lock is released when this block ends, on every path.
         let _lock = shared.lock_object(&name).await;
-        obtain(shared, job, &drawing, &name, target.is_some(), log).await?
-    };
+        obtain(
+            shared,
+            job,
+            &drawing,
+            &name,
+            Need {
+                bytes: target.is_some(),
+                render_by_ms,
+            },
+            log,
+        )
+        .await
+    })
+    .await;
+    let (bytes, content_type) = got.map_err(|_| {
+        Failure::transient(
+            format!(
+                "job deadline of {} s exceeded before the image was stored",
+                shared.job_deadline.as_secs()
+            ),
+            Why::Slow,
+        )
+    })??;
 
     let Some(target) = target else {
         return Ok(ack(
@@ -483,7 +731,7 @@ async fn produce(
         ));
     };
     if let Some(replies) = &shared.replies {
-        let handed = crate::handoff::hand_off(
+        let handing = crate::handoff::hand_off(
             shared,
             replies,
             crate::handoff::Finished {
@@ -497,8 +745,19 @@ async fn produce(
                 lease_until_ms,
             },
             log,
-        )
-        .await;
+        );
+        let handed = tokio::time::timeout_at(by, handing)
+            .await
+            .unwrap_or_else(|_| {
+                // The reply job may still be published and answered: no
+                // final word may follow it.
+                Err(Failure::Unknown {
+                    detail: format!(
+                        "handing the reply on did not finish within the job deadline of {} s",
+                        shared.job_deadline.as_secs()
+                    ),
+                })
+            });
         calibrate(shared, job, &drawing, &handed, log);
         return handed;
     }
@@ -518,6 +777,7 @@ async fn produce(
         },
         target,
         &marker,
+        by,
         log,
     )
     .await;
@@ -554,16 +814,42 @@ fn calibrate(
     }
 }
 
+/// What a job needs of [`obtain`].
+struct Need {
+    /// The image's bytes (false when nobody will be sent the image).
+    bytes: bool,
+    /// A render must be done by then (Unix ms), or not started.
+    render_by_ms: Option<u64>,
+}
+
+/// The job's final word when its token would die before its image could
+/// be sent.
+fn out_of_time(needed: Duration) -> Failure {
+    Failure::permanent(
+        "out-of-time",
+        format!(
+            "the interaction token would expire before the image could be sent (about {:.1} s of work, {} s kept for the reply); not started",
+            needed.as_secs_f64(),
+            TOKEN_MARGIN_MS / 1000
+        ),
+        Ending::OutOfTime,
+    )
+}
+
 /// The image's bytes and content type: found in the store, or rendered and
-/// stored. `need_bytes` is false when nobody will be sent the image.
+/// stored — unless a render could not end in time for the token.
 async fn obtain(
     shared: &Shared,
     job: &Job,
     drawing: &Drawing,
     name: &str,
-    need_bytes: bool,
+    need: Need,
     log: &mut JobLog,
 ) -> Result<(Bytes, String), Failure> {
+    if need.render_by_ms.is_some_and(|by| now_ms() > by) {
+        return Err(out_of_time(Duration::ZERO));
+    }
+    let need_bytes = need.bytes;
     let store_started = Instant::now();
     let existing = if need_bytes {
         shared
@@ -585,6 +871,12 @@ async fn obtain(
     log.store_us = Some(store_us);
     if let Some(found) = existing {
         return Ok(found);
+    }
+    if let Some(by) = need.render_by_ms {
+        let estimate = render_estimate(shared, drawing);
+        if now_ms() + estimate.as_millis() as u64 > by {
+            return Err(out_of_time(estimate));
+        }
     }
     let image = shared
         .pool
@@ -663,12 +955,13 @@ pub(crate) fn metadata(drawing: &Drawing) -> BTreeMap<String, String> {
 /// Discord's 413), a smaller render of the same spec goes instead, with a
 /// note saying where the full one is (or, from the reply stage, the
 /// message alone with that note). `marker` is where a channel webhook's
-/// post is recorded ([`post_marker`]).
+/// post is recorded ([`post_marker`]); every send ends by `by`.
 pub(crate) async fn reply(
     shared: &Shared,
     picture: Picture<'_>,
     target: &Target,
     marker: &str,
+    by: Instant,
     log: &mut JobLog,
 ) -> Result<Verdict, Failure> {
     let Picture {
@@ -680,19 +973,6 @@ pub(crate) async fn reply(
         note,
         smaller,
     } = picture;
-    // A channel webhook post is not idempotent: a redelivered job edits the
-    // message its earlier delivery posted instead of posting another.
-    let posted = match target {
-        Target::Webhook { .. } => shared.store.get(marker).await.map_err(|e| {
-            Failure::transient(format!("reading the post record failed: {e}"), Why::Store)
-        })?,
-        _ => None,
-    };
-    let edit = posted
-        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.bytes).ok())
-        .and_then(|v| v["message_id"].as_str().map(str::to_owned))
-        .and_then(|id| target.posted_message(&id));
-    let target = edit.as_ref().unwrap_or(target);
     let mut limit = ATTACHMENT_LIMIT;
     let mut picture = (bytes, content_type.to_owned(), note);
     let mut linked = false;
@@ -715,28 +995,41 @@ pub(crate) async fn reply(
         if linked {
             message = message::without_file(message, job.strings(), &log.location);
         }
-        let sent = shared
-            .discord
-            .send(
-                target,
-                &message,
-                now_ms,
-                Instant::now() + shared.job_deadline,
-            )
-            .await;
+        // A channel post is not idempotent: it is claimed first, and a job
+        // that posted before edits its message instead.
+        let (to, claim) = match target {
+            Target::Webhook { .. } => match claim_post(shared, target, marker).await? {
+                Post::Edit(edit) => (edit, None),
+                Post::Mine(claim) => (target.clone(), Some(claim)),
+            },
+            _ => (target.clone(), None),
+        };
+        let sent = shared.discord.send(&to, &message, now_ms, by).await;
         match sent {
             Ok(report) => {
                 log.reply_attempts += report.attempts;
-                if let (Target::Webhook { .. }, Some(id)) = (target, &report.message_id) {
-                    record_post(shared, marker, id).await;
+                match (&claim, &report.message_id) {
+                    (Some(_), Some(id)) => record_post(shared, marker, id).await,
+                    // Posted, but the answer named no message: the claim
+                    // stays, so nothing posts it again.
+                    (Some(_), None) => tracing::warn!(
+                        "the channel post was made but its message id is unknown; a redelivery will not edit it"
+                    ),
+                    (None, _) => {}
                 }
                 return Ok(ack(
                     "replied",
-                    format!("{} answered {}", target.describe(), report.status),
+                    format!("{} answered {}", to.describe(), report.status),
                 ));
             }
             Err(e) => {
                 log.reply_attempts += e.attempts();
+                // A post that surely was not made frees the next claim.
+                if let Some(claim) = &claim
+                    && !matches!(e, SendError::Unknown { .. })
+                {
+                    release_post(shared, claim).await;
+                }
                 match e {
                     // Too large after all: Discord's limit for this channel
                     // is lower than we assumed. Try half the bytes, or the
@@ -769,6 +1062,11 @@ pub(crate) async fn reply(
                     SendError::Redeliver { .. } => {
                         return Err(Failure::transient(e.to_string(), Why::Discord));
                     }
+                    SendError::Unknown { .. } => {
+                        return Err(Failure::Unknown {
+                            detail: e.to_string(),
+                        });
+                    }
                 }
             }
         }
@@ -791,22 +1089,176 @@ pub(crate) fn post_marker(message_id: &str) -> String {
     format!("posts/{safe}.json")
 }
 
-/// Records the posted message's id, create-only: the first delivery that
-/// posted wins. Failing here only means a redelivery would post again.
-async fn record_post(shared: &Shared, marker: &str, message_id: &str) {
-    let put = shared
-        .store
-        .put(NewObject {
-            name: marker.to_owned(),
-            bytes: serde_json::json!({ "message_id": message_id })
-                .to_string()
-                .into(),
-            content_type: "application/json".to_owned(),
-            metadata: BTreeMap::new(),
+/// Next to a post record (`posts/<id>.json`): `posts/<id>.<what>-<n>.json`.
+fn beside(marker: &str, what: &str, n: u32) -> String {
+    let stem = marker.strip_suffix(".json").unwrap_or(marker);
+    format!("{stem}.{what}-{n}.json")
+}
+
+/// A claim this delivery holds on making a channel post.
+pub(crate) struct PostClaim {
+    /// The post record it belongs to ([`post_marker`]).
+    marker: String,
+    /// Which claim: the ones before it ended in posts that surely failed.
+    n: u32,
+}
+
+/// What a channel webhook's send may do.
+enum Post {
+    /// The job posted before: edit that message.
+    Edit(Target),
+    /// This delivery may post.
+    Mine(PostClaim),
+}
+
+/// The content of a claim: whose, and since when.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClaimRecord {
+    owner: String,
+    at_ms: u64,
+}
+
+fn json_object(name: String, value: &serde_json::Value) -> NewObject {
+    NewObject {
+        name,
+        bytes: value.to_string().into(),
+        content_type: "application/json".to_owned(),
+        metadata: BTreeMap::new(),
+    }
+}
+
+/// The message a webhook job posted, if its post was recorded.
+async fn posted(shared: &Shared, target: &Target, marker: &str) -> Result<Option<Target>, Failure> {
+    let record = shared.store.get(marker).await.map_err(|e| {
+        Failure::transient(format!("reading the post record failed: {e}"), Why::Store)
+    })?;
+    Ok(record
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.bytes).ok())
+        .and_then(|v| v["message_id"].as_str().map(str::to_owned))
+        .and_then(|id| target.posted_message(&id)))
+}
+
+/// A claim's record; an unreadable one counts as very old.
+async fn read_claim(shared: &Shared, name: &str) -> Result<Option<ClaimRecord>, Failure> {
+    let found =
+        shared.store.get(name).await.map_err(|e| {
+            Failure::transient(format!("reading a post claim failed: {e}"), Why::Store)
+        })?;
+    Ok(found.map(|o| {
+        serde_json::from_slice(&o.bytes).unwrap_or(ClaimRecord {
+            owner: String::new(),
+            at_ms: 0,
         })
-        .await;
-    if let Err(e) = put {
-        tracing::warn!(error = %e, "could not record the posted message; a redelivery would post again");
+    }))
+}
+
+/// Decides whether this delivery may post a channel webhook's message.
+///
+/// A post is claimed by a create-only record in the store before it is
+/// made (`posts/<id>.posting-<n>.json`), and recorded after it
+/// (`posts/<id>.json`, with the message's id). A delivery that finds the
+/// post recorded edits that message; one that finds a claim without a
+/// record does not post: another delivery is posting, or posted and its
+/// answer was lost. It asks again later ([`Failure::Unknown`]); once the
+/// claim is older than any delivery lasts, the post's fate stays unknown
+/// and the job is let go without posting. A claim whose post surely
+/// failed is released (`posts/<id>.failed-<n>.json`): the next one may post.
+async fn claim_post(shared: &Shared, target: &Target, marker: &str) -> Result<Post, Failure> {
+    if let Some(edit) = posted(shared, target, marker).await? {
+        return Ok(Post::Edit(edit));
+    }
+    let owner = format!(
+        "{:016x}-{}",
+        crate::reply::discord::random_u64(),
+        std::process::id()
+    );
+    let store_failed =
+        |e| Failure::transient(format!("claiming the channel post failed: {e}"), Why::Store);
+    for n in 0..MAX_POST_CLAIMS {
+        let name = beside(marker, "posting", n);
+        let mut claim = read_claim(shared, &name).await?;
+        if claim.is_none() {
+            let record = serde_json::json!({ "owner": owner, "at_ms": now_ms() });
+            let put = shared
+                .store
+                .put(json_object(name.clone(), &record))
+                .await
+                .map_err(store_failed)?;
+            if put == PutOutcome::Created {
+                return Ok(Post::Mine(PostClaim {
+                    marker: marker.to_owned(),
+                    n,
+                }));
+            }
+            // Someone was first — or this very write landed and its answer
+            // was lost.
+            claim = read_claim(shared, &name).await?;
+            if claim.as_ref().is_some_and(|c| c.owner == owner) {
+                return Ok(Post::Mine(PostClaim {
+                    marker: marker.to_owned(),
+                    n,
+                }));
+            }
+        }
+        let failed = shared
+            .store
+            .exists(&beside(marker, "failed", n))
+            .await
+            .map_err(store_failed)?;
+        if failed {
+            continue;
+        }
+        // Claimed, not surely failed: posting now, or posted.
+        if let Some(edit) = posted(shared, target, marker).await? {
+            return Ok(Post::Edit(edit));
+        }
+        let age_ms = now_ms().saturating_sub(claim.map_or(0, |c| c.at_ms));
+        // No delivery that claimed the post is still at it after this.
+        let settled_ms = 2 * shared.job_deadline.as_millis() as u64;
+        if age_ms < settled_ms {
+            return Err(Failure::Unknown {
+                detail: format!(
+                    "another delivery claimed this channel post {:.1} s ago and has not recorded it; not posting",
+                    age_ms as f64 / 1000.0
+                ),
+            });
+        }
+        return Err(Failure::Permanent {
+            outcome: REPLY_UNKNOWN,
+            detail: format!(
+                "a delivery claimed this channel post {} s ago and never recorded a message: it may have been posted, so it is not posted again",
+                age_ms / 1000
+            ),
+            ending: None,
+        });
+    }
+    Err(Failure::Permanent {
+        outcome: "reply-dropped",
+        detail: format!("the channel post failed for sure {MAX_POST_CLAIMS} times"),
+        ending: None,
+    })
+}
+
+/// Records the posted message's id, create-only: the first delivery that
+/// posted wins. Failing here only means a redelivery cannot edit the
+/// message; the claim keeps it from posting again.
+async fn record_post(shared: &Shared, marker: &str, message_id: &str) {
+    let record = serde_json::json!({ "message_id": message_id });
+    if let Err(e) = shared
+        .store
+        .put(json_object(marker.to_owned(), &record))
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the posted message; a redelivery will not post again, nor edit it");
+    }
+}
+
+/// Releases a claim whose post surely was not made.
+async fn release_post(shared: &Shared, claim: &PostClaim) {
+    let record = serde_json::json!({ "at_ms": now_ms() });
+    let name = beside(&claim.marker, "failed", claim.n);
+    if let Err(e) = shared.store.put(json_object(name, &record)).await {
+        tracing::warn!(error = %e, "could not release a failed channel post; the job will not post again");
     }
 }
 
@@ -836,7 +1288,22 @@ pub(crate) async fn preview(
     }
 }
 
-/// Sends the last word, if someone is waiting for this job.
+/// What telling a user their job's final word came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Told {
+    /// The word went out.
+    Yes,
+    /// The message already shows a finished image (an earlier delivery's,
+    /// whose answer was lost or whose worker stopped): it stays.
+    Shown,
+    /// Discord did not take the word (or did not answer).
+    Failed,
+    /// Nobody waits for this job (a channel webhook, or no reply).
+    Nobody,
+}
+
+/// Sends the last word, if someone is waiting for this job — unless the
+/// message already shows an image: then that stays.
 pub(crate) async fn tell(
     shared: &Shared,
     target: Option<&Target>,
@@ -844,22 +1311,44 @@ pub(crate) async fn tell(
     strings: &Strings,
     lease_until_ms: u64,
     log: &mut JobLog,
-) {
+) -> Told {
     // Channel webhooks have nobody waiting: the failure is in the log line.
     let Some(target @ Target::Original { .. }) = target else {
-        return;
+        return Told::Nobody;
     };
     wait_out(lease_until_ms).await;
     let message = last_word::message(ending, strings);
-    let send = shared
+    let started = Instant::now();
+    let budget_end = started + LAST_WORD_BUDGET;
+    // Look first: an image may be there that this delivery does not know of.
+    match shared
         .discord
-        .send(target, &message, now_ms, Instant::now() + LAST_WORD_BUDGET);
-    match tokio::time::timeout(LAST_WORD_BUDGET, send).await {
-        Ok(Ok(_)) => log.told = true,
+        .shows_result(target, LAST_WORD_BUDGET / 2)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!("the message already shows an image; no final word over it");
+            return Told::Shown;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look at the message before its final word; sending it");
+        }
+    }
+    let send = shared.discord.send(target, &message, now_ms, budget_end);
+    match tokio::time::timeout_at(budget_end, send).await {
+        Ok(Ok(_)) => {
+            log.told = true;
+            Told::Yes
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "could not tell the user why their mandala will not come");
+            Told::Failed
         }
-        Err(_) => tracing::warn!("telling the user why their mandala will not come took too long"),
+        Err(_) => {
+            tracing::warn!("telling the user why their mandala will not come took too long");
+            Told::Failed
+        }
     }
 }
 
@@ -888,20 +1377,23 @@ fn report_speed(shared: &Shared) {
 
 /// A job from the dead-letter subscription: every delivery failed without
 /// the worker giving an answer (it crashed, or the job outlived the ack
-/// deadline). Its user is told, once.
+/// deadline). Its user is told, once — also when the job itself cannot be
+/// decoded but its interaction can be read. A user who could not be told
+/// while their token lives is tried again (non-2xx): the dead-letter
+/// subscription redelivers.
 pub async fn dead_letter(shared: &Shared, body: &[u8]) -> Verdict {
     dead_letter_of(shared, body, |data| {
-        Job::from_json(data).map_err(|e| e.to_string())
+        Job::from_json(data).map_err(|e| Box::new((e.to_string(), Salvaged::from_json(data))))
     })
     .await
 }
 
 /// [`dead_letter`] for a message whose body `decode` turns into its job (a
-/// job, or a reply job).
+/// job, or a reply job), or into why not and what could be read of it.
 pub(crate) async fn dead_letter_of(
     shared: &Shared,
     body: &[u8],
-    decode: impl Fn(&[u8]) -> Result<Job, String>,
+    decode: impl Fn(&[u8]) -> Result<Job, Box<(String, Salvaged)>>,
 ) -> Verdict {
     let mut log = JobLog {
         dead_letter: true,
@@ -914,10 +1406,20 @@ pub(crate) async fn dead_letter_of(
     verdict
 }
 
+/// What a decoded job says about where its final word goes.
+fn salvaged_of(job: &Job) -> Salvaged {
+    Salvaged {
+        reply: job.reply.clone(),
+        ticket: job.ticket.clone(),
+        locale: job.locale.clone(),
+        publish_by_ms: job.publish_by_ms,
+    }
+}
+
 async fn dead_letter_inner(
     shared: &Shared,
     body: &[u8],
-    decode: impl Fn(&[u8]) -> Result<Job, String>,
+    decode: impl Fn(&[u8]) -> Result<Job, Box<(String, Salvaged)>>,
     log: &mut JobLog,
 ) -> Verdict {
     let delivery = match Delivery::from_push(body) {
@@ -927,16 +1429,21 @@ async fn dead_letter_inner(
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
     log.note_delivery(&delivery, shared.role);
-    let job = match decode(&delivery.data) {
-        Ok(j) => j,
-        Err(e) => return ack("rejected", e),
+    let (job, unreadable) = match decode(&delivery.data) {
+        Ok(job) => {
+            log.kind = job.kind.as_str();
+            log.note_job(&job);
+            (salvaged_of(&job), None)
+        }
+        Err(unreadable) => {
+            let (e, salvaged) = *unreadable;
+            log.note_salvaged(&salvaged);
+            (salvaged, Some(e))
+        }
     };
-    log.kind = job.kind.as_str();
     log.ticket.clone_from(&job.ticket);
-    log.note_job(&job);
-    let target = match target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms())
-        .await
-    {
+    let planned = target::plan_job(&job.reply, &shared.api_base, &shared.secrets, now_ms()).await;
+    let target = match planned {
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
@@ -944,18 +1451,24 @@ async fn dead_letter_inner(
                 format!("dead-lettered; the token expired {seconds_ago} s ago, nobody can be told"),
             );
         }
-        Ok(Plan::Nothing) => return ack("dead-letter-logged", "dead-lettered; no reply requested"),
+        Ok(Plan::Nothing) => {
+            let detail = match unreadable {
+                Some(e) => format!("dead-lettered and unreadable ({e}); nobody to tell"),
+                None => "dead-lettered; no reply requested".to_owned(),
+            };
+            return ack("dead-letter-logged", detail);
+        }
         Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
-    let lease_until_ms = match begin(shared, job.ticket.as_ref()).await {
+    let lease_until_ms = match begin(shared, job.ticket.as_ref(), delivery.via).await {
         Go::Yes { lease_until_ms } => lease_until_ms,
         // Already ended (its user was told) or cancelled.
         Go::Cancelled => return ack("dead-letter-logged", "dead-lettered; already ended"),
     };
     // Pub/Sub says how often it tried in an attribute of the forwarded message.
     let attempts = delivery.source_attempts.or(delivery.attempt);
-    tell(
+    let told = tell(
         shared,
         Some(&target),
         &Ending::DeadLettered { attempts },
@@ -964,5 +1477,32 @@ async fn dead_letter_inner(
         log,
     )
     .await;
-    ack("dead-letter-told", "dead-lettered; the user was told")
+    match told {
+        Told::Yes => ack("dead-letter-told", "dead-lettered; the user was told"),
+        Told::Shown => ack(
+            "dead-letter-logged",
+            "dead-lettered; the message already shows the image, so nothing was said",
+        ),
+        Told::Failed if token_alive(&job.reply) => {
+            redeliver("dead-lettered; the user could not be told yet, and their token lives")
+        }
+        Told::Failed => ack(
+            "dead-letter-logged",
+            "dead-lettered; the user could not be told, and their token is dead",
+        ),
+        Told::Nobody => ack(
+            "dead-letter-logged",
+            "dead-lettered; nobody waits for a channel post",
+        ),
+    }
+}
+
+/// Whether the job's interaction token can still carry a message.
+fn token_alive(reply: &Reply) -> bool {
+    match reply {
+        Reply::Interaction(i) => i
+            .token_expires_at_ms()
+            .is_some_and(|expires| expires > now_ms()),
+        _ => false,
+    }
 }

@@ -29,7 +29,10 @@
 //! marks admitted jobs started and ended (a job whose entry is gone was
 //! cancelled and is not rendered), reports its measured speed for the
 //! ingress's estimates, and, while it has jobs in flight, sends waiting
-//! notices to users whose jobs wait much longer than promised.
+//! notices to users whose jobs wait much longer than promised. Jobs that
+//! Cloud Tasks delivers are marked for the ledger's stall watchdog
+//! (`STALL_AFTER_SECS`), and after a dispatch the worker keeps sweeping for
+//! that long, so a job whose last attempt never came gets its final word.
 
 pub mod auth;
 pub mod config;
@@ -133,10 +136,24 @@ impl Worker {
                     max_wait: Duration::MAX,
                     refresh: Duration::from_secs(1),
                     timeout: Duration::from_millis(config.ledger_timeout_ms),
+                    // Pub/Sub's dead-letter route tells those users.
                     stall_after: None,
                 },
             )),
             (None, None) => None,
+        };
+        // Cloud Tasks has no dead-letter route: the jobs it delivers are
+        // watched by the ledger's stall watchdog instead.
+        let stall_after = config.stall_after()?;
+        let tasks_ledger = match (&ledger, stall_after) {
+            (Some(l), Some(after)) if role != Role::Reply => Some(Ledger::new(
+                l.backend(),
+                Policy {
+                    stall_after: Some(after),
+                    ..*l.policy()
+                },
+            )),
+            _ => None,
         };
         let replies = handoff::ReplyPublisher::start(&config)?;
         tracing::info!(
@@ -145,6 +162,7 @@ impl Worker {
             render_concurrency = pool.size(),
             push_auth = verifier.is_some(),
             ledger = ledger.as_ref().map(Ledger::backend_name),
+            stall_after_secs = tasks_ledger.as_ref().and(stall_after.map(|d| d.as_secs())),
             max_delivery_attempts = config.max_delivery_attempts,
             "worker ready"
         );
@@ -162,6 +180,7 @@ impl Worker {
             max_attempts: config.max_delivery_attempts,
             verifier,
             ledger,
+            tasks_ledger,
             calibrator: Calibrator::new(instance_id(), slots),
         }));
         let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
@@ -169,11 +188,17 @@ impl Worker {
             let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())
                 .map_err(|e| StartError::Http(e.to_string()))?;
             let busy = Arc::clone(&shared);
+            let tail = SweepTail::new(stall_after.filter(|_| shared.tasks_ledger.is_some()));
             tokio::spawn(mandala_ledger::notice::run_sweeper(
                 ledger,
                 notifier,
-                // Jobs wait exactly while workers are busy: sweep then.
-                move || busy.in_flight.running() > 0,
+                // Jobs wait exactly while workers are busy: sweep then —
+                // and for a while after a Cloud Tasks dispatch, when a job
+                // whose last attempt never came may still be due.
+                move || {
+                    busy.in_flight.running() > 0
+                        || tail.due(busy.in_flight.last_task_ms(), job::now_ms())
+                },
                 stopped,
             ));
         }
@@ -211,6 +236,42 @@ impl Worker {
         if let Some(replies) = &self.shared.replies {
             replies.shutdown().await;
         }
+    }
+}
+
+/// When an idle worker still sweeps: after a Cloud Tasks dispatch, for as
+/// long as a job it started may take to stall (and its final word to
+/// come due), every few seconds rather than every second.
+struct SweepTail {
+    /// How long after the last dispatch; zero: not at all.
+    for_ms: u64,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+/// An idle worker's sweeps are this far apart.
+const TAIL_SWEEP_EVERY_MS: u64 = 10_000;
+
+impl SweepTail {
+    fn new(stall_after: Option<Duration>) -> SweepTail {
+        SweepTail {
+            // The stall, then a sweep interval and a notice's lease.
+            for_ms: stall_after.map_or(0, |d| d.as_millis() as u64 + 2 * TAIL_SWEEP_EVERY_MS),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether to sweep now, `last_task_ms` being the last dispatch's end.
+    fn due(&self, last_task_ms: u64, now_ms: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.for_ms == 0 || last_task_ms == 0 || now_ms > last_task_ms + self.for_ms {
+            return false;
+        }
+        let last = self.last_ms.load(Ordering::Acquire);
+        now_ms >= last + TAIL_SWEEP_EVERY_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 }
 
@@ -254,4 +315,25 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_worker_sweeps_now_and_then_for_a_while_after_a_dispatch() {
+        let tail = SweepTail::new(Some(Duration::from_secs(420)));
+        // No dispatch yet: nothing to watch.
+        assert!(!tail.due(0, 1_000_000));
+        let last = 1_000_000;
+        assert!(tail.due(last, last + 1));
+        assert!(!tail.due(last, last + 2), "not every second");
+        assert!(tail.due(last, last + 1 + TAIL_SWEEP_EVERY_MS));
+        // Until the stall could have come due, and a little more.
+        assert!(tail.due(last, last + 440_000));
+        assert!(!tail.due(last, last + 441_000));
+        let off = SweepTail::new(None);
+        assert!(!off.due(last, last + 1));
+    }
 }

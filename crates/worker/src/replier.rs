@@ -16,8 +16,8 @@ use mandala_model::{Drawing, ReplyJob};
 
 use crate::delivery::Delivery;
 use crate::job::{
-    self, Failure, JobLog, LAST_WORD_BUDGET, Picture, Smaller, Verdict, ack, post_marker,
-    redeliver, tell,
+    self, Failure, JobLog, LAST_WORD_BUDGET, Picture, Settled, Smaller, Unreadable, Verdict, ack,
+    post_marker, redeliver, tell,
 };
 use crate::reply::last_word::{Ending, Why};
 use crate::reply::target::{self, Plan, Target};
@@ -42,7 +42,7 @@ pub async fn dead_letter(shared: &Shared, body: &[u8]) -> Verdict {
     job::dead_letter_of(shared, body, |data| {
         ReplyJob::from_json(data)
             .map(|r| r.job)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Box::new((e.to_string(), ReplyJob::salvage(data))))
     })
     .await
 }
@@ -62,7 +62,20 @@ async fn run(
     log.note_delivery(&delivery, shared.role);
     let reply = match ReplyJob::from_json(&delivery.data) {
         Ok(r) => r,
-        Err(e) => return ack("rejected", format!("not a reply job: {e}")),
+        Err(e) => {
+            let newer = ReplyJob::newer(&delivery.data);
+            let error = Unreadable {
+                error: match &newer {
+                    Some(what) => {
+                        format!("reply job is from a newer version of the bot: {what} ({e})")
+                    }
+                    None => format!("not a reply job: {e}"),
+                },
+                newer: newer.is_some(),
+            };
+            let salvaged = ReplyJob::salvage(&delivery.data);
+            return job::unreadable(shared, &delivery, error, salvaged, log).await;
+        }
     };
     log.kind = reply.job.kind.as_str();
     log.ticket.clone_from(&reply.job.ticket);
@@ -87,73 +100,34 @@ async fn run(
         Err(e) if e.is_transient() => return redeliver(e.to_string()),
         Err(e) => return ack("rejected", e.to_string()),
     };
-    let strings = reply.job.strings();
-    // Keep time for the last word after the reply itself.
+    // Keep time for the last word after the reply itself: reading the
+    // image ends by then, and every Discord send.
     let reserve = LAST_WORD_BUDGET.min(shared.job_deadline / 3);
-    let result =
-        match tokio::time::timeout_at(deadline - reserve, send(shared, &reply, &target, log)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Failure::transient(
-                format!(
-                    "reply deadline of {} s exceeded",
-                    shared.job_deadline.as_secs()
-                ),
-                Why::Slow,
-            )),
-        };
-    match result {
-        Ok(verdict) => verdict,
-        Err(Failure::Permanent {
-            outcome,
-            detail,
-            ending,
-        }) => {
-            if let Some(ending) = ending {
-                tell(
-                    shared,
-                    Some(&target),
-                    &ending,
-                    strings,
-                    reply.lease_until_ms,
-                    log,
-                )
-                .await;
-            }
-            ack(outcome, detail)
-        }
-        Err(Failure::Transient { detail, why }) => {
-            log.reason = Some(why);
-            let attempt = delivery.attempt.unwrap_or(0);
-            if attempt < shared.max_attempts {
-                return redeliver(detail);
-            }
-            let ending = Ending::GaveUp {
-                attempts: attempt,
-                why,
-            };
-            tell(
+    let result = send(shared, &reply, &target, deadline - reserve, log).await;
+    match job::settle(shared, result, delivery.attempt, log) {
+        Settled::Done(verdict) => verdict,
+        Settled::Tell(verdict, ending) => {
+            let told = tell(
                 shared,
                 Some(&target),
                 &ending,
-                strings,
+                reply.job.strings(),
                 reply.lease_until_ms,
                 log,
             )
             .await;
-            ack(
-                "gave-up",
-                format!("last delivery attempt ({attempt}): {detail}"),
-            )
+            job::with_told(verdict, told)
         }
     }
 }
 
-/// Reads the stored image (or its stored preview) and sends the message.
+/// Reads the stored image (or its stored preview) and sends the message,
+/// both by `by`.
 async fn send(
     shared: &Shared,
     reply: &ReplyJob,
     target: &Target,
+    by: Instant,
     log: &mut JobLog,
 ) -> Result<Verdict, Failure> {
     let started = Instant::now();
@@ -177,10 +151,17 @@ async fn send(
         ),
         None => (&reply.image, None),
     };
-    let stored = shared
-        .store
-        .get(&picture.object)
+    let stored = tokio::time::timeout_at(by, shared.store.get(&picture.object))
         .await
+        .map_err(|_| {
+            Failure::transient(
+                format!(
+                    "reading the image did not finish within the deadline of {} s",
+                    shared.job_deadline.as_secs()
+                ),
+                Why::Store,
+            )
+        })?
         .map_err(|e| Failure::transient(format!("reading the image failed: {e}"), Why::Store))?
         .ok_or_else(|| {
             Failure::transient(
@@ -205,6 +186,7 @@ async fn send(
         },
         target,
         &post_marker(&reply.job_message_id),
+        by,
         log,
     )
     .await;

@@ -38,6 +38,10 @@ pub struct Shared {
     /// The shared queue ledger (Firestore), when this worker keeps it; with
     /// local push delivery the delivery keeps it instead.
     pub ledger: Option<Ledger>,
+    /// The same ledger, marking the jobs Cloud Tasks delivers for the stall
+    /// watchdog (`STALL_AFTER_SECS`): nothing else tells their users when
+    /// their attempts stop coming. `None` when the watchdog is off.
+    pub tasks_ledger: Option<Ledger>,
     /// How fast this instance renders, measured.
     pub calibrator: Calibrator,
     /// When the speed was last reported to the ledger (Unix ms).
@@ -62,6 +66,7 @@ pub struct Parts {
     pub max_attempts: u32,
     pub verifier: Option<PushVerifier>,
     pub ledger: Option<Ledger>,
+    pub tasks_ledger: Option<Ledger>,
     pub calibrator: Calibrator,
 }
 
@@ -102,11 +107,20 @@ impl Shared {
             max_attempts: parts.max_attempts,
             verifier: parts.verifier,
             ledger: parts.ledger,
+            tasks_ledger: parts.tasks_ledger,
             calibrator: parts.calibrator,
             last_report_ms: AtomicU64::new(0),
             stats: Counters::default(),
             in_flight: InFlight::default(),
             locks: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The ledger that marks jobs delivered `via` this route started.
+    pub fn ledger_for(&self, via: crate::config::Via) -> Option<&Ledger> {
+        match (via, &self.tasks_ledger) {
+            (crate::config::Via::Task, Some(watched)) => Some(watched),
+            _ => self.ledger.as_ref(),
         }
     }
 
@@ -152,6 +166,9 @@ pub struct Counters {
     told: AtomicU64,
     handed_off: AtomicU64,
     answered_inline: AtomicU64,
+    abandoned: AtomicU64,
+    out_of_time: AtomicU64,
+    reply_unknown: AtomicU64,
     timings: [AtomicU64; 9],
 }
 
@@ -218,6 +235,15 @@ pub struct Stats {
     pub handed_off: u64,
     /// Single service: interactions answered with the image itself.
     pub answered_inline: u64,
+    /// Jobs whose user was told to try again before the queue took them:
+    /// dropped unrendered.
+    pub abandoned: u64,
+    /// Jobs not started because their token would die first (their user
+    /// was told).
+    pub out_of_time: u64,
+    /// Jobs let go on their last attempt with their reply's fate unknown
+    /// (it may have been delivered; nothing was said over it).
+    pub reply_unknown: u64,
     pub stages: StageTotals,
 }
 
@@ -240,6 +266,9 @@ impl Counters {
             "told" => &self.told,
             "handed-off" => &self.handed_off,
             "answered-inline" => &self.answered_inline,
+            "abandoned" => &self.abandoned,
+            "out-of-time" => &self.out_of_time,
+            "reply-unknown" => &self.reply_unknown,
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -282,6 +311,9 @@ impl Counters {
             told: get(&self.told),
             handed_off: get(&self.handed_off),
             answered_inline: get(&self.answered_inline),
+            abandoned: get(&self.abandoned),
+            out_of_time: get(&self.out_of_time),
+            reply_unknown: get(&self.reply_unknown),
             stages: StageTotals {
                 decode_us: t(0),
                 decoded: t(1),
@@ -297,12 +329,15 @@ impl Counters {
     }
 }
 
-/// Counts running jobs so shutdown can wait for them.
+/// Counts running jobs so shutdown can wait for them, and remembers when
+/// the last Cloud Tasks dispatch ended (the stall watchdog sweeps for a
+/// while after it).
 #[derive(Debug, Default)]
 pub struct InFlight {
     count: AtomicUsize,
     closing: AtomicBool,
     idle: Notify,
+    last_task_ms: AtomicU64,
 }
 
 /// Held by a running job.
@@ -328,6 +363,16 @@ impl InFlight {
 
     pub fn running(&self) -> usize {
         self.count.load(Ordering::Acquire)
+    }
+
+    /// A Cloud Tasks dispatch was handled just now (Unix ms).
+    pub fn task_seen(&self, now_ms: u64) {
+        self.last_task_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    /// When a Cloud Tasks dispatch was last handled (Unix ms; 0: never).
+    pub fn last_task_ms(&self) -> u64 {
+        self.last_task_ms.load(Ordering::Acquire)
     }
 
     pub fn is_closing(&self) -> bool {

@@ -53,6 +53,7 @@ async fn push_tokens_are_verified() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), &d.api_base);
     c.push_audience = Some(AUDIENCE.into());
+    c.push_auth_mode = mandala_worker::config::PushAuthMode::Oidc;
     c.push_service_account = Some(PUSHER.into());
     c.push_jwks_url = Some(format!("http://{jwks_addr}/certs"));
     let w = start(c).await;
@@ -180,6 +181,7 @@ async fn the_service_account_is_optional() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), &d.api_base);
     c.push_audience = Some(AUDIENCE.into());
+    c.push_auth_mode = mandala_worker::config::PushAuthMode::Oidc;
     c.push_jwks_url = Some(format!("http://{jwks_addr}/certs"));
     let w = start(c).await;
     let any_account = token(
@@ -261,6 +263,7 @@ async fn worker_for(keys: &KeyServer) -> (Running, Discord, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), &d.api_base);
     c.push_audience = Some(AUDIENCE.into());
+    c.push_auth_mode = mandala_worker::config::PushAuthMode::Oidc;
     c.push_service_account = Some(PUSHER.into());
     c.push_jwks_url = Some(keys.url());
     (start(c).await, d, dir)

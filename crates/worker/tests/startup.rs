@@ -63,6 +63,28 @@ fn bad_settings_name_their_variable() {
             &[("LOCAL_STORE_DIR", local), ("HTTP_MAX_CONNECTIONS", "0")],
             "HTTP_MAX_CONNECTIONS",
         ),
+        // No push authentication without saying the run is local.
+        (&[("LOCAL_STORE_DIR", local)], "PUSH_AUDIENCE"),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("PUSH_AUTH", "none"),
+                ("PUSH_AUDIENCE", "https://w"),
+            ],
+            "PUSH_AUTH",
+        ),
+        (
+            &[("LOCAL_STORE_DIR", local), ("PUSH_AUTH", "off")],
+            "PUSH_AUTH",
+        ),
+        (
+            &[
+                ("LOCAL_STORE_DIR", local),
+                ("PUSH_AUTH", "none"),
+                ("STALL_AFTER_SECS", "30"),
+            ],
+            "STALL_AFTER_SECS",
+        ),
     ];
     for (env, var) in cases {
         let (ok, stderr) = run(env);

@@ -347,6 +347,7 @@ impl DevStack {
                 ingress_args.push(("cloud-tasks-audience", worker_url.clone()));
                 ingress_args.push(("cloud-tasks-emulator-host", twin_host.clone()));
                 // The worker checks the twin's tokens as it checks Google's.
+                worker_args.retain(|(name, _)| *name != "push-auth");
                 worker_args.push(("push-audience", worker_url.clone()));
                 worker_args.push(("push-service-account", TASKS_ACCOUNT.to_owned()));
                 worker_args.push(("push-jwks-url", format!("http://{twin_host}/certs")));
@@ -514,6 +515,9 @@ fn worker_args(
     let mut args = vec![
         ("port", port.to_string()),
         ("discord-api-base", api_base.to_owned()),
+        // On this machine nothing else reaches the worker: no push tokens
+        // (but the Cloud Tasks design checks its twin's).
+        ("push-auth", "none".to_owned()),
     ];
     let shared_queue =
         options.pubsub_emulator.is_some() || options.topology == Topology::CloudTasks;

@@ -90,6 +90,7 @@ impl Bot {
 
         let mut worker_env = vec![
             ("LOCAL_STORE_DIR", dir("store")),
+            ("PUSH_AUTH", "none".to_owned()),
             ("DISCORD_API_BASE", api_base.clone()),
             ("RENDER_CONCURRENCY", setup.render_slots.to_string()),
             (

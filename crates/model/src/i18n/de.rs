@@ -124,5 +124,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "der Bildspeicher ist nicht erreichbar",
     why_discord: "Discord antwortet nicht",
     why_slow: "es hat zu lange gedauert",
+    why_upgrade: "der Bot wird gerade aktualisiert",
     still_waiting: "⏳ Noch in der Warteschlange – sie ist voller als erwartet; jetzt {ready}.",
 };

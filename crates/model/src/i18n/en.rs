@@ -117,5 +117,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "the image store is unavailable",
     why_discord: "Discord is not answering",
     why_slow: "it took too long",
+    why_upgrade: "the bot is being updated",
     still_waiting: "⏳ Still in the queue — busier than expected; now {ready}.",
 };

@@ -124,5 +124,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "el almacén de imágenes no está disponible",
     why_discord: "Discord no responde",
     why_slow: "tardó demasiado",
+    why_upgrade: "el bot se está actualizando",
     still_waiting: "⏳ Sigue en la cola, que está más llena de lo previsto; ahora {ready}.",
 };

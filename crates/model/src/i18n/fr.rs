@@ -124,5 +124,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "le stockage des images est indisponible",
     why_discord: "Discord ne répond pas",
     why_slow: "cela a pris trop de temps",
+    why_upgrade: "le bot est en cours de mise à jour",
     still_waiting: "⏳ Toujours en file d'attente, plus chargée que prévu ; maintenant {ready}.",
 };

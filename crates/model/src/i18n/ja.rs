@@ -124,5 +124,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "画像の保存先が利用できません",
     why_discord: "Discord が応答しません",
     why_slow: "時間がかかりすぎました",
+    why_upgrade: "ボットを更新中です",
     still_waiting: "⏳ まだ順番待ちです（予想より混雑しています）。{ready}。",
 };

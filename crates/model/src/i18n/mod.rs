@@ -211,6 +211,8 @@ pub struct Strings {
     pub why_store: &'static str,
     pub why_discord: &'static str,
     pub why_slow: &'static str,
+    /// A job this build cannot read, from a newer one, during an upgrade.
+    pub why_upgrade: &'static str,
     // ---- the waiting notice
     /// `{ready}`: e.g. `ready in ~2 min`.
     pub still_waiting: &'static str,
@@ -355,6 +357,7 @@ impl Strings {
             ("why_store", self.why_store, Message),
             ("why_discord", self.why_discord, Message),
             ("why_slow", self.why_slow, Message),
+            ("why_upgrade", self.why_upgrade, Message),
             ("still_waiting", self.still_waiting, Message),
         ]);
         v

@@ -124,5 +124,6 @@ pub const STRINGS: Strings = Strings {
     why_store: "o armazenamento de imagens está indisponível",
     why_discord: "o Discord não está respondendo",
     why_slow: "demorou demais",
+    why_upgrade: "o bot está sendo atualizado",
     still_waiting: "⏳ Ainda na fila, mais cheia do que o previsto; agora {ready}.",
 };

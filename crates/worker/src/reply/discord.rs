@@ -10,6 +10,16 @@
 //!   not know a freshly deferred interaction yet; retry.
 //! - 401/403/404 later, 400 and other 4xx: retrying cannot help
 //!   ([`SendError::Drop`]: acknowledge and log).
+//!
+//! Waits carry jitter, so many workers that met the same outage do not
+//! retry in step. Every attempt ends by the caller's deadline.
+//!
+//! A request that went out and got no answer (a timeout, a connection lost
+//! after sending) may have been applied. An edit (`PATCH`) is idempotent
+//! and is simply sent again; a channel post (`POST`) never is, and its
+//! send ends at once. Either way, once any attempt's outcome is unknown the
+//! send can no longer fail cleanly: it ends in [`SendError::Unknown`], and
+//! the caller must not send a final word over what may be the image.
 
 use std::time::Duration;
 
@@ -25,6 +35,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Each attempt's own limit, so one stuck connection cannot eat the budget.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// An attempt with less time than this left before the deadline is not
+/// started: it would most likely end with its outcome unknown.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+/// Kept after a wait for answering the queue.
+const ANSWER_TIME: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -38,12 +53,35 @@ pub enum SendError {
         attempts: u32,
         status: Option<u16>,
     },
+    /// A request went out and its answer never came: the message may have
+    /// been applied. Nothing may be sent over it.
+    #[error("{why} (after {attempts} attempts; the message may have been applied)")]
+    Unknown { why: String, attempts: u32 },
 }
 
 impl SendError {
     pub fn attempts(&self) -> u32 {
         match self {
-            SendError::Redeliver { attempts, .. } | SendError::Drop { attempts, .. } => *attempts,
+            SendError::Redeliver { attempts, .. }
+            | SendError::Drop { attempts, .. }
+            | SendError::Unknown { attempts, .. } => *attempts,
+        }
+    }
+
+    /// The send failed, but an earlier attempt may have been applied.
+    fn unless_applied(self, maybe_applied: bool) -> SendError {
+        match self {
+            // The token or the message is gone: nothing shows either way.
+            e @ SendError::Drop {
+                status: Some(401 | 403 | 404),
+                ..
+            } => e,
+            SendError::Redeliver { why, attempts } | SendError::Drop { why, attempts, .. }
+                if maybe_applied =>
+            {
+                SendError::Unknown { why, attempts }
+            }
+            e => e,
         }
     }
 }
@@ -75,8 +113,38 @@ pub fn user_agent() -> String {
 enum Attempt {
     Done(u16, Option<String>),
     Wait(Duration, String),
+    /// Not applied (Discord said so, or the request never went out).
     Retry(String),
     Drop(String, Option<u16>),
+    /// Sent, and no answer: it may have been applied.
+    Unknown(String),
+}
+
+/// A random number, different on every call: enough to spread retries and
+/// tell deliveries apart, without a dependency (not for secrets).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Every RandomState is keyed anew.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x006d_616e_6461_6c61);
+    h.finish()
+}
+
+/// A random fraction in [0, 1).
+fn random_fraction() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A backoff spread over half to one and a half times itself.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + random_fraction())
+}
+
+/// Discord's `retry_after`, plus up to a tenth of it and 100 ms: never
+/// earlier than asked, and not all at the same moment.
+fn after_rate_limit(wait: Duration) -> Duration {
+    let r = random_fraction();
+    wait + wait.mul_f64(0.1 * r) + Duration::from_millis((100.0 * r) as u64)
 }
 
 impl Discord {
@@ -92,7 +160,8 @@ impl Discord {
         })
     }
 
-    /// Delivers `message`, retrying as the schedule allows until `deadline`.
+    /// Delivers `message`, retrying as the schedule allows; every attempt
+    /// ends by `deadline`.
     pub async fn send(
         &self,
         target: &Target,
@@ -102,9 +171,22 @@ impl Discord {
     ) -> Result<SendReport, SendError> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0;
+        // Whether an attempt so far went out without an answer.
+        let mut maybe_applied = false;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < MIN_ATTEMPT {
+                let e = SendError::Redeliver {
+                    why: "no time left for an attempt before the job deadline".into(),
+                    attempts,
+                };
+                return Err(e.unless_applied(maybe_applied));
+            }
             attempts += 1;
-            let (wait, why) = match self.attempt(target, message, &now_ms).await {
+            let attempt = self
+                .attempt(target, message, &now_ms, left.min(ATTEMPT_TIMEOUT))
+                .await;
+            let (wait, why) = match attempt {
                 Attempt::Done(status, message_id) => {
                     return Ok(SendReport {
                         attempts,
@@ -113,28 +195,41 @@ impl Discord {
                     });
                 }
                 Attempt::Drop(why, status) => {
-                    return Err(SendError::Drop {
+                    let e = SendError::Drop {
                         why,
                         attempts,
                         status,
-                    });
+                    };
+                    return Err(e.unless_applied(maybe_applied));
                 }
-                Attempt::Wait(wait, why) => (wait, why),
+                // A post that may have been made is never made again.
+                Attempt::Unknown(why) if matches!(target, Target::Webhook { .. }) => {
+                    return Err(SendError::Unknown { why, attempts });
+                }
+                Attempt::Wait(wait, why) => (after_rate_limit(wait), why),
                 Attempt::Retry(why) => {
-                    let wait = backoff;
+                    let wait = jittered(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    (wait, why)
+                }
+                // An edit is idempotent: sending it again is safe.
+                Attempt::Unknown(why) => {
+                    maybe_applied = true;
+                    let wait = jittered(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     (wait, why)
                 }
             };
             // Keep a second for answering Pub/Sub after the wait.
-            if Instant::now() + wait + Duration::from_secs(1) > deadline {
-                return Err(SendError::Redeliver {
+            if Instant::now() + wait + ANSWER_TIME > deadline {
+                let e = SendError::Redeliver {
                     why: format!(
                         "{why}; a retry in {:.1} s does not fit the job deadline",
                         wait.as_secs_f64()
                     ),
                     attempts,
-                });
+                };
+                return Err(e.unless_applied(maybe_applied));
             }
             tracing::info!(
                 attempt = attempts,
@@ -198,11 +293,43 @@ impl Discord {
         }
     }
 
+    /// Whether the interaction's original response shows a finished job:
+    /// an image, an embed or buttons (the deferred "Rendering…" message,
+    /// waiting notices and final words carry none of them). `Ok(false)`
+    /// when Discord knows no such message. Only for [`Target::Original`].
+    pub async fn shows_result(&self, target: &Target, timeout: Duration) -> Result<bool, String> {
+        let Target::Original { url, .. } = target else {
+            return Ok(false);
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .header(header::USER_AGENT, &self.user_agent)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| format!("network error: {}", e.without_url()))?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if !status.is_success() {
+            return Err(format!("reading the original response: {status}"));
+        }
+        let m: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| format!("reading the original response: {}", e.without_url()))?;
+        let some = |k: &str| m[k].as_array().is_some_and(|a| !a.is_empty());
+        Ok(some("attachments") || some("embeds") || some("components"))
+    }
+
     async fn attempt(
         &self,
         target: &Target,
         message: &Message,
         now_ms: &impl Fn() -> u64,
+        timeout: Duration,
     ) -> Attempt {
         let request = match target {
             Target::Original { url, .. } | Target::WebhookMessage { url } => {
@@ -236,12 +363,30 @@ impl Discord {
         let response = match request
             .header(header::USER_AGENT, &self.user_agent)
             .multipart(form)
+            .timeout(timeout)
             .send()
             .await
         {
             Ok(r) => r,
+            // Never connected: the request did not go out.
+            Err(e) if e.is_connect() => {
+                return Attempt::Retry(format!("network error: {}", e.without_url()));
+            }
             // Strip the URL: it holds the token.
-            Err(e) => return Attempt::Retry(format!("network error: {}", e.without_url())),
+            Err(e) if e.is_timeout() => {
+                return Attempt::Unknown(format!(
+                    "{} sent, no answer within {:.1} s",
+                    target.describe(),
+                    timeout.as_secs_f64()
+                ));
+            }
+            Err(e) => {
+                return Attempt::Unknown(format!(
+                    "{} sent, connection lost: {}",
+                    target.describe(),
+                    e.without_url()
+                ));
+            }
         };
         let status = response.status();
         if status.is_success() {
@@ -281,6 +426,13 @@ impl Discord {
                 };
                 Attempt::Wait(Duration::from_secs_f64(secs), detail)
             }
+            // A gateway that gave up on Discord's answer: a post behind
+            // it may have been made.
+            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+                if matches!(target, Target::Webhook { .. }) =>
+            {
+                Attempt::Unknown(detail)
+            }
             s if s.is_server_error() => Attempt::Retry(detail),
             StatusCode::NOT_FOUND => match target {
                 Target::Original {
@@ -294,5 +446,55 @@ impl Discord {
             },
             _ => Attempt::Drop(detail, Some(status.as_u16())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_spread_but_never_shorter_than_discord_asks() {
+        let base = Duration::from_secs(2);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let b = jittered(base);
+            assert!(b >= base / 2 && b < base * 3 / 2, "{b:?}");
+            seen.insert(b);
+            let r = after_rate_limit(base);
+            assert!(
+                r >= base && r <= base + base / 10 + Duration::from_millis(100),
+                "{r:?}"
+            );
+        }
+        assert!(seen.len() > 10, "not spread: {seen:?}");
+    }
+
+    #[test]
+    fn a_failure_after_a_lost_answer_is_unknown_unless_nothing_can_show() {
+        let redeliver = || SendError::Redeliver {
+            why: "500".into(),
+            attempts: 2,
+        };
+        assert!(matches!(
+            redeliver().unless_applied(true),
+            SendError::Unknown { attempts: 2, .. }
+        ));
+        assert!(matches!(
+            redeliver().unless_applied(false),
+            SendError::Redeliver { .. }
+        ));
+        let gone = SendError::Drop {
+            why: "404".into(),
+            attempts: 3,
+            status: Some(404),
+        };
+        assert!(matches!(
+            gone.unless_applied(true),
+            SendError::Drop {
+                status: Some(404),
+                ..
+            }
+        ));
     }
 }

@@ -25,6 +25,9 @@ pub enum Ending {
     GaveUp { attempts: u32, why: Why },
     /// Every attempt failed without the worker answering (crashes, timeouts).
     DeadLettered { attempts: Option<u32> },
+    /// The interaction token would die before the image could be sent: the
+    /// job is not started.
+    OutOfTime,
 }
 
 /// What kept failing, in words a user understands.
@@ -33,6 +36,8 @@ pub enum Why {
     Store,
     Discord,
     Slow,
+    /// The job came from a newer build, and no newer worker took it.
+    Upgrade,
 }
 
 impl Why {
@@ -41,6 +46,7 @@ impl Why {
             Why::Store => s.why_store,
             Why::Discord => s.why_discord,
             Why::Slow => s.why_slow,
+            Why::Upgrade => s.why_upgrade,
         }
     }
 }
@@ -60,6 +66,7 @@ pub fn text(ending: &Ending, s: &Strings) -> String {
             Some(n) => fill(s.last_dead_letter, &[("attempts", &n.to_string())]),
             None => s.last_dead_letter_unknown.to_owned(),
         },
+        Ending::OutOfTime => s.last_out_of_time.to_owned(),
     }
 }
 
@@ -114,5 +121,14 @@ mod tests {
             m.payload.content.unwrap(),
             mandala_model::i18n::fill(de.last_dead_letter, &[("attempts", "3")])
         );
+        assert_eq!(text(&Ending::OutOfTime, de), de.last_out_of_time);
+        let upgrade = text(
+            &Ending::GaveUp {
+                attempts: 5,
+                why: Why::Upgrade,
+            },
+            en,
+        );
+        assert!(upgrade.contains("being updated"), "{upgrade}");
     }
 }

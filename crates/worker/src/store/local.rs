@@ -3,9 +3,11 @@
 //! Object names become relative paths. Each image is written to a temporary
 //! file in its final directory and renamed into place, so readers never see
 //! a half-written image; its content type and metadata go to a `.json`
-//! sidecar written the same way, first. Because names are content hashes, a
-//! concurrent writer of the same name writes the same bytes, and the
-//! existence check before renaming is only an optimisation.
+//! sidecar written the same way, first. The object itself is linked into
+//! place, which fails if the name exists: a write is create-only even
+//! against a concurrent writer of the same name (what a channel post's
+//! claim relies on; for an image, named by its content, either copy would
+//! do).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,8 +78,8 @@ impl LocalStore {
     }
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same directory.
-fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// A temporary file beside `dest` holding `bytes`.
+fn temporary(dest: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = dest
@@ -89,12 +91,40 @@ fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dest)
+        f.sync_all()
     })();
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates `dest` with `bytes` unless it exists, whole or not at all:
+/// whether this call created it. A file system without hard links gets the
+/// rename, which is create-only only as far as the check before it goes.
+fn create_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let tmp = temporary(dest, bytes)?;
+    let linked = std::fs::hard_link(&tmp, dest);
+    let result = match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) if dest.exists() => Ok(false),
+        Err(_) => std::fs::rename(&tmp, dest).map(|()| true),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory.
+fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temporary(dest, bytes)?;
+    let result = std::fs::rename(&tmp, dest);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -161,8 +191,14 @@ impl Store for LocalStore {
                 }
                 // Sidecar first: whoever sees the image also finds its metadata.
                 write_atomically(&Self::sidecar(&path), &sidecar_json)
-                    .and_then(|()| write_atomically(&path, &bytes))
-                    .map(|()| PutOutcome::Created)
+                    .and_then(|()| create_atomically(&path, &bytes))
+                    .map(|created| {
+                        if created {
+                            PutOutcome::Created
+                        } else {
+                            PutOutcome::AlreadyExisted
+                        }
+                    })
                     .map_err(|e| {
                         StoreError::new(NAME, format!("cannot write {}: {e}", path.display()))
                     })
@@ -223,6 +259,31 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn of_writers_racing_for_one_name_exactly_one_creates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(LocalStore::open(dir.path()).unwrap());
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move { store.put(object("posts/m.posting-0.json", b"c")).await })
+            })
+            .collect();
+        let mut created = 0;
+        for r in racers {
+            if r.await.unwrap().unwrap() == PutOutcome::Created {
+                created += 1;
+            }
+        }
+        assert_eq!(created, 1);
+        let leftovers = std::fs::read_dir(dir.path().join("posts"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[tokio::test]
