@@ -21,10 +21,7 @@
 //! `oversized_bodies_get_a_413_the_client_reads` needs no emulator: the
 //! ingress binary refusing an 8 MiB body, read by a real client.
 //!
-//! Two tests are ignored until the worker's side of issue #20 lands (each
-//! names the fix it waits for); `cargo test -p mandala-e2e --test
-//! dependencies -- --ignored` runs them. `MANDALA_KEEP_LOGS=1` keeps every
-//! process's log.
+//! `MANDALA_KEEP_LOGS=1` keeps every process's log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may panic
 
@@ -149,6 +146,8 @@ enum Dep {
     Tasks,
     Store,
     Discord,
+    /// The way from the Cloud Tasks twin to the worker (`/tasks/run`).
+    Dispatch,
 }
 
 /// How jobs travel from the ingress to the worker.
@@ -168,6 +167,10 @@ struct Setup {
     /// The worker's MAX_DELIVERY_ATTEMPTS (and the twin's max attempts).
     attempts: u32,
     job_deadline_secs: u32,
+    /// The twin's first retry delay.
+    min_backoff: Duration,
+    /// The worker's STALL_AFTER_SECS, if not its default.
+    stall_after_secs: Option<u32>,
 }
 
 impl Default for Setup {
@@ -178,6 +181,8 @@ impl Default for Setup {
             render_slots: 2,
             attempts: 5,
             job_deadline_secs: 10,
+            min_backoff: Duration::from_millis(200),
+            stall_after_secs: None,
         }
     }
 }
@@ -317,6 +322,9 @@ impl Stage {
             ("LEDGER_TIMEOUT_MS", "1000".to_owned()),
         ];
         worker_env.extend(ledger.clone());
+        if let Some(secs) = setup.stall_after_secs {
+            worker_env.push(("STALL_AFTER_SECS", secs.to_string()));
+        }
         let mut ingress_env: Vec<(&str, String)> = vec![
             (
                 "DISCORD_PUBLIC_KEY",
@@ -340,13 +348,17 @@ impl Stage {
                     max_dispatches_per_second: 100.0,
                     max_concurrent_dispatches: 8,
                     max_attempts: setup.attempts,
-                    min_backoff: Duration::from_millis(200),
-                    max_backoff: Duration::from_secs(1),
+                    min_backoff: setup.min_backoff,
+                    max_backoff: setup.min_backoff.max(Duration::from_secs(1)),
                     ..QueueConfig::default()
                 })
                 .unwrap();
                 let host = t.serve().await.unwrap();
                 proxies.insert(Dep::Tasks, Proxy::to(&host).await.unwrap());
+                proxies.insert(
+                    Dep::Dispatch,
+                    Proxy::start(([127, 0, 0, 1], port).into()).await.unwrap(),
+                );
                 worker_env.extend([
                     ("PUSH_AUTH", "oidc".to_owned()),
                     ("PUSH_AUDIENCE", worker_url.clone()),
@@ -358,7 +370,10 @@ impl Stage {
                         "CLOUD_TASKS_QUEUE",
                         format!("projects/{name}/locations/local/queues/jobs"),
                     ),
-                    ("CLOUD_TASKS_URL", format!("{worker_url}/tasks/run")),
+                    (
+                        "CLOUD_TASKS_URL",
+                        format!("{}/tasks/run", proxies[&Dep::Dispatch].url()),
+                    ),
                     ("CLOUD_TASKS_SERVICE_ACCOUNT", ACCOUNT.to_owned()),
                     ("CLOUD_TASKS_AUDIENCE", worker_url.clone()),
                     (
@@ -744,7 +759,8 @@ async fn firestore_hangs_then_recovers(emu: &Emulators) -> Outcome {
 // Pub/Sub: publishing jobs.
 
 /// Pub/Sub slow, failing, hanging and then back (what it held is
-/// published late: users told to try again must not get an image).
+/// published late: users told to try again must not get an image, whether
+/// or not the ledger is there to say their jobs were cancelled).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pubsub_slow_failing_and_hanging() {
     let _one = SERIAL.lock().await;
@@ -766,6 +782,16 @@ async fn pubsub_slow_failing_and_hanging() {
         .await,
     );
     out.push(late_publishes(&emu, "pubsub-hang", Design::Pubsub, Dep::Pubsub, false).await);
+    out.push(
+        late_publishes(
+            &emu,
+            "pubsub-hang-no-ledger",
+            Design::Pubsub,
+            Dep::Pubsub,
+            true,
+        )
+        .await,
+    );
     verdict(&out);
 }
 
@@ -810,6 +836,9 @@ async fn late_publishes(
 // ---------------------------------------------------------------------
 // Cloud Tasks: creating tasks (the cloud-tasks design).
 
+/// Creating tasks slow, failing (503, 429), hanging and then back (with
+/// and without the ledger); and a task whose last attempt never reaches
+/// the worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cloud_tasks_slow_failing_and_hanging() {
     let _one = SERIAL.lock().await;
@@ -840,28 +869,7 @@ async fn cloud_tasks_slow_failing_and_hanging() {
         .await,
     );
     out.push(late_publishes(&emu, "tasks-hang", Design::CloudTasks, Dep::Tasks, false).await);
-    verdict(&out);
-}
-
-/// [`late_publishes`] with Firestore gone as well: the ingress has no
-/// ledger entry to cancel, so only the job's own `publish_by_ms` tells the
-/// worker that its user was told to try again. Both job queues.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the worker to drop a job whose publish_by_ms has passed (issue #20: no second image after a try-again)"]
-async fn late_publishes_without_the_ledger_are_dropped() {
-    let _one = SERIAL.lock().await;
-    let Some(emu) = emulators("late publishes without the ledger").await else {
-        return;
-    };
-    let out = vec![
-        late_publishes(
-            &emu,
-            "pubsub-hang-no-ledger",
-            Design::Pubsub,
-            Dep::Pubsub,
-            true,
-        )
-        .await,
+    out.push(
         late_publishes(
             &emu,
             "tasks-hang-no-ledger",
@@ -870,13 +878,58 @@ async fn late_publishes_without_the_ledger_are_dropped() {
             true,
         )
         .await,
-    ];
+    );
+    out.push(last_attempt_never_arrives(&emu).await);
     verdict(&out);
+}
+
+/// A task's first attempt fails (the store answers 503), then its last
+/// one never reaches the worker (the connection is reset, as when Cloud
+/// Run answers 429 or the instance dies): Cloud Tasks drops the task
+/// without a word, and only the worker's stall watchdog can tell the user.
+async fn last_attempt_never_arrives(emu: &Emulators) -> Outcome {
+    let mut stage = Stage::start(
+        emu,
+        "tasks-last-attempt-lost",
+        &Setup {
+            design: Design::CloudTasks,
+            attempts: 2,
+            job_deadline_secs: 5,
+            min_backoff: Duration::from_secs(2),
+            stall_after_secs: Some(18),
+            ..Setup::default()
+        },
+    )
+    .await;
+    stage.failing(Dep::Store, FailWith::UNAVAILABLE).await;
+    let users = 5;
+    let asked = stage
+        .burst(4_350_000_000_000_000_000, smalls(3500, users))
+        .await;
+    let twin = stage.twin.as_ref().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while twin.attempts().len() < users && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Before the retries (2 s later): they will not get through.
+    stage.proxy(Dep::Dispatch).set(Mode::Reset);
+    stage.heal(Dep::Store);
+    let mut out = finish(&stage, &asked).await;
+    let t = twin.stats();
+    if t.gave_up != users as u64 {
+        out.report.violations.push(format!(
+            "the scenario did not happen as planned: the queue gave up {} of {users} tasks ({t:?})",
+            t.gave_up
+        ));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------
 // Cloud Storage: the image store.
 
+/// The image store slow, failing or hanging for a while, and failing for
+/// good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn image_store_slow_failing_and_hanging() {
     let _one = SERIAL.lock().await;
@@ -933,6 +986,8 @@ async fn store_outage(emu: &Emulators, name: &str, hang: bool) -> Outcome {
 // ---------------------------------------------------------------------
 // Discord: where the images go.
 
+/// Discord answering 500 and 429, not answering (with and without acting),
+/// slow; and its answers lost through a job's last attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discord_failing_hanging_and_slow() {
     let _one = SERIAL.lock().await;
@@ -983,19 +1038,8 @@ async fn discord_failing_hanging_and_slow() {
         })
         .await,
     );
+    out.push(answers_lost_to_the_last_attempt(&emu).await);
     verdict(&out);
-}
-
-/// Discord applies every write and never answers, through the last
-/// delivery attempt.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs 'delivered stays delivered' in the worker (issue #20: no \"gave up\" over an image that may have been delivered)"]
-async fn a_delivered_image_is_never_replaced_by_gave_up() {
-    let _one = SERIAL.lock().await;
-    let Some(emu) = emulators("discord answers lost to the end").await else {
-        return;
-    };
-    verdict(&[answers_lost_to_the_last_attempt(&emu).await]);
 }
 
 /// Discord applies every edit but its answers never come, through the
@@ -1027,7 +1071,8 @@ async fn answers_lost_to_the_last_attempt(emu: &Emulators) -> Outcome {
 
 /// One user sends 16 heavy `/mandala` at once, spread over two ingress
 /// instances, on healthy (warmed) emulators: at most MAX_QUEUED_PER_USER
-/// (5) are accepted, the rest are told privately their queue is full.
+/// (5) are accepted, the rest are told privately that their queue is full
+/// (or that their earlier mandalas are still being queued).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_users_burst_over_two_instances_is_capped() {
     let _one = SERIAL.lock().await;
