@@ -4,6 +4,9 @@
 //! The tests live in `tests/tests/`:
 //! - `embedded.rs`: `mandala dev`'s in-process stack, 200 interactions.
 //! - `faults.rs`: worker restarts, Discord 429/500s and store outages; nothing lost or doubled.
+//! - `dependencies.rs`: the real binaries on the emulators with each
+//!   dependency in turn slow, failing and hanging; the promises of issue #20
+//!   checked on what Discord received ([`invariants`]).
 //! - `emulators.rs`: the real binaries as separate processes through the official
 //!   Pub/Sub emulator and gcp-storage-emulator, plus a `gcloud pubsub topics publish` job.
 //! - `browser.rs`: the playground's round trip in headless Chromium.
@@ -12,9 +15,11 @@
 //!
 //! This library holds what those tests share: sending batches of signed
 //! interactions, checking replied images, child processes that die with
-//! the test, and the contract checker for Discord's API.
+//! the test, the contract checker for Discord's API, and the checker of
+//! the bot's promises to users ([`invariants`]).
 
 pub mod contract;
+pub mod invariants;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

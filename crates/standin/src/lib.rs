@@ -9,11 +9,15 @@
 //!   for tests, or report why they cannot run.
 //! - [`tasks`]: a Cloud Tasks twin (named-task deduplication, rate and
 //!   concurrency limits, retries with backoff, OIDC-signed dispatches).
+//! - [`faults`]: sick dependencies as real listeners (one that hangs, one
+//!   that answers 503/429, one that resets) and a TCP proxy whose mode
+//!   (pass, delay, hang, reset, divert) changes at run time.
 //! - [`raw_http`]: reading answers off raw TCP connections in tests.
 //! - [`suites`]: how optional test suites say loudly whether they ran.
 
 pub mod discord;
 pub mod emulators;
+pub mod faults;
 pub mod raw_http;
 pub mod suites;
 pub mod tasks;

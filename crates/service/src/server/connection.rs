@@ -21,6 +21,14 @@
 //! Closing is hyper's graceful shutdown (an HTTP/1.1 connection between
 //! requests closes at once, HTTP/2 gets GOAWAY), then a hard close if the
 //! peer does not let go within [`CLOSE_GRACE`].
+//!
+//! Every close lingers ([`Watched::poll_shutdown`]): the server's side is
+//! shut first (the client sees the answer, then the end), and what the
+//! client still sends is read and dropped until it closes too, for at most
+//! [`LINGER`]. Closing a socket with unread bytes in it resets the
+//! connection, and a reset makes the client's system discard what it had
+//! received but not yet read: a client still uploading an oversized body
+//! would lose the 413 that refused it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -41,6 +49,11 @@ use super::{Shared, request};
 
 /// How long a connection asked to close may take to do so.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// After the server's last byte, how long closing waits for the client to
+/// stop sending (see [`Watched::poll_shutdown`]).
+const LINGER: Duration = Duration::from_secs(2);
+/// The most a lingering close reads and discards.
+const LINGER_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest HTTP/1.1 read buffer, and so the largest request head.
 const READ_BUFFER_MAX: usize = 16 * 1024;
 const H2_STREAM_WINDOW: u32 = 64 * 1024;
@@ -110,6 +123,7 @@ pub(super) async fn serve(
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: Arc::clone(&activity),
+        linger: None,
     });
     let service = {
         let activity = Arc::clone(&activity);
@@ -235,6 +249,14 @@ enum Event {
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// Once its side is shut: until when, and how much more, closing waits
+    /// for the client to stop sending.
+    linger: Option<Linger>,
+}
+
+struct Linger {
+    until: Pin<Box<tokio::time::Sleep>>,
+    budget: u64,
 }
 
 impl AsyncRead for Watched {
@@ -277,7 +299,44 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Shuts the server's side (everything written is flushed and followed
+    /// by a FIN), then reads and drops what the client still sends until it
+    /// closes its side, [`LINGER`] passes or [`LINGER_MAX_BYTES`] arrived.
+    /// Closing with the client's bytes unread would answer them with a
+    /// reset, which can wipe the response out of the client's buffers
+    /// before it reads it (a 413 sent while the body is still arriving).
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.linger.is_none() {
+            std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.linger = Some(Linger {
+                until: Box::pin(tokio::time::sleep(LINGER)),
+                budget: LINGER_MAX_BYTES,
+            });
+        }
+        let Some(linger) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                // The client closed (or reset): nothing left to protect.
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    linger.budget = linger.budget.saturating_sub(buf.filled().len() as u64);
+                    if linger.budget == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Pending => {
+                    return match linger.until.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(())),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
     }
 }
