@@ -3,17 +3,22 @@
 //! Every caller of the ledger has a deadline it cannot move (the answer to
 //! Discord, a push's ack deadline). A store that fails or hangs costs each
 //! caller its whole timeout before it can go on without it; after a few
-//! failures in a row the breaker stops calling the store for a while, so
-//! callers go on at once, and lets one call through afterwards to see
-//! whether the store is back.
+//! failures in a row, over at least [`MIN_STREAK`], the breaker stops
+//! calling the store for a while, so callers go on at once, and lets one
+//! call through afterwards to see whether the store is back. The span
+//! keeps one moment's trouble from opening it: a burst of requests that
+//! time out together on a cold connection is one failure, not thirty.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Failures in a row that open the breaker.
+/// Failures in a row that open the breaker, if they span [`MIN_STREAK`].
 pub const FAILURES_TO_OPEN: u32 = 3;
+
+/// How long failures must have kept coming before the breaker opens.
+pub const MIN_STREAK: Duration = Duration::from_secs(1);
 
 /// How long an open breaker refuses calls before it lets one try.
 pub const OPEN_FOR: Duration = Duration::from_secs(5);
@@ -37,6 +42,8 @@ pub struct Breaker {
 #[derive(Debug, Default)]
 struct State {
     failures: u32,
+    /// When the current run of failures began.
+    since: Option<Instant>,
     open_until: Option<Instant>,
     probing: bool,
 }
@@ -70,10 +77,12 @@ impl Breaker {
     /// open now.
     pub fn failed(&self) -> bool {
         let mut s = self.state();
+        let now = Instant::now();
+        let since = *s.since.get_or_insert(now);
         s.failures = s.failures.saturating_add(1);
-        s.probing = false;
-        if s.failures >= FAILURES_TO_OPEN {
-            s.open_until = Some(Instant::now() + OPEN_FOR);
+        let was_probe = std::mem::take(&mut s.probing);
+        if was_probe || (s.failures >= FAILURES_TO_OPEN && now - since >= MIN_STREAK) {
+            s.open_until = Some(now + OPEN_FOR);
             return true;
         }
         false
@@ -103,6 +112,11 @@ mod tests {
         // A success in between resets the count.
         assert!(!b.failed());
         assert!(!b.failed());
+        // Three at once are one moment's trouble.
+        assert!(!b.failed());
+        assert_eq!(b.gate(), Gate::Closed);
+        // Still failing a moment later: open.
+        tokio::time::advance(MIN_STREAK).await;
         assert!(b.failed());
         assert!(matches!(b.gate(), Gate::Open(d) if d == OPEN_FOR));
         tokio::time::advance(OPEN_FOR).await;

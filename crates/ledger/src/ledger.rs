@@ -490,15 +490,18 @@ impl Ledger {
 
     async fn refresh(&self, now_ms: u64) -> Result<(), LedgerError> {
         let backend = &self.inner.backend;
-        let until = self.limit(None);
-        let (totals, workers) = self
-            .call(until, async {
-                futures::try_join!(
-                    backend.totals(now_ms),
-                    backend.workers(now_ms.saturating_sub(WORKER_HISTORY_MS))
-                )
-            })
-            .await?;
+        // Not through the breaker: the aggregation is heavier than a
+        // user's record, and a slow one must not stop admissions from
+        // asking the store; no request waits for it anyway.
+        let limit = self.inner.policy.timeout;
+        let (totals, workers) = tokio::time::timeout(limit, async {
+            futures::try_join!(
+                backend.totals(now_ms),
+                backend.workers(now_ms.saturating_sub(WORKER_HISTORY_MS))
+            )
+        })
+        .await
+        .map_err(|_| LedgerError::Timeout(limit))??;
         let mut cached = self.cached();
         // A refresh that started earlier than the one cached loses.
         if cached.as_ref().is_none_or(|s| s.at_ms <= now_ms) {

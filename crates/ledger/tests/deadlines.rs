@@ -342,6 +342,20 @@ async fn a_failing_store_is_left_alone_for_a_while_then_tried_again() {
         let a = ledger.admit(request(&format!("u{i}"), 0), deadline()).await;
         assert!(matches!(a, Admission::Unchecked { .. }), "{a:?}");
     }
+    // Failures within a moment of each other leave it closed...
+    assert!(store.calls() >= 3);
+    let a = ledger.admit(request("still", 0), deadline()).await;
+    let Admission::Unchecked { error, .. } = a else {
+        panic!("{a:?}")
+    };
+    assert!(
+        matches!(error, LedgerError::Unavailable { .. }),
+        "{error:?}"
+    );
+    // ...and failures that keep coming a moment later open it.
+    tokio::time::advance(mandala_ledger::breaker::MIN_STREAK).await;
+    let a = ledger.admit(request("later", 0), deadline()).await;
+    assert!(matches!(a, Admission::Unchecked { .. }), "{a:?}");
     let calls = store.calls();
     // Open: admissions go on without calling the store at all.
     for i in 3..10 {

@@ -20,7 +20,7 @@ use mandala_standin::discord::DiscordStandin;
 use serde_json::{Value, json};
 
 use super::client;
-use super::stack::StoreLocation;
+use super::store::StoreLocation;
 
 const PAGE: &str = include_str!("playground.html");
 /// How many images the gallery lists.

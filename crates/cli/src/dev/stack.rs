@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::store::StoreLocation;
 use super::{emulators, keys, playground};
 
 pub use super::DEV_APPLICATION_ID;
@@ -120,13 +121,6 @@ impl DevOptions {
             },
         }
     }
-}
-
-/// Where rendered images end up.
-#[derive(Debug, Clone)]
-pub enum StoreLocation {
-    Directory(PathBuf),
-    Bucket { endpoint: String, bucket: String },
 }
 
 /// A running stack.

@@ -34,7 +34,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -42,9 +42,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
+use super::activity::Activity;
 use super::{Shared, request};
 
 /// How long a connection asked to close may take to do so.
@@ -59,47 +60,6 @@ const READ_BUFFER_MAX: usize = 16 * 1024;
 const H2_STREAM_WINDOW: u32 = 64 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 128 * 1024;
 const H2_MAX_STREAMS: u32 = 16;
-
-/// What the socket and the request path tell the watchdog.
-#[derive(Debug, Default)]
-pub(super) struct Activity {
-    in_flight: AtomicUsize,
-    /// Bytes arrived since the connection last became idle.
-    receiving: AtomicBool,
-    http2: AtomicBool,
-    changed: Notify,
-}
-
-impl Activity {
-    fn received(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0
-            && !self.receiving.swap(true, Ordering::Relaxed)
-        {
-            self.changed.notify_one();
-        }
-    }
-
-    pub(super) fn request_started(&self, http2: bool) {
-        if http2 {
-            self.http2.store(true, Ordering::Relaxed);
-        }
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.changed.notify_one();
-        }
-    }
-
-    /// Called when the response body is dropped, i.e. written or abandoned.
-    pub(super) fn request_finished(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.receiving.store(false, Ordering::Relaxed);
-            self.changed.notify_one();
-        }
-    }
-
-    fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) > 0
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -169,7 +129,7 @@ pub(super) async fn serve(
                 }
                 break;
             }
-            () = activity.changed.notified() => Event::Changed,
+            () = activity.changed() => Event::Changed,
             () = timer.as_mut(), if timed => Event::TimedOut,
             () = shared.pressure.notified(), if !closing && phase != Phase::Busy => Event::Crowded,
             changed = draining.changed(), if !closing => {
@@ -185,9 +145,7 @@ pub(super) async fn serve(
                     Phase::Busy
                 } else if closing {
                     Phase::Closing
-                } else if activity.receiving.load(Ordering::Relaxed)
-                    && !activity.http2.load(Ordering::Relaxed)
-                {
+                } else if activity.receiving_http1() {
                     Phase::Head
                 } else {
                     Phase::Idle

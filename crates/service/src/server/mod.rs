@@ -11,7 +11,8 @@
 //!   no request in progress are closed to make room, and accepting waits.
 //!   The same number caps requests in progress, which HTTP/2 could
 //!   otherwise multiply;
-//! - per connection, a watchdog ([`connection`]) that closes it when it
+//! - per connection, a watchdog ([`connection`], told what happens by the
+//!   socket and the request path through [`activity`]) that closes it when it
 //!   sits idle ([`Limits::idle_timeout`]) or takes too long to deliver a
 //!   request head once it started sending one ([`Limits::header_read_timeout`]);
 //! - per request ([`request`]), a body deadline ([`Limits::body_read_timeout`],
@@ -20,6 +21,7 @@
 //!   and cut whatever is left when [`Limits::drain_timeout`] runs out, so
 //!   the process exits before Cloud Run's 10 s are up.
 
+mod activity;
 mod connection;
 mod fd_limit;
 mod request;

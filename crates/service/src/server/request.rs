@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tower::ServiceExt as _;
 
 use super::Shared;
-use super::connection::Activity;
+use super::activity::Activity;
 
 /// The request body did not arrive within the body read timeout. Handlers
 /// see it as the body's error; the client gets 408 whatever they answer.
