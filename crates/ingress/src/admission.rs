@@ -82,36 +82,19 @@ pub async fn admit(
     s: &Strings,
     deadline: Instant,
 ) -> Decision {
-    let (Some(user), Reply::Interaction(reply)) = (job.user().map(str::to_owned), &job.reply)
-    else {
+    let Some(request) = request_for(&job, drawing, &label) else {
+        // Manual jobs have no user to cap and nobody waiting for a promise.
         return Decision::Queue {
             job: Box::new(job),
             text: label,
             estimate: None,
         };
     };
-    let now = crate::now_ms();
-    let cost = drawing.cost().0;
-    let request = AdmitRequest {
-        user: user.clone(),
-        job: reply.interaction_id.clone(),
-        cost,
-        expires_ms: reply
-            .token_expires_at_ms()
-            .unwrap_or(now + mandala_model::job::TOKEN_LIFETIME_MS),
-        label: label.clone(),
-        locale: job.locale.clone().unwrap_or_default(),
-        reply: Some(NoticeTarget {
-            application_id: reply.application_id.clone(),
-            token: reply.token.clone(),
-        }),
-        now_ms: now,
-    };
     let ticket = |due_ms, recorded| Ticket {
         user: request.user.clone(),
         job: request.job.clone(),
         due_ms,
-        cost: mandala_model::Cost(cost),
+        cost: mandala_model::Cost(request.cost),
         expires_ms: request.expires_ms,
         recorded,
     };
@@ -129,24 +112,6 @@ pub async fn admit(
                 estimate,
             }
         }
-        Admission::Full { queued } => Decision::Refuse {
-            response: InteractionResponse::ephemeral(fill(
-                s.queue_full,
-                &[("n", &queued.to_string())],
-            )),
-            outcome: Outcome::UserQueueFull,
-        },
-        Admission::Busy => Decision::Refuse {
-            response: InteractionResponse::ephemeral(s.queue_busy),
-            outcome: Outcome::UserBusy,
-        },
-        Admission::TooLong { estimate } => Decision::Refuse {
-            response: InteractionResponse::ephemeral(fill(
-                s.too_long,
-                &[("wait", &wait::approx(estimate.wait))],
-            )),
-            outcome: Outcome::QueueTooLong,
-        },
         Admission::Unchecked { error, written } => {
             tracing::error!(
                 error = %error,
@@ -154,7 +119,7 @@ pub async fn admit(
                 "queue ledger unavailable; queueing without an estimate"
             );
             if written == Written::Maybe {
-                job.ticket = Some(ticket(now, Recorded::Unknown));
+                job.ticket = Some(ticket(request.now_ms, Recorded::Unknown));
             }
             Decision::Queue {
                 job: Box::new(job),
@@ -162,6 +127,47 @@ pub async fn admit(
                 estimate: None,
             }
         }
+        Admission::Full { queued } => refuse(
+            fill(s.queue_full, &[("n", &queued.to_string())]),
+            Outcome::UserQueueFull,
+        ),
+        Admission::Busy => refuse(s.queue_busy.to_owned(), Outcome::UserBusy),
+        Admission::TooLong { estimate } => refuse(
+            fill(s.too_long, &[("wait", &wait::approx(estimate.wait))]),
+            Outcome::QueueTooLong,
+        ),
+    }
+}
+
+/// What the ledger is asked for `job`: `None` for a job with no user or
+/// no interaction to answer.
+fn request_for(job: &Job, drawing: &Drawing, label: &str) -> Option<AdmitRequest> {
+    let (Some(user), Reply::Interaction(reply)) = (job.user(), &job.reply) else {
+        return None;
+    };
+    let now = crate::now_ms();
+    Some(AdmitRequest {
+        user: user.to_owned(),
+        job: reply.interaction_id.clone(),
+        cost: drawing.cost().0,
+        expires_ms: reply
+            .token_expires_at_ms()
+            .unwrap_or(now + mandala_model::job::TOKEN_LIFETIME_MS),
+        label: label.to_owned(),
+        locale: job.locale.clone().unwrap_or_default(),
+        reply: Some(NoticeTarget {
+            application_id: reply.application_id.clone(),
+            token: reply.token.clone(),
+        }),
+        now_ms: now,
+    })
+}
+
+/// The private answer to a job the ledger refused.
+fn refuse(text: String, outcome: Outcome) -> Decision {
+    Decision::Refuse {
+        response: InteractionResponse::ephemeral(text),
+        outcome,
     }
 }
 

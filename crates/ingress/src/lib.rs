@@ -118,68 +118,7 @@ impl Ingress {
             }
         };
         let ledger = ledger(&config, config.ledger_with(shared)?)?;
-        let notifier = || {
-            Notifier::new(config.discord_base()?, mandala_model::discord::user_agent())
-                .map_err(|e| StartError::Http(e.to_string()))
-        };
-        let local = |url: http::Uri,
-                     dead_letter_url: http::Uri,
-                     in_process: Option<InProcess>|
-         -> Result<JobPublisher, StartError> {
-            let (router, max_attempts, ack_deadline, tell_on_shutdown) = match in_process {
-                Some(p) => (
-                    Some(p.worker),
-                    p.max_attempts,
-                    p.ack_deadline,
-                    p.tell_on_shutdown,
-                ),
-                None => (
-                    None,
-                    config.local_push_max_attempts,
-                    Duration::from_secs(config.local_push_ack_deadline_secs),
-                    false,
-                ),
-            };
-            Ok(JobPublisher::Local(LocalPush::start(
-                LocalPushConfig {
-                    url,
-                    subscription: mandala_queue::local::SUBSCRIPTION.to_owned(),
-                    in_process: router,
-                    tell_on_shutdown,
-                    dead_letter_url,
-                    max_attempts,
-                    dead_letter_file: config.local_dead_letter_file.clone(),
-                    spool_file: config.local_spool_file.clone(),
-                    capacity: config.local_push_queue_capacity as usize,
-                    ack_deadline,
-                    concurrency: config.local_push_concurrency as usize,
-                    min_backoff: Duration::from_millis(config.local_push_min_backoff_ms),
-                    max_backoff: Duration::from_millis(config.local_push_max_backoff_ms),
-                },
-                Some(ledger.clone()),
-                Some(notifier()?),
-            )?))
-        };
-        let publisher = match embedding.in_process {
-            Some(p) => local(
-                http::Uri::from_static("http://in-process/pubsub/push"),
-                http::Uri::from_static("http://in-process/pubsub/dead-letter"),
-                Some(p),
-            )?,
-            None => match config.publish_target()? {
-                PublishTarget::Pubsub {
-                    topic,
-                    emulator_host,
-                } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
-                PublishTarget::CloudTasks(target) => {
-                    JobPublisher::CloudTasks(TasksPublisher::start(target))
-                }
-                PublishTarget::LocalPush { url } => {
-                    let dead_letter_url = config.dead_letter_url(&url)?;
-                    local(url, dead_letter_url, None)?
-                }
-            },
-        };
+        let publisher = publisher(&config, embedding.in_process, &ledger)?;
         // A replay can arrive at most 2×window after the original (the window
         // is symmetric); without a window, remember ids as long as their
         // token lives.
@@ -226,6 +165,83 @@ impl Ingress {
     pub async fn shutdown(self) {
         self.state.publisher.shutdown().await;
     }
+}
+
+/// Where jobs go: the worker in this process, or the publisher the
+/// configuration names (Pub/Sub, Cloud Tasks, local push delivery).
+fn publisher(
+    config: &Config,
+    in_process: Option<InProcess>,
+    ledger: &Ledger,
+) -> Result<JobPublisher, StartError> {
+    if let Some(p) = in_process {
+        return local_delivery(
+            config,
+            http::Uri::from_static("http://in-process/pubsub/push"),
+            http::Uri::from_static("http://in-process/pubsub/dead-letter"),
+            Some(p),
+            ledger,
+        );
+    }
+    Ok(match config.publish_target()? {
+        PublishTarget::Pubsub {
+            topic,
+            emulator_host,
+        } => JobPublisher::Pubsub(PubsubPublisher::start(topic, emulator_host)),
+        PublishTarget::CloudTasks(target) => {
+            JobPublisher::CloudTasks(TasksPublisher::start(target))
+        }
+        PublishTarget::LocalPush { url } => {
+            let dead_letter_url = config.dead_letter_url(&url)?;
+            local_delivery(config, url, dead_letter_url, None, ledger)?
+        }
+    })
+}
+
+/// The local push delivery to `url` (or straight to the worker in this
+/// process), with its waiting notices.
+fn local_delivery(
+    config: &Config,
+    url: http::Uri,
+    dead_letter_url: http::Uri,
+    in_process: Option<InProcess>,
+    ledger: &Ledger,
+) -> Result<JobPublisher, StartError> {
+    let (router, max_attempts, ack_deadline, tell_on_shutdown) = match in_process {
+        Some(p) => (
+            Some(p.worker),
+            p.max_attempts,
+            p.ack_deadline,
+            p.tell_on_shutdown,
+        ),
+        None => (
+            None,
+            config.local_push_max_attempts,
+            Duration::from_secs(config.local_push_ack_deadline_secs),
+            false,
+        ),
+    };
+    let notifier = Notifier::new(config.discord_base()?, mandala_model::discord::user_agent())
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    Ok(JobPublisher::Local(LocalPush::start(
+        LocalPushConfig {
+            url,
+            subscription: mandala_queue::local::SUBSCRIPTION.to_owned(),
+            in_process: router,
+            tell_on_shutdown,
+            dead_letter_url,
+            max_attempts,
+            dead_letter_file: config.local_dead_letter_file.clone(),
+            spool_file: config.local_spool_file.clone(),
+            capacity: config.local_push_queue_capacity as usize,
+            ack_deadline,
+            concurrency: config.local_push_concurrency as usize,
+            min_backoff: Duration::from_millis(config.local_push_min_backoff_ms),
+            max_backoff: Duration::from_millis(config.local_push_max_backoff_ms),
+        },
+        Some(ledger.clone()),
+        Some(notifier),
+    )?))
 }
 
 /// The queue ledger the configuration asks for.

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use crate::backend::LedgerError;
-use crate::entry::{Entry, NoticeTarget};
-use crate::estimate::{Estimate, estimate};
-use crate::ledger::{Change, Ledger};
+use crate::entry::{Entry, NoticeTarget, Sums, UserQueue};
+use crate::estimate::{Estimate, Snapshot, estimate};
+use crate::ledger::{Change, Ledger, Policy};
 
 /// A job asking to be admitted.
 #[derive(Debug, Clone)]
@@ -96,67 +96,20 @@ impl Ledger {
         };
         let policy = self.inner.policy;
         let writing = AtomicBool::new(false);
-        let mut own_before = None;
-        let mut counted = None;
+        let mut notes = Notes::default();
         let decided = self
             .call(
                 until,
                 self.modify(&request.user, now, Some(&writing), |queue| {
-                    own_before = None;
-                    counted = None;
-                    if let Some(e) = queue.jobs.get(&request.job) {
-                        let mut others = queue.clone();
-                        others.jobs.remove(&request.job);
-                        let estimate = snapshot
-                            .as_ref()
-                            .map(|s| estimate(s, &others.sums(now), e.cost, now));
-                        return Change::Keep(Admission::Accepted {
-                            estimate,
-                            due_ms: e.due_ms,
-                        });
-                    }
-                    let own = queue.sums(now);
-                    counted = Some(own.jobs);
-                    if policy.max_per_user > 0 && own.jobs >= u64::from(policy.max_per_user) {
-                        return Change::Keep(Admission::Full { queued: own.jobs });
-                    }
-                    let estimate = snapshot
-                        .as_ref()
-                        .map(|s| estimate(s, &own, request.cost, now));
-                    if let Some(estimate) = estimate
-                        && estimate.wait > policy.max_wait
-                    {
-                        return Change::Keep(Admission::TooLong { estimate });
-                    }
-                    let due_ms = now + estimate.map_or(0, |e| e.wait.as_millis() as u64);
-                    let mut entry = Entry::waiting(request.cost, now, due_ms, request.expires_ms);
-                    entry.label.clone_from(&request.label);
-                    entry.locale.clone_from(&request.locale);
-                    entry.reply.clone_from(&request.reply);
-                    queue.jobs.insert(request.job.clone(), entry);
-                    own_before = Some(own);
-                    counted = Some(own.jobs + 1);
-                    Change::Write(Admission::Accepted { estimate, due_ms })
+                    let (change, learnt) = decide(queue, &request, snapshot.as_ref(), &policy);
+                    notes = learnt;
+                    change
                 }),
             )
             .await;
         match decided {
             Ok(admission) => {
-                if let Some(jobs) = counted {
-                    self.inner.turns.known(&request.user, jobs, now);
-                }
-                if let Some(own) = own_before
-                    && let Admission::Accepted { .. } = admission
-                {
-                    self.inner.turns.admitted(&request.user, now);
-                    // Count our own admission until the next refresh, so a
-                    // burst arriving here sees itself.
-                    self.adjust_snapshot(|t| {
-                        t.users += u64::from(own.jobs == 0);
-                        t.jobs += 1;
-                        t.waiting_units += request.cost;
-                    });
-                }
+                self.note(&request, &notes, &admission);
                 admission
             }
             Err(error) => {
@@ -167,6 +120,24 @@ impl Ledger {
                 };
                 self.unchecked(&request, error, written)
             }
+        }
+    }
+
+    /// What this instance learns from a decision: the user's count in the
+    /// ledger, its own admission, and the job in the cached totals until
+    /// the next refresh (so a burst arriving here sees itself).
+    fn note(&self, request: &AdmitRequest, notes: &Notes, admission: &Admission) {
+        let now = request.now_ms;
+        if let Some(jobs) = notes.counted {
+            self.inner.turns.known(&request.user, jobs, now);
+        }
+        if let (Some(own), Admission::Accepted { .. }) = (notes.own_before, admission) {
+            self.inner.turns.admitted(&request.user, now);
+            self.adjust_snapshot(|t| {
+                t.users += u64::from(own.jobs == 0);
+                t.jobs += 1;
+                t.waiting_units += request.cost;
+            });
         }
     }
 
@@ -201,4 +172,64 @@ impl Ledger {
             }
         }
     }
+}
+
+/// What one attempt learnt of the user's record.
+#[derive(Default)]
+struct Notes {
+    /// The user's jobs in the ledger after this decision.
+    counted: Option<u64>,
+    /// The user's sums before a new entry was added.
+    own_before: Option<Sums>,
+}
+
+/// The cap, the estimate and the new entry, on the record as read.
+fn decide(
+    queue: &mut UserQueue,
+    request: &AdmitRequest,
+    snapshot: Option<&Snapshot>,
+    policy: &Policy,
+) -> (Change<Admission>, Notes) {
+    let now = request.now_ms;
+    if let Some(e) = queue.jobs.get(&request.job) {
+        let mut others = queue.clone();
+        others.jobs.remove(&request.job);
+        let estimate = snapshot.map(|s| estimate(s, &others.sums(now), e.cost, now));
+        let again = Admission::Accepted {
+            estimate,
+            due_ms: e.due_ms,
+        };
+        return (Change::Keep(again), Notes::default());
+    }
+    let own = queue.sums(now);
+    let keep = |admission| {
+        let notes = Notes {
+            counted: Some(own.jobs),
+            own_before: None,
+        };
+        (Change::Keep(admission), notes)
+    };
+    if policy.max_per_user > 0 && own.jobs >= u64::from(policy.max_per_user) {
+        return keep(Admission::Full { queued: own.jobs });
+    }
+    let estimate = snapshot.map(|s| estimate(s, &own, request.cost, now));
+    if let Some(estimate) = estimate
+        && estimate.wait > policy.max_wait
+    {
+        return keep(Admission::TooLong { estimate });
+    }
+    let due_ms = now + estimate.map_or(0, |e| e.wait.as_millis() as u64);
+    let mut entry = Entry::waiting(request.cost, now, due_ms, request.expires_ms);
+    entry.label.clone_from(&request.label);
+    entry.locale.clone_from(&request.locale);
+    entry.reply.clone_from(&request.reply);
+    queue.jobs.insert(request.job.clone(), entry);
+    let notes = Notes {
+        counted: Some(own.jobs + 1),
+        own_before: Some(own),
+    };
+    (
+        Change::Write(Admission::Accepted { estimate, due_ms }),
+        notes,
+    )
 }
