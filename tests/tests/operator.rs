@@ -126,3 +126,90 @@ async fn interact_prints_and_saves_the_reply() {
     );
     stack.shutdown().await;
 }
+
+fn interact_args(stack: &DevStack, dir: &std::path::Path, spec: SpecArgs) -> interact::Args {
+    interact::Args {
+        url: stack.interactions_url(),
+        key_seed: None,
+        dir: dir.to_owned(),
+        application_id: stack.application_id.clone(),
+        api_base: None,
+        timeout: 60,
+        output: None,
+        grid: Some(false),
+        spec,
+    }
+}
+
+/// Issue #24: interact speaks the single design (a 202 whose image came
+/// through the interaction callback), sends the format it offers, and
+/// refuses what it cannot ask for or a file name that disagrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interact_speaks_every_design_and_every_option_it_offers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".mandala");
+    let mut options = DevOptions::ephemeral(state.clone());
+    options.topology = mandala_cli::dev::Topology::Single;
+    let stack = DevStack::start(options).await.unwrap();
+    // A small PNG: cheap enough to be answered inline, with the image.
+    let png = dir.path().join("inline.png");
+    let mut args = interact_args(
+        &stack,
+        &state,
+        SpecArgs {
+            seed: Some(5),
+            size: Some(256),
+            format: Some("png".into()),
+            ..SpecArgs::default()
+        },
+    );
+    args.output = Some(png.clone());
+    interact::run(args).await.unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG"),
+        "not a PNG: the format was not sent"
+    );
+    assert_eq!(check_image(&bytes).unwrap().seed, 5);
+
+    // An SVG is one image, and an SVG.
+    let svg = dir.path().join("one.svg");
+    let mut args = interact_args(
+        &stack,
+        &state,
+        SpecArgs {
+            seed: Some(6),
+            size: Some(256),
+            format: Some("svg".into()),
+            ..SpecArgs::default()
+        },
+    );
+    args.grid = Some(true);
+    args.output = Some(svg.clone());
+    interact::run(args).await.unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg"), "not an SVG");
+
+    // A name that disagrees with the format is refused before anything is sent.
+    let mut args = interact_args(&stack, &state, SpecArgs::default());
+    args.output = Some(dir.path().join("wrong.png"));
+    let e = interact::run(args).await.unwrap_err();
+    assert!(
+        e.to_string().contains("-o") && e.to_string().contains("--format png"),
+        "{e}"
+    );
+    assert!(!dir.path().join("wrong.png").exists());
+    // /mandala has no variant: asking for one is an error, not ignored.
+    let e = interact::run(interact_args(
+        &stack,
+        &state,
+        SpecArgs {
+            variant: Some(2),
+            ..SpecArgs::default()
+        },
+    ))
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("--variant"), "{e}");
+    stack.shutdown().await;
+}

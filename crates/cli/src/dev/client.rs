@@ -93,6 +93,9 @@ pub fn command_options(spec: &RenderSpec) -> Vec<Value> {
     if let Some(v) = spec.mirror {
         push("mirror", 5, json!(v));
     }
+    if let Some(v) = spec.format {
+        push("format", 3, json!(v.extension()));
+    }
     o
 }
 
@@ -237,6 +240,7 @@ mod tests {
             symmetry: Some(9),
             mirror: Some(false),
             palette: Some("ocean".parse().unwrap()),
+            format: Some(mandala_model::Format::Png),
             ..Default::default()
         };
         let out = command("123", &spec);
