@@ -62,6 +62,92 @@ pub struct Args {
     /// queued at once (the ingress's MAX_QUEUED_PER_USER), so a throughput test needs many.
     #[arg(long, default_value_t = 10_000)]
     pub users: usize,
+    /// Exit with status 1 when more than this share of the requests failed (transport errors,
+    /// non-2xx answers, and users told to try again), from 0 to 1.
+    #[arg(long, default_value_t = 0.01, value_parser = share)]
+    pub max_failed: f64,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a share between 0 and 1"))
+    }
+}
+
+/// How one request ended, as its user would see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The visible acknowledgement of a queued job (🌀).
+    Queued,
+    /// PONG.
+    Pong,
+    /// Refused privately: the user's queue is full, or still being queued.
+    RefusedAtCap,
+    /// Refused privately: the wait would outlive the token.
+    TooLong,
+    /// Told privately to try again (the queue did not take the job).
+    TryAgain,
+    /// Any other answer with a 2xx.
+    OtherAnswer,
+    /// A non-2xx status.
+    Rejected(u16),
+    /// No answer at all.
+    TransportError,
+}
+
+impl Outcome {
+    /// Whether this request failed, as the exit status counts.
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            Outcome::TryAgain | Outcome::Rejected(_) | Outcome::TransportError
+        )
+    }
+
+    /// Reads what a 2xx answer said (the interactions are in English).
+    fn of_answer(status: u16, body: &[u8]) -> Outcome {
+        if !(200..300).contains(&status) {
+            return Outcome::Rejected(status);
+        }
+        let Ok(response) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Outcome::OtherAnswer;
+        };
+        if response["type"] == 1 {
+            return Outcome::Pong;
+        }
+        let text = response["data"]["content"].as_str().unwrap_or_default();
+        let s = mandala_model::i18n::strings(None);
+        let before = |template: &str| template.split('{').next().unwrap_or(template).to_owned();
+        if text.starts_with("🌀") {
+            Outcome::Queued
+        } else if text == s.try_again {
+            Outcome::TryAgain
+        } else if text == s.queue_busy || text.starts_with(&before(s.queue_full)) {
+            Outcome::RefusedAtCap
+        } else if text.starts_with(&before(s.too_long)) {
+            Outcome::TooLong
+        } else {
+            Outcome::OtherAnswer
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Outcome::Queued => "queued".into(),
+            Outcome::Pong => "pong".into(),
+            Outcome::RefusedAtCap => "refused at the per-user cap".into(),
+            Outcome::TooLong => "refused: wait too long".into(),
+            Outcome::TryAgain => "told to try again".into(),
+            Outcome::OtherAnswer => "other answer".into(),
+            Outcome::Rejected(s) => format!("rejected {s}"),
+            Outcome::TransportError => "transport error".into(),
+        }
+    }
 }
 
 /// The interaction a load test sends.
@@ -77,8 +163,7 @@ struct Sample {
     latency_us: u32,
     /// HTTP status, or 0 for a transport error.
     status: u16,
-    /// A 200 that acknowledged a queued job (🌀), as opposed to e.g. try-again.
-    queued: bool,
+    outcome: Outcome,
 }
 
 fn load_key(args: &Args) -> anyhow::Result<SigningKey> {
@@ -164,24 +249,20 @@ async fn send(http: &reqwest::Client, url: &str, p: Prepared) -> Sample {
         .body(p.body)
         .send()
         .await;
-    let (status, queued) = match result {
+    let (status, outcome) = match result {
         Ok(r) => {
             let status = r.status().as_u16();
             match r.bytes().await {
-                // The acknowledgement of a queued job starts with "🌀".
-                Ok(b) => (
-                    status,
-                    status == 200 && b.windows(4).any(|w| w == "🌀".as_bytes()),
-                ),
-                Err(_) => (0, false),
+                Ok(b) => (status, Outcome::of_answer(status, &b)),
+                Err(_) => (0, Outcome::TransportError),
             }
         }
-        Err(_) => (0, false),
+        Err(_) => (0, Outcome::TransportError),
     };
     Sample {
         latency_us: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
         status,
-        queued,
+        outcome,
     }
 }
 
@@ -280,8 +361,8 @@ pub struct Report {
     pub latencies_us: Vec<u32>,
     /// Status code (0 = transport error) → count.
     pub statuses: BTreeMap<u16, usize>,
-    /// 200s that acknowledged a queued job.
-    pub queued: usize,
+    /// How the requests ended → count.
+    pub outcomes: BTreeMap<Outcome, usize>,
     /// Push deliveries the sink received (warm-up excluded), when it ran.
     pub sink_delivered: Option<u64>,
     /// When the last of those arrived, from the start of the timed run.
@@ -289,6 +370,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// 200s that acknowledged a queued job.
+    pub fn queued(&self) -> usize {
+        self.outcomes.get(&Outcome::Queued).copied().unwrap_or(0)
+    }
+
+    /// The share of requests that failed ([`Outcome::failed`]).
+    pub fn failed_share(&self) -> f64 {
+        let failed: usize = self
+            .outcomes
+            .iter()
+            .filter(|(o, _)| o.failed())
+            .map(|(_, n)| n)
+            .sum();
+        failed as f64 / self.latencies_us.len().max(1) as f64
+    }
+
     pub fn throughput(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -331,11 +428,13 @@ impl std::fmt::Display for Report {
             .collect::<Vec<_>>()
             .join(" · ");
         writeln!(f, "  statuses    {histogram}")?;
-        write!(
-            f,
-            "  queued      {} acknowledged a queued job (🌀)",
-            self.queued
-        )?;
+        let outcomes = self
+            .outcomes
+            .iter()
+            .map(|(o, n)| format!("{} × {n}", o.label()))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        write!(f, "  outcomes    {outcomes}")?;
         if let Some(n) = self.sink_delivered {
             write!(
                 f,
@@ -357,6 +456,14 @@ impl std::fmt::Display for Report {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = measure(&args).await?;
     println!("{report}");
+    let failed = report.failed_share();
+    if failed > args.max_failed {
+        anyhow::bail!(
+            "{:.1}% of the requests failed (more than --max-failed {:.1}%): see the outcomes above",
+            failed * 100.0,
+            args.max_failed * 100.0
+        );
+    }
     Ok(())
 }
 
@@ -435,7 +542,10 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
         elapsed,
         latencies_us,
         statuses,
-        queued: samples.iter().filter(|s| s.queued).count(),
+        outcomes: samples.iter().fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s.outcome).or_default() += 1;
+            m
+        }),
         sink_delivered,
         sink_last_after,
     })
@@ -470,6 +580,31 @@ mod tests {
         let mut all = vec!["t"];
         all.extend_from_slice(extra);
         <T as clap::Parser>::try_parse_from(all).unwrap().a
+    }
+
+    #[test]
+    fn answers_are_read_as_their_users_would_read_them() {
+        let s = mandala_model::i18n::strings(None);
+        let reply = |text: &str, flags: u32| {
+            serde_json::json!({"type": 4, "data": {"content": text, "flags": flags}}).to_string()
+        };
+        let of = |status: u16, body: &str| Outcome::of_answer(status, body.as_bytes());
+        assert_eq!(
+            of(200, &reply("🌀 Rendering mandala · seed 1", 0)),
+            Outcome::Queued
+        );
+        assert_eq!(of(200, r#"{"type":1}"#), Outcome::Pong);
+        assert_eq!(of(200, &reply(s.try_again, 64)), Outcome::TryAgain);
+        let full = mandala_model::i18n::fill(s.queue_full, &[("n", "5")]);
+        assert_eq!(of(200, &reply(&full, 64)), Outcome::RefusedAtCap);
+        assert_eq!(of(200, &reply(s.queue_busy, 64)), Outcome::RefusedAtCap);
+        let long = mandala_model::i18n::fill(s.too_long, &[("wait", "~20 min")]);
+        assert_eq!(of(200, &reply(&long, 64)), Outcome::TooLong);
+        assert_eq!(of(401, "invalid request signature"), Outcome::Rejected(401));
+        assert!(Outcome::TryAgain.failed() && Outcome::TransportError.failed());
+        assert!(!Outcome::RefusedAtCap.failed() && !Outcome::Queued.failed());
+        assert!(share("1.5").is_err() && share("x").is_err());
+        assert_eq!(args(&["--max-failed", "0.25"]).max_failed, 0.25);
     }
 
     #[test]
@@ -556,9 +691,27 @@ mod tests {
         ]);
         let report = measure(&a).await.unwrap();
         assert_eq!(report.statuses, BTreeMap::from([(200, 50)]), "{report}");
-        assert_eq!(report.queued, 50, "{report}");
+        assert_eq!(report.queued(), 50, "{report}");
+        assert_eq!(report.failed_share(), 0.0, "{report}");
         assert_eq!(report.sink_delivered, Some(50), "{report}");
         assert!(report.throughput() > 0.0 && report.latency_ms(99.0) >= report.latency_ms(50.0));
+        // Signed with a key the ingress does not know: every request is
+        // rejected, and the command says so with its exit status.
+        let wrong = args(&[
+            "--url",
+            &url,
+            "--key-seed",
+            &hex::encode([6u8; 32]),
+            "--requests",
+            "20",
+            "--warmup",
+            "0",
+        ]);
+        let e = run(wrong).await.unwrap_err();
+        assert!(
+            e.to_string().contains("100.0% of the requests failed"),
+            "{e}"
+        );
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
         assert!(!dir.path().join("dead.jsonl").exists());
