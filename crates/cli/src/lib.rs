@@ -8,12 +8,14 @@
 //! Layout: [`cli`] holds the command tree and dispatch; each subcommand lives
 //! in its own module under [`commands`], with its flags (`Args`) beside its
 //! `run` function. [`spec_args`] holds the render-option flags that several
-//! subcommands share.
+//! subcommands share; [`out`] writes the reports (`say!`), ending quietly
+//! when a pipe's reader goes away.
 
 pub mod cli;
 pub mod commands;
 pub mod dev;
 pub mod lab;
+pub mod out;
 pub mod spec_args;
 
 /// An error in what the user typed: reported without a backtrace and with

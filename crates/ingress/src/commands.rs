@@ -68,7 +68,12 @@ async fn slash(
     // The interaction id picks the seed when the user did not: the seed is
     // shown in the acknowledgement, and a redelivered job draws the same image.
     let spec = spec.with_seed_from(interaction.id.as_bytes());
-    let grid = grid(grid_option(&options).unwrap_or(state.grid.mandala));
+    // What will actually come: a grid needs room and pixels, so an SVG or a
+    // small size gets one image whatever was asked, and the answer says so.
+    let grid = request::grid_if_possible(
+        &spec,
+        grid(grid_option(&options).unwrap_or(state.grid.mandala)),
+    );
     request::render(
         state,
         interaction,

@@ -292,14 +292,27 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let limits = config.http_limits();
     let ingress = Ingress::start(config).await?;
-    let drained =
-        mandala_service::server::serve(listener, ingress.router(), limits, shutdown).await;
-    if drained.cut > 0 {
-        tracing::warn!(
-            cut = drained.cut,
-            "in-flight requests did not finish within the drain budget"
-        );
-    }
-    ingress.shutdown().await;
+    ingress.serve(listener, limits, shutdown).await;
     Ok(())
+}
+
+impl Ingress {
+    /// Serves this ingress on `listener` with `limits` until `shutdown`
+    /// resolves, then drains and flushes (see [`serve`]).
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: mandala_service::server::Limits,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let drained =
+            mandala_service::server::serve(listener, self.router(), limits, shutdown).await;
+        if drained.cut > 0 {
+            tracing::warn!(
+                cut = drained.cut,
+                "in-flight requests did not finish within the drain budget"
+            );
+        }
+        self.shutdown().await;
+    }
 }

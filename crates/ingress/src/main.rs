@@ -34,6 +34,20 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> ExitCode {
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+    let limits = config.http_limits();
+    // Every setting is checked before the port is taken: a bad one ends
+    // here, with one line naming it, and never after "listening".
+    let ingress = match mandala_ingress::Ingress::start(config).await {
+        Ok(i) => i,
+        Err(e @ mandala_ingress::StartError::Config(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -42,15 +56,8 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     tracing::info!(%addr, "mandala-ingress listening");
-    match mandala_ingress::serve(config, listener, mandala_service::shutdown::signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e @ mandala_ingress::StartError::Config(_)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ingress
+        .serve(listener, limits, mandala_service::shutdown::signal())
+        .await;
+    ExitCode::SUCCESS
 }

@@ -363,3 +363,27 @@ async fn every_answer_is_in_the_users_language() {
         assert_eq!(ephemeral_text(&v), s.largest_size);
     }
 }
+
+/// Issue #24: the first answer names what will come. An SVG, or a size
+/// under a grid's minimum, is one image whatever was asked.
+#[tokio::test]
+async fn the_answer_promises_one_image_when_one_will_come() {
+    let bot = Bot::start(|_| {}).await;
+    let s = mandala_model::i18n::strings(None);
+    let cases = [
+        (
+            json!([{"name": "format", "type": 3, "value": "svg"}]),
+            false,
+        ),
+        (json!([{"name": "size", "type": 4, "value": 128}]), false),
+        (json!([{"name": "format", "type": 3, "value": "png"}]), true),
+    ];
+    for (n, (options, grid)) in cases.into_iter().enumerate() {
+        let v = bot.send(&command(&snowflake(), options.clone())).await;
+        let content = v["data"]["content"].as_str().unwrap();
+        let job = bot.job(n + 1).await;
+        assert_eq!(job.grid.is_some(), grid, "{options}");
+        let ack = if grid { s.ack_grid } else { s.ack_render };
+        assert!(content.starts_with(ack), "{options}: {content}");
+    }
+}

@@ -2,18 +2,37 @@
 //! or the Cloud Tasks queue, every role of it (`WORKER_ROLE`), the single
 //! service included.
 
-use anyhow::Context as _;
+use std::process::ExitCode;
+
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // Bad or missing variables: clap names them and exits with 2.
     let config = mandala_worker::Config::parse();
     mandala_service::logging::init();
-    // Fail on a bad setting before binding the port.
-    config.check()?;
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
-        .await
-        .with_context(|| format!("cannot listen on PORT {}", config.port))?;
-    mandala_single::serve(config, listener, mandala_service::shutdown::signal()).await?;
-    Ok(())
+    // Fail on a bad setting before binding the port: one line naming it,
+    // exit 2, and no backtrace whatever RUST_BACKTRACE says.
+    if let Err(e) = config.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", config.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on PORT {}: {e}", config.port);
+            return ExitCode::FAILURE;
+        }
+    };
+    match mandala_single::serve(config, listener, mandala_service::shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ mandala_worker::StartError::Config(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

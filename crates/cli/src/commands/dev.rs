@@ -84,11 +84,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let stack = DevStack::start(options).await?;
     print_banner(&stack);
     mandala_service::shutdown::signal().await;
-    println!(
+    crate::say!(
         "\nshutting down: finishing in-flight work, keeping undelivered jobs for the next start…"
     );
     stack.shutdown().await;
-    println!("stopped cleanly");
+    crate::say!("stopped cleanly");
     Ok(())
 }
 
@@ -101,7 +101,7 @@ fn print_banner(s: &DevStack) {
         Some(_) => format!("local stand-in at {}/api/v10", s.base_url),
         None => "real Discord (https://discord.com/api/v10)".to_owned(),
     };
-    println!(
+    crate::say!(
         "\nMandala Bot is running on this machine.\n\n  \
          playground        {base}/\n  \
          interactions      {base}/interactions\n  \
@@ -127,7 +127,7 @@ fn print_banner(s: &DevStack) {
         key = s.public_key_hex,
     );
     if s.standin.is_some() {
-        println!(
+        crate::say!(
             "Try it: open the playground, or run `cargo run --release -- interact --seed 42` in another terminal.\n\n\
              To serve a real Discord application instead:\n  \
              1. expose this port through a tunnel, e.g. `cloudflared tunnel --url {base}` or `ngrok http {port}`;\n  \
@@ -138,11 +138,11 @@ fn print_banner(s: &DevStack) {
             port = s.base_url.rsplit(':').next().unwrap_or("8080"),
         );
     } else {
-        println!(
+        crate::say!(
             "Serving real Discord: set the Interactions Endpoint URL to https://<your tunnel>/interactions, then use /mandala.\n"
         );
     }
-    println!(
+    crate::say!(
         "Ctrl-C stops cleanly; jobs not yet delivered are kept in .mandala/ and resumed on the next start."
     );
 }

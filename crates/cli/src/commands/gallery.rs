@@ -74,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let png = mandala_render::encode::png_compact(&sheet, &json, true)?;
     write_atomically(&args.output, &png)?;
-    println!(
+    crate::say!(
         "{}: {} cells, {w}x{h}, {} KiB",
         args.output.display(),
         specs.len(),

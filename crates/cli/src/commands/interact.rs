@@ -138,7 +138,7 @@ fn api_base(args: &Args) -> Result<String, UsageError> {
 /// the interaction callback, as the single design does for cheap jobs).
 fn report_answer(answer: &client::Answer) -> anyhow::Result<()> {
     if answer.status == 202 {
-        println!("ingress answered 202: answered inline with the image");
+        crate::say!("ingress answered 202: answered inline with the image");
         return Ok(());
     }
     let data = answer.response.as_ref().and_then(|r| r.data.as_ref());
@@ -150,7 +150,7 @@ fn report_answer(answer: &client::Answer) -> anyhow::Result<()> {
     } else {
         &content
     };
-    println!("ingress answered {}: {shown}", answer.status);
+    crate::say!("ingress answered {}: {shown}", answer.status);
     if answer.status != 200 {
         anyhow::bail!("the interaction was not accepted");
     }
@@ -198,9 +198,9 @@ async fn await_image(
 }
 
 fn print_reply(message: &Value) {
-    println!("reply: {}", message["content"].as_str().unwrap_or(""));
+    crate::say!("reply: {}", message["content"].as_str().unwrap_or(""));
     for a in message["attachments"].as_array().into_iter().flatten() {
-        println!(
+        crate::say!(
             "  attachment {} ({} bytes) {}",
             a["filename"].as_str().unwrap_or("?"),
             a["size"],
@@ -209,7 +209,7 @@ fn print_reply(message: &Value) {
     }
     for row in message["components"].as_array().into_iter().flatten() {
         for b in row["components"].as_array().into_iter().flatten() {
-            println!(
+            crate::say!(
                 "  button {:<8} {}",
                 b["label"].as_str().unwrap_or(""),
                 b["custom_id"].as_str().unwrap_or("")
@@ -231,6 +231,6 @@ async fn save(http: &reqwest::Client, message: &Value, path: &Path) -> anyhow::R
         .bytes()
         .await?;
     std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-    println!("saved {}", path.display());
+    crate::say!("saved {}", path.display());
     Ok(())
 }

@@ -134,20 +134,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (records, summary) = lab::run(&setup, &scenario).await?;
     if args.records {
         for r in &records {
-            println!("{}", serde_json::to_string(r)?);
+            crate::say!("{}", serde_json::to_string(r)?);
         }
     }
-    print!(
-        "{}",
-        lab::report::render(
-            &format!(
-                "{} · {} render slot(s)",
-                args.mode.name(),
-                args.render_slots
-            ),
-            &summary
-        )
+    let report = lab::report::render(
+        &format!(
+            "{} · {} render slot(s)",
+            args.mode.name(),
+            args.render_slots
+        ),
+        &summary,
     );
+    crate::say!("{}", report.trim_end_matches('\n'));
     if dir == temp {
         let _ = std::fs::remove_dir_all(&temp);
     }

@@ -455,7 +455,7 @@ impl std::fmt::Display for Report {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = measure(&args).await?;
-    println!("{report}");
+    crate::say!("{report}");
     let failed = report.failed_share();
     if failed > args.max_failed {
         anyhow::bail!(

@@ -75,8 +75,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("publishing to {topic}"))?;
     publisher.shutdown().await;
-    println!("published message {id} to {topic}");
-    println!("  {}", resolved.summary());
-    println!("  the worker stores it as {}", resolved.object_name());
+    crate::say!("published message {id} to {topic}");
+    crate::say!("  {}", resolved.summary());
+    crate::say!("  the worker stores it as {}", resolved.object_name());
     Ok(())
 }

@@ -50,7 +50,7 @@ fn snowflake(flag: &str, value: &str) -> Result<(), UsageError> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let body = command::definitions();
     if args.dry_run {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        crate::say!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
     let app = args.application_id.ok_or_else(|| {
@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 || "globally (may take up to an hour to appear)".to_owned(),
                 |g| format!("in guild {g}"),
             );
-            println!("registered {} {scope}", names.join(", "));
+            crate::say!("registered {} {scope}", names.join(", "));
             Ok(())
         }
         401 => anyhow::bail!(

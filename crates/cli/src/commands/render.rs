@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("-o {}: {e}", args.output.display())))?;
     let rendered = mandala_render::draw(&drawing)?;
     write_atomically(&args.output, &rendered.bytes)?;
-    println!("{}", drawing.canonical_json());
+    crate::say!("{}", drawing.canonical_json());
     Ok(())
 }
 

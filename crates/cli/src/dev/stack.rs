@@ -371,7 +371,7 @@ impl DevStack {
             &ingress_args,
             "mandala-ingress",
         ))
-        .map_err(|e| anyhow::anyhow!("ingress configuration: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("ingress configuration: {}", clap_reason(&e)))?;
 
         let (ingress, worker, shared_ledger) = if topology == Topology::Single {
             // The worker first: the ingress hands it jobs in this process.
@@ -553,9 +553,17 @@ fn worker_args(
     args
 }
 
+/// A settings error's first line, without clap's own `error: ` prefix
+/// (the caller says whose settings they were).
+fn clap_reason(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
 fn parse_worker(args: &[(&'static str, String)]) -> anyhow::Result<mandala_worker::config::Config> {
     mandala_worker::config::Config::try_parse_from(to_args(args, "mandala-worker"))
-        .map_err(|e| anyhow::anyhow!("worker configuration: {e}"))
+        .map_err(|e| anyhow::anyhow!("worker configuration: {}", clap_reason(&e)))
 }
 
 async fn start_worker(
