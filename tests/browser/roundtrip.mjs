@@ -29,6 +29,9 @@ page.on("pageerror", (e) => errors.push(String(e)));
 await page.goto(url);
 await page.waitForFunction(() => document.querySelectorAll("#palette option").length > 12, null, { timeout: 10000 })
   .catch(() => fail("palettes never loaded"));
+// The banner names the design the stack runs.
+const design = await page.textContent("#design");
+if (!["pubsub", "single", "pubsub-split", "cloud-tasks"].includes(design)) await fail(`the banner names no design: ${design}`);
 await page.fill("#seed", "42");
 await page.selectOption("#palette", "ocean");
 await page.selectOption("#size", "256");

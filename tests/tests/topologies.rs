@@ -513,6 +513,14 @@ async fn dev_stack_runs_every_design() {
         if topology == Topology::CloudTasks {
             assert_eq!(stack.tasks.as_ref().unwrap().stats().created, 3);
         }
+        // The playground names the design it serves.
+        let state: Value = reqwest::get(format!("{}/playground/state", stack.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(state["design"], topology.as_str());
         stack.shutdown().await;
     }
 }

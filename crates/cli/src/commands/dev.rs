@@ -5,6 +5,7 @@
 //! key it also serves a Discord stand-in and the playground page; with one
 //! (and a tunnel) it serves real Discord.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -126,9 +127,17 @@ fn print_banner(s: &DevStack) {
         app = s.application_id,
         key = s.public_key_hex,
     );
+    // The hint must reach this stack: its port and its key's directory.
+    let mut interact = "cargo run --release -- interact --seed 42".to_owned();
+    if !s.base_url.ends_with(":8080") {
+        let _ = write!(interact, " --url {}/interactions", s.base_url);
+    }
+    if s.options.dir != std::path::Path::new(".mandala") {
+        let _ = write!(interact, " --dir {}", s.options.dir.display());
+    }
     if s.standin.is_some() {
         crate::say!(
-            "Try it: open the playground, or run `cargo run --release -- interact --seed 42` in another terminal.\n\n\
+            "Try it: open the playground, or run `{interact}` in another terminal.\n\n\
              To serve a real Discord application instead:\n  \
              1. expose this port through a tunnel, e.g. `cloudflared tunnel --url {base}` or `ngrok http {port}`;\n  \
              2. restart with DISCORD_PUBLIC_KEY=<Public Key> DISCORD_APPLICATION_ID=<Application ID> (General Information page);\n  \
@@ -136,6 +145,7 @@ fn print_banner(s: &DevStack) {
              4. `DISCORD_BOT_TOKEN=<token> cargo run --release -- register-commands --application-id <id> --guild <your test server id>`.\n",
             base = s.base_url,
             port = s.base_url.rsplit(':').next().unwrap_or("8080"),
+            interact = interact,
         );
     } else {
         crate::say!(
@@ -143,6 +153,7 @@ fn print_banner(s: &DevStack) {
         );
     }
     crate::say!(
-        "Ctrl-C stops cleanly; jobs not yet delivered are kept in .mandala/ and resumed on the next start."
+        "Ctrl-C stops cleanly; jobs not yet delivered are kept in {}/ and resumed on the next start.",
+        s.options.dir.display()
     );
 }

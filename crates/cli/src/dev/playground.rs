@@ -37,6 +37,8 @@ pub struct Playground {
     pub client: reqwest::Client,
     /// The ingress's queue ledger, shown as a user would feel it.
     pub ledger: mandala_ledger::Ledger,
+    /// The design the stack runs (`pubsub`, `single`, …), for the banner.
+    pub design: &'static str,
 }
 
 type ApiError = (StatusCode, Json<Value>);
@@ -99,6 +101,7 @@ async fn state(State(p): State<Playground>) -> Json<Value> {
         "mode": if p.standin.is_some() && p.signing_key.is_some() { "local" } else { "discord" },
         "application_id": p.application_id,
         "public_key": p.public_key_hex,
+        "design": p.design,
         "palettes": palettes,
     }))
 }

@@ -409,6 +409,7 @@ impl DevStack {
             store: store.clone(),
             client: reqwest::Client::new(),
             ledger: ingress.ledger().clone(),
+            design: topology.as_str(),
         };
         let mut app = ingress.router().merge(playground.router());
         if let Some(s) = &standin {
