@@ -213,3 +213,25 @@ async fn interact_speaks_every_design_and_every_option_it_offers() {
     assert!(e.to_string().contains("--variant"), "{e}");
     stack.shutdown().await;
 }
+
+/// Issue #24: two `mandala dev` on one directory would share its spool,
+/// dead letters and key; the second says so and which flag to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_dev_stacks_do_not_share_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".mandala");
+    let first = DevStack::start(DevOptions::ephemeral(state.clone()))
+        .await
+        .unwrap();
+    let Err(e) = DevStack::start(DevOptions::ephemeral(state.clone())).await else {
+        panic!("a second stack started on the same directory");
+    };
+    assert!(e.to_string().contains("--dir"), "{e}");
+    first.shutdown().await;
+    // Once the first has stopped, the directory is free again.
+    DevStack::start(DevOptions::ephemeral(state))
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
+}

@@ -136,14 +136,38 @@ pub fn random_seed() -> Result<u64, UsageError> {
 }
 
 /// Parses a `--spec` JSON argument, naming the flag on error.
+/// Its values are checked here, so an error in them names `--spec`, not a
+/// flag that was never given.
 pub fn parse_spec_json(json: &str) -> Result<RenderSpec, UsageError> {
-    serde_json::from_str(json)
-        .map_err(|e| UsageError(format!("--spec: not a valid render spec: {e}")))
+    // serde reads a struct from an array too (`[1,2]` as seed 1, variant
+    // 2): a spec is an object with named fields, nothing else.
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| UsageError(format!("--spec: not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(UsageError(format!(
+            "--spec: a render spec is a JSON object such as '{{\"seed\":42}}', not {value}"
+        )));
+    }
+    let spec: RenderSpec = serde_json::from_value(value)
+        .map_err(|e| UsageError(format!("--spec: not a valid render spec: {e}")))?;
+    spec.validate()
+        .map_err(|e| UsageError(format!("--spec: {e}")))?;
+    Ok(spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_is_an_object_and_its_errors_name_it() {
+        let e = parse_spec_json("[1,2]").unwrap_err().0;
+        assert!(e.starts_with("--spec:") && e.contains("object"), "{e}");
+        let e = parse_spec_json(r#"{"symmetry":99}"#).unwrap_err().0;
+        assert!(e.starts_with("--spec:") && e.contains("symmetry"), "{e}");
+        assert!(!e.contains("--symmetry"), "{e}");
+        assert_eq!(parse_spec_json(r#"{"seed":42}"#).unwrap().seed, Some(42));
+    }
 
     #[test]
     fn flags_override_the_base_and_errors_name_the_flag() {

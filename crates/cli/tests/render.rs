@@ -318,4 +318,42 @@ fn gallery_writes_a_contact_sheet() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--styles"));
+    // A sheet is a PNG, whatever the name would say; zero columns is no layout.
+    for (args, flag) in [
+        (&["gallery", "-o", "g.svg", "--size", "96"][..], "-o"),
+        (
+            &["gallery", "-o", "g3.png", "--columns", "0"][..],
+            "--columns",
+        ),
+    ] {
+        let o = mandala(args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+    }
+    assert!(!dir.path().join("g.svg").exists());
+
+    // --from reads a sheet's cells: without --cell it says what to add,
+    // with it the cell is drawn exactly as the sheet drew it.
+    let o = mandala(&["render", "--from", "g.png", "-o", "c.png"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("gallery of 4 mandalas") && stderr(&o).contains("--cell"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mandala(
+        &["render", "--from", "g.png", "--cell", "3", "-o", "c.webp"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cells = mandala_render::cells_from_image(&bytes).unwrap();
+    let drawn = mandala_render::spec_from_image(&std::fs::read(dir.path().join("c.webp")).unwrap())
+        .unwrap();
+    assert_eq!(drawn.canonical_json(), cells[2].canonical_json());
+    let o = mandala(
+        &["render", "--from", "g.png", "--cell", "9", "-o", "c.png"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cells 1–4"), "{}", stderr(&o));
 }

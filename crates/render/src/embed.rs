@@ -30,6 +30,10 @@ pub enum SpecFromImageError {
     BadJson { format: &'static str, why: String },
     #[error("the file's spec is not renderable: {0}")]
     Invalid(#[from] SpecError),
+    #[error(
+        "the {format} is a gallery of {cells} mandalas (mandala gallery), not one: choose a cell (1–{cells})"
+    )]
+    Gallery { format: &'static str, cells: usize },
 }
 
 /// Reads the [`ResolvedSpec`] embedded in a PNG, WebP or SVG this renderer
@@ -46,9 +50,15 @@ pub fn spec_from_image(bytes: &[u8]) -> Result<ResolvedSpec, SpecFromImageError>
     Ok(spec)
 }
 
-/// Reads what a file this renderer made draws: one mandala or a grid.
+/// Reads what a file this renderer made draws: one mandala or a grid. A
+/// gallery's sheet is refused with [`SpecFromImageError::Gallery`]: its
+/// cells are read with [`cells_from_image`].
 pub fn drawing_from_image(bytes: &[u8]) -> Result<Drawing, SpecFromImageError> {
     let (format, text) = embedded(bytes)?;
+    if text.trim_start().starts_with('[') {
+        let cells = cells_of(format, &text)?.len();
+        return Err(SpecFromImageError::Gallery { format, cells });
+    }
     // A grid's JSON names its kind; a single spec has no such field.
     let is_grid = serde_json::from_str::<serde_json::Value>(&text)
         .is_ok_and(|v| v.get("kind").is_some() && v.get("cells").is_some());
@@ -64,6 +74,25 @@ pub fn drawing_from_image(bytes: &[u8]) -> Result<Drawing, SpecFromImageError> {
         cell.validate()?;
     }
     Ok(Drawing::Grid(grid))
+}
+
+/// The specs of a gallery's cells (`mandala gallery` stores them as a
+/// JSON array), in the sheet's order.
+pub fn cells_from_image(bytes: &[u8]) -> Result<Vec<ResolvedSpec>, SpecFromImageError> {
+    let (format, text) = embedded(bytes)?;
+    cells_of(format, &text)
+}
+
+fn cells_of(format: &'static str, text: &str) -> Result<Vec<ResolvedSpec>, SpecFromImageError> {
+    let cells: Vec<ResolvedSpec> =
+        serde_json::from_str(text).map_err(|e| SpecFromImageError::BadJson {
+            format,
+            why: e.to_string(),
+        })?;
+    for cell in &cells {
+        cell.validate()?;
+    }
+    Ok(cells)
 }
 
 /// The format's name and the JSON embedded in the file.

@@ -30,7 +30,7 @@ pub mod svg;
 
 use std::time::{Duration, Instant};
 
-pub use embed::{SpecFromImageError, drawing_from_image, spec_from_image};
+pub use embed::{SpecFromImageError, cells_from_image, drawing_from_image, spec_from_image};
 pub use mandala_model::RENDER_VERSION;
 use mandala_model::{Drawing, Format, ResolvedSpec, SpecError};
 pub use marks::SPEC_KEYWORD;

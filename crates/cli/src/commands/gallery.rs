@@ -36,11 +36,24 @@ pub struct Args {
     #[arg(long, default_value_t = 256, value_name = "PX")]
     pub size: u32,
     /// Cells per row.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub columns: u32,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // A sheet is a PNG: a file named otherwise would lie about its bytes.
+    let ext = args
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if ext.as_deref() != Some("png") {
+        return Err(UsageError(format!(
+            "-o {}: a gallery sheet is a PNG; name it .png",
+            args.output.display()
+        ))
+        .into());
+    }
     let specs = cells(&args)?;
     let columns = args.columns.clamp(1, specs.len() as u32);
     let rows = (specs.len() as u32).div_ceil(columns);

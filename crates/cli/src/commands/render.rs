@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use mandala_model::{Drawing, Format, RenderSpec, ResolvedSpec};
+use mandala_render::SpecFromImageError;
 
 use crate::UsageError;
 use crate::spec_args::{SpecArgs, resolve_request};
@@ -27,13 +28,17 @@ pub struct Args {
     /// Re-render a PNG, WebP or SVG made by `mandala render` (or the bot) exactly, from the spec stored in it.
     #[arg(long, value_name = "FILE", conflicts_with = "spec")]
     pub from: Option<PathBuf>,
+    /// With --from on a gallery sheet (`mandala gallery`, docs/gallery.png): draw this cell
+    /// (1 is the top left, counting along the rows).
+    #[arg(long, value_name = "N", requires = "from", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cell: Option<u32>,
     #[command(flatten)]
     pub options: SpecArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let drawing = match &args.from {
-        Some(file) => from_file(file, &args.options)?,
+        Some(file) => from_file(file, args.cell, &args.options)?,
         None => Drawing::One(resolve(&args)?),
     };
     let format = output_format(
@@ -54,7 +59,7 @@ fn resolve(args: &Args) -> Result<ResolvedSpec, UsageError> {
     resolve_request(args.spec.as_deref(), &args.options).map(|(_, resolved)| resolved)
 }
 
-fn from_file(file: &Path, options: &SpecArgs) -> Result<Drawing, UsageError> {
+fn from_file(file: &Path, cell: Option<u32>, options: &SpecArgs) -> Result<Drawing, UsageError> {
     // Only the output format may change: anything else would not be "exactly".
     let others = SpecArgs {
         format: None,
@@ -68,8 +73,26 @@ fn from_file(file: &Path, options: &SpecArgs) -> Result<Drawing, UsageError> {
     }
     let bytes = std::fs::read(file)
         .map_err(|e| UsageError(format!("--from: cannot read {}: {e}", file.display())))?;
-    mandala_render::drawing_from_image(&bytes)
-        .map_err(|e| UsageError(format!("--from {}: {e}", file.display())))
+    let shown = file.display();
+    let Some(n) = cell else {
+        return mandala_render::drawing_from_image(&bytes).map_err(|e| match e {
+            SpecFromImageError::Gallery { .. } => {
+                UsageError(format!("--from {shown}: {e}: add --cell N"))
+            }
+            e => UsageError(format!("--from {shown}: {e}")),
+        });
+    };
+    let cells = mandala_render::cells_from_image(&bytes).map_err(|e| {
+        UsageError(format!(
+            "--cell: {shown} is not a gallery sheet (only `mandala gallery` makes those): {e}"
+        ))
+    })?;
+    let count = cells.len();
+    cells
+        .into_iter()
+        .nth(n as usize - 1)
+        .map(Drawing::One)
+        .ok_or_else(|| UsageError(format!("--cell {n}: {shown} has cells 1–{count}")))
 }
 
 /// `--format` if given, else the output's extension, else the spec's own.

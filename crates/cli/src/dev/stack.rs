@@ -149,6 +149,31 @@ pub struct DevStack {
     ingress: Option<mandala_ingress::Ingress>,
     worker: Option<RunningWorker>,
     replier: Option<RunningWorker>,
+    /// Held while the stack runs: two stacks must not share a directory's
+    /// spool, dead letters and key.
+    _dir_lock: std::fs::File,
+}
+
+/// Takes the state directory for this stack, or says which flag to change.
+fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("dev.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(crate::UsageError(format!(
+            "--dir {}: another `mandala dev` is using it (its spool, dead letters and key would be shared); stop it, or give this one its own --dir",
+            dir.display()
+        ))
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+        }
+    }
 }
 
 struct RunningWorker {
@@ -187,6 +212,7 @@ impl DevStack {
         }
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
+        let dir_lock = lock_dir(&options.dir)?;
 
         let (public_key_hex, signing_key) = match &options.discord_public_key {
             Some(hex_key) => (hex_key.trim().to_owned(), None),
@@ -444,6 +470,7 @@ impl DevStack {
             ingress: Some(ingress),
             worker: Some(worker),
             replier,
+            _dir_lock: dir_lock,
         })
     }
 
