@@ -321,12 +321,30 @@ async fn dev_stack_through_emulators() {
         .wait_for_images(sent.len(), Duration::from_secs(60))
         .await;
     assert_eq!(messages.len(), 3);
-    for spec in specs {
+    for spec in &specs {
         let name = spec.resolve().unwrap().object_name();
         assert!(
             gcs.json().get_object(&bucket, &name).await.is_some(),
             "{name} in gs://{bucket}"
         );
     }
+    // The playground's gallery shows them, and serves them, from the bucket.
+    let gallery: serde_json::Value = reqwest::get(format!("{}/playground/gallery", stack.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = gallery.as_array().unwrap();
+    assert_eq!(items.len(), 3, "{gallery}");
+    let image = reqwest::get(format!(
+        "{}{}",
+        stack.base_url,
+        items[0]["url"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    assert!(image.status().is_success());
+    mandala_e2e::check_image(&image.bytes().await.unwrap()).unwrap();
     stack.shutdown().await;
 }

@@ -341,8 +341,11 @@ pub fn stored_images(dir: &Path) -> Vec<PathBuf> {
 }
 
 async fn gallery(State(p): State<Playground>) -> Json<Value> {
-    let StoreLocation::Directory(dir) = &p.store else {
-        return Json(json!([]));
+    let dir = match &p.store {
+        StoreLocation::Directory(dir) => dir,
+        StoreLocation::Bucket { endpoint, bucket } => {
+            return Json(json!(bucket_images(&p.client, endpoint, bucket).await));
+        }
     };
     let items: Vec<Value> = stored_images(dir)
         .iter()
@@ -354,13 +357,55 @@ async fn gallery(State(p): State<Playground>) -> Json<Value> {
     Json(json!(items))
 }
 
+/// The newest images in the bucket (Cloud Storage's JSON API, which the
+/// emulators speak too), newest first.
+async fn bucket_images(client: &reqwest::Client, endpoint: &str, bucket: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/storage/v1/b/{bucket}/o?prefix=renders/",
+        endpoint.trim_end_matches('/')
+    );
+    let listed: Value = match client.get(&url).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the bucket for the gallery");
+            Value::Null
+        }
+    };
+    let mut items: Vec<(&str, &str)> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o["name"].as_str()?, o["updated"].as_str().unwrap_or(""))))
+        .filter(|(name, _)| image_type(name).is_some())
+        .collect();
+    // RFC 3339 times of one format sort as text.
+    items.sort_by(|a, b| b.1.cmp(a.1));
+    items
+        .into_iter()
+        .take(GALLERY_LIMIT)
+        .map(|(name, _)| {
+            json!({
+                "name": name.rsplit('/').next().unwrap_or(name),
+                "url": format!("/playground/store/{name}"),
+            })
+        })
+        .collect()
+}
+
+/// The content type of a stored image, by its name; `None` if it is not one.
+fn image_type(name: &str) -> Option<&'static str> {
+    match name.rsplit('.').next()? {
+        "png" => Some("image/png"),
+        "webp" => Some("image/webp"),
+        "svg" => Some("image/svg+xml"),
+        _ => None,
+    }
+}
+
 async fn stored_image(
     State(p): State<Playground>,
     UrlPath(rel): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let StoreLocation::Directory(dir) = &p.store else {
-        return Err(api_error(StatusCode::NOT_FOUND, "images are in a bucket"));
-    };
     // Only plain relative paths inside the store: no `..`, no absolute paths.
     let safe = rel
         .split('/')
@@ -368,16 +413,32 @@ async fn stored_image(
     if !safe {
         return Err(api_error(StatusCode::BAD_REQUEST, "bad path"));
     }
-    let path = dir.join(&rel);
-    let content_type = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => "image/png",
-        Some("webp") => "image/webp",
-        Some("svg") => "image/svg+xml",
-        _ => return Err(api_error(StatusCode::NOT_FOUND, "not an image")),
+    let content_type =
+        image_type(&rel).ok_or_else(|| api_error(StatusCode::NOT_FOUND, "not an image"))?;
+    let bytes = match &p.store {
+        StoreLocation::Directory(dir) => tokio::fs::read(dir.join(&rel))
+            .await
+            .map_err(|_| api_error(StatusCode::NOT_FOUND, "no such image"))?,
+        StoreLocation::Bucket { endpoint, bucket } => {
+            let mut url = reqwest::Url::parse(endpoint)
+                .map_err(|e| api_error(StatusCode::BAD_GATEWAY, e.to_string()))?;
+            url.path_segments_mut()
+                .map_err(|()| api_error(StatusCode::BAD_GATEWAY, "the endpoint takes no path"))?
+                .pop_if_empty()
+                .extend(["storage", "v1", "b", bucket, "o", &rel]);
+            url.set_query(Some("alt=media"));
+            p.client
+                .get(url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|_| api_error(StatusCode::NOT_FOUND, "no such image"))?
+                .bytes()
+                .await
+                .map_err(|e| api_error(StatusCode::BAD_GATEWAY, e.to_string()))?
+                .to_vec()
+        }
     };
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| api_error(StatusCode::NOT_FOUND, "no such image"))?;
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
