@@ -162,63 +162,14 @@ pub fn apply<H: std::hash::BuildHasher>(
 ) -> Result<RenderSpec, FormError> {
     let mut spec = original.clone();
     let get = |id: &str| values.get(id).map(|v| v.trim());
-    let invalid = |field: &str, problem: String| FormError {
-        field: field.to_owned(),
-        problem,
-    };
-    let number = |label: &str, what: &str, v: &str| -> Result<Option<u32>, FormError> {
-        if is_auto(v) {
-            return Ok(None);
-        }
-        v.parse().map(Some).map_err(|_| {
-            invalid(
-                label,
-                format!("{what} must be a whole number or auto (you gave {v:?})"),
-            )
-        })
-    };
-
     if let Some(v) = get("seed") {
-        let seed = (!is_auto(v)).then(|| seed_from_text(v));
-        if seed != original.seed {
-            // A new seed is a new mandala: the old variation means nothing.
-            spec.seed = seed;
-            spec.variant = None;
-            spec.tint = None;
-        }
+        apply_seed(&mut spec, original, v);
     }
     if let Some(v) = get("shape") {
-        let p = parts(v);
-        if p.len() > 4 {
-            return Err(invalid(
-                s.field_shape,
-                format!(
-                    "at most four values (symmetry · layers · elements · mirror), you gave {}",
-                    p.len()
-                ),
-            ));
-        }
-        let at = |i: usize| p.get(i).copied().unwrap_or("");
-        spec.symmetry = number(s.field_shape, "symmetry", at(0))?;
-        spec.layers = number(s.field_shape, "layers", at(1))?;
-        spec.elements = number(s.field_shape, "elements", at(2))?;
-        spec.mirror = mirror(at(3), s).map_err(|problem| invalid(s.field_shape, problem))?;
+        apply_shape(&mut spec, v, s)?;
     }
     if let Some(v) = get("style") {
-        spec.style = if is_auto(v) {
-            None
-        } else {
-            let english = s
-                .style_names
-                .iter()
-                .position(|n| n.eq_ignore_ascii_case(v))
-                .map_or(v, |i| StyleChoice::NAMES[i]);
-            Some(
-                english
-                    .parse()
-                    .map_err(|e: SpecError| invalid(s.field_style, problem(&e)))?,
-            )
-        };
+        spec.style = style(v, s)?;
     }
     if let Some(v) = get("palette") {
         spec.palette = if is_auto(v) {
@@ -231,38 +182,117 @@ pub fn apply<H: std::hash::BuildHasher>(
         };
     }
     if let Some(v) = get("canvas") {
-        let p = parts(v);
-        if p.len() > 2 {
-            return Err(invalid(
-                s.field_canvas,
-                format!(
-                    "at most two values (size · background), you gave {}",
-                    p.len()
-                ),
-            ));
-        }
-        spec.size = number(s.field_canvas, "size", p.first().copied().unwrap_or(""))?;
-        let bg = p.get(1).copied().unwrap_or("");
-        spec.background = if is_auto(bg) {
-            None
-        } else {
-            Some(
-                bg.parse::<Background>()
-                    .map_err(|e| invalid(s.field_canvas, problem(&e)))?,
-            )
-        };
+        apply_canvas(&mut spec, v, s)?;
     }
-    spec.validate().map_err(|e| {
-        let field = match e.field() {
-            "seed" => s.field_seed,
-            "style" => s.field_style,
-            "palette" => s.field_palette,
-            "size" | "background" | "format" => s.field_canvas,
-            _ => s.field_shape,
-        };
-        invalid(field, problem(&e))
-    })?;
+    spec.validate()
+        .map_err(|e| invalid(form_field(&e, s), problem(&e)))?;
     Ok(spec)
+}
+
+/// A form error on `field` (its label in the user's language).
+fn invalid(field: &str, problem: String) -> FormError {
+    FormError {
+        field: field.to_owned(),
+        problem,
+    }
+}
+
+/// A whole number, or `None` for auto; `label` names the input, `what`
+/// the value within it.
+fn number(label: &str, what: &str, v: &str) -> Result<Option<u32>, FormError> {
+    if is_auto(v) {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| {
+        invalid(
+            label,
+            format!("{what} must be a whole number or auto (you gave {v:?})"),
+        )
+    })
+}
+
+/// The `seed` input. A new seed is a new mandala: the old variation and
+/// tint mean nothing for it.
+fn apply_seed(spec: &mut RenderSpec, original: &RenderSpec, v: &str) {
+    let seed = (!is_auto(v)).then(|| seed_from_text(v));
+    if seed != original.seed {
+        spec.seed = seed;
+        spec.variant = None;
+        spec.tint = None;
+    }
+}
+
+/// The `shape` input: symmetry · layers · elements · mirror.
+fn apply_shape(spec: &mut RenderSpec, v: &str, s: &Strings) -> Result<(), FormError> {
+    let p = parts(v);
+    if p.len() > 4 {
+        return Err(invalid(
+            s.field_shape,
+            format!(
+                "at most four values (symmetry · layers · elements · mirror), you gave {}",
+                p.len()
+            ),
+        ));
+    }
+    let at = |i: usize| p.get(i).copied().unwrap_or("");
+    spec.symmetry = number(s.field_shape, "symmetry", at(0))?;
+    spec.layers = number(s.field_shape, "layers", at(1))?;
+    spec.elements = number(s.field_shape, "elements", at(2))?;
+    spec.mirror = mirror(at(3), s).map_err(|problem| invalid(s.field_shape, problem))?;
+    Ok(())
+}
+
+/// The `style` input: a style's name in the user's language or in
+/// English, or auto.
+fn style(v: &str, s: &Strings) -> Result<Option<StyleChoice>, FormError> {
+    if is_auto(v) {
+        return Ok(None);
+    }
+    let english = s
+        .style_names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(v))
+        .map_or(v, |i| StyleChoice::NAMES[i]);
+    english
+        .parse()
+        .map(Some)
+        .map_err(|e: SpecError| invalid(s.field_style, problem(&e)))
+}
+
+/// The `canvas` input: size · background.
+fn apply_canvas(spec: &mut RenderSpec, v: &str, s: &Strings) -> Result<(), FormError> {
+    let p = parts(v);
+    if p.len() > 2 {
+        return Err(invalid(
+            s.field_canvas,
+            format!(
+                "at most two values (size · background), you gave {}",
+                p.len()
+            ),
+        ));
+    }
+    spec.size = number(s.field_canvas, "size", p.first().copied().unwrap_or(""))?;
+    let bg = p.get(1).copied().unwrap_or("");
+    spec.background = if is_auto(bg) {
+        None
+    } else {
+        Some(
+            bg.parse::<Background>()
+                .map_err(|e| invalid(s.field_canvas, problem(&e)))?,
+        )
+    };
+    Ok(())
+}
+
+/// The input (its label) that holds the option a validation error names.
+fn form_field(e: &SpecError, s: &Strings) -> &'static str {
+    match e.field() {
+        "seed" => s.field_seed,
+        "style" => s.field_style,
+        "palette" => s.field_palette,
+        "size" | "background" | "format" => s.field_canvas,
+        _ => s.field_shape,
+    }
 }
 
 fn mirror(v: &str, s: &Strings) -> Result<Option<bool>, String> {

@@ -162,15 +162,7 @@ impl RenderSpec {
         self.validate()?;
         let seed = self.seed.ok_or(SpecError::MissingSeed)?;
         let variant = self.variant.unwrap_or(0);
-
-        let mut global = Stream::new(seed, 0);
-        let symmetry = *global.pick(&PLEASING_ORDERS);
-        let mirror = global.chance(0.7);
-        let layer_count = global.range(3, 6);
-        let elements = global.range(4, 9);
-        let palette_pick = global.below(palette::PALETTES.len() as u64 + 2);
-        let ornaments = global.chance(0.5);
-        let ink_offset = global.below(16) as usize;
+        let drawn = SeedChoices::draw(seed);
 
         // A tint keeps every shape and moves only colour: the inks shift
         // between layers, a harmony palette is drawn again, and each
@@ -179,31 +171,60 @@ impl RenderSpec {
         let mut tint_stream =
             (tint != 0).then(|| Stream::new(seed, TINT_PURPOSE | u64::from(tint)));
         let ink_offset = match tint_stream.as_mut() {
-            Some(t) => (ink_offset + 1 + t.below(15) as usize) % 16,
-            None => ink_offset,
+            Some(t) => (drawn.ink_offset + 1 + t.below(15) as usize) % 16,
+            None => drawn.ink_offset,
         };
 
-        let symmetry = self.symmetry.unwrap_or(symmetry);
-        let mirror = self.mirror.unwrap_or(mirror);
-        let layer_count = self.layers.unwrap_or(layer_count);
-        let ornaments = self.ornaments.unwrap_or(ornaments);
+        let symmetry = self.symmetry.unwrap_or(drawn.symmetry);
+        let mirror = self.mirror.unwrap_or(drawn.mirror);
+        let layer_count = self.layers.unwrap_or(drawn.layer_count);
+        let ornaments = self.ornaments.unwrap_or(drawn.ornaments);
 
+        let (palette_name, palette_bg, inks) = self.palette_inks(seed, tint, drawn.palette_pick);
+        let background = self.background.unwrap_or(Background::Colour(palette_bg));
+
+        let rings = Rings {
+            seed,
+            symmetry,
+            mirror,
+            elements: drawn.elements,
+            inks: &inks,
+            ink_offset,
+            reshaped: variant_layers(seed, variant, layer_count),
+        };
+        let layers = (0..layer_count)
+            .map(|i| rings.layer(self, i, tint_stream.as_mut()))
+            .collect();
+
+        Ok(ResolvedSpec {
+            version: RENDER_VERSION,
+            seed,
+            variant,
+            size: self.size.unwrap_or(bounds::DEFAULT_SIZE),
+            format: self.format.unwrap_or_default(),
+            symmetry,
+            mirror,
+            palette: palette_name,
+            background,
+            ornaments,
+            layers,
+        })
+    }
+
+    /// The palette's name, its background and its inks: the user's
+    /// colours, a named palette, a harmony drawn from the seed (again for
+    /// each tint), or the seed's pick of all of those.
+    fn palette_inks(&self, seed: u64, tint: u32, palette_pick: u64) -> (String, Rgb, Vec<Rgb>) {
         let mut harmony_stream = match tint {
             0 => Stream::new(seed, 1),
             t => Stream::new(seed, TINT_PURPOSE | 0x8000_0000 | u64::from(t)),
         };
-        let (palette_name, palette_bg, inks) = match &self.palette {
-            Some(PaletteChoice::Custom(colours)) => {
-                let bg = if colours.iter().map(|c| c.luminance()).sum::<f64>()
-                    / (colours.len() as f64)
-                    > 0.4
-                {
-                    Rgb::hex(0x101014)
-                } else {
-                    Rgb::hex(0xfaf7f0)
-                };
-                ("custom".to_owned(), bg, colours.clone())
-            }
+        match &self.palette {
+            Some(PaletteChoice::Custom(colours)) => (
+                "custom".to_owned(),
+                custom_background(colours),
+                colours.clone(),
+            ),
             Some(PaletteChoice::Named(name)) if !name.eq_ignore_ascii_case(palette::HARMONY) => {
                 // validate() has checked the name exists.
                 let p = palette::find(name).unwrap_or(&palette::PALETTES[0]);
@@ -220,60 +241,99 @@ impl RenderSpec {
                     (palette::HARMONY.to_owned(), bg, inks)
                 }
             },
-        };
-        let background = self.background.unwrap_or(Background::Colour(palette_bg));
+        }
+    }
+}
 
-        let reshaped = variant_layers(seed, variant, layer_count);
-        let layers = (0..layer_count)
-            .map(|i| {
-                let mut ls = Stream::new(seed, 100 + u64::from(i));
-                let style = *ls.pick(&Style::ALL);
-                let layer_elements = ls.range(
-                    elements.saturating_sub(2).max(*bounds::ELEMENTS.start()),
-                    (elements + 2).min(*bounds::ELEMENTS.end()),
-                );
-                let shape_seed = ls.next_u64();
-                let mut alpha = 0.55 + 0.3 * ls.unit();
-                if let Some(t) = tint_stream.as_mut() {
-                    alpha = (alpha + 0.24 * (t.unit() - 0.5)).clamp(0.4, 0.95);
-                }
-                let style = self.style.and_then(StyleChoice::fixed).unwrap_or(style);
-                let elements = self.elements.unwrap_or(layer_elements);
-                let ink = |k: usize| inks[(ink_offset + k) % inks.len()];
-                // Outer layers are large and inner ones small; a geometric
-                // ladder keeps inner layers from shrinking to nothing.
-                let radius = 0.72_f64.powi(i as i32).max(0.12);
-                let radius = (radius * 1e6).round() / 1e6;
-                LayerSpec {
-                    radius,
-                    symmetry,
-                    mirror,
-                    elements,
-                    style,
-                    stroke: ink(i as usize),
-                    fill: ink(i as usize + 1),
-                    alpha: (alpha * 1000.0).round() / 1000.0,
-                    seed: reshaped
-                        .iter()
-                        .find(|(layer, _)| *layer == i)
-                        .map_or(shape_seed, |(_, s)| *s),
-                }
-            })
-            .collect();
+/// What the seed chooses for the whole image, drawn in this order from
+/// its own stream whether or not the user fixed the field.
+struct SeedChoices {
+    symmetry: u32,
+    mirror: bool,
+    layer_count: u32,
+    elements: u32,
+    /// An index into the named palettes, or past them for a harmony.
+    palette_pick: u64,
+    ornaments: bool,
+    ink_offset: usize,
+}
 
-        Ok(ResolvedSpec {
-            version: RENDER_VERSION,
-            seed,
-            variant,
-            size: self.size.unwrap_or(bounds::DEFAULT_SIZE),
-            format: self.format.unwrap_or_default(),
-            symmetry,
-            mirror,
-            palette: palette_name,
-            background,
-            ornaments,
-            layers,
-        })
+impl SeedChoices {
+    fn draw(seed: u64) -> Self {
+        let mut global = Stream::new(seed, 0);
+        SeedChoices {
+            symmetry: *global.pick(&PLEASING_ORDERS),
+            mirror: global.chance(0.7),
+            layer_count: global.range(3, 6),
+            elements: global.range(4, 9),
+            palette_pick: global.below(palette::PALETTES.len() as u64 + 2),
+            ornaments: global.chance(0.5),
+            ink_offset: global.below(16) as usize,
+        }
+    }
+}
+
+/// A dark background under light custom colours, a light one under dark.
+fn custom_background(colours: &[Rgb]) -> Rgb {
+    if colours.iter().map(|c| c.luminance()).sum::<f64>() / (colours.len() as f64) > 0.4 {
+        Rgb::hex(0x101014)
+    } else {
+        Rgb::hex(0xfaf7f0)
+    }
+}
+
+/// What every layer shares, settled before the layers are drawn.
+struct Rings<'a> {
+    seed: u64,
+    symmetry: u32,
+    mirror: bool,
+    /// The seed's element count, each layer's drawn around it.
+    elements: u32,
+    inks: &'a [Rgb],
+    ink_offset: usize,
+    /// The layers a variation reshapes, with their new shape seeds.
+    reshaped: Vec<(u32, u64)>,
+}
+
+impl Rings<'_> {
+    /// Layer `i` (0 outermost), from its own stream; a tint nudges its
+    /// transparency from the tint's stream, layer after layer.
+    fn layer(&self, spec: &RenderSpec, i: u32, tint_stream: Option<&mut Stream>) -> LayerSpec {
+        let mut ls = Stream::new(self.seed, 100 + u64::from(i));
+        let style = *ls.pick(&Style::ALL);
+        let layer_elements = ls.range(
+            self.elements
+                .saturating_sub(2)
+                .max(*bounds::ELEMENTS.start()),
+            (self.elements + 2).min(*bounds::ELEMENTS.end()),
+        );
+        let shape_seed = ls.next_u64();
+        let mut alpha = 0.55 + 0.3 * ls.unit();
+        if let Some(t) = tint_stream {
+            alpha = (alpha + 0.24 * (t.unit() - 0.5)).clamp(0.4, 0.95);
+        }
+        let style = spec.style.and_then(StyleChoice::fixed).unwrap_or(style);
+        let elements = spec.elements.unwrap_or(layer_elements);
+        let ink = |k: usize| self.inks[(self.ink_offset + k) % self.inks.len()];
+        // Outer layers are large and inner ones small; a geometric
+        // ladder keeps inner layers from shrinking to nothing.
+        let radius = 0.72_f64.powi(i as i32).max(0.12);
+        let radius = (radius * 1e6).round() / 1e6;
+        LayerSpec {
+            radius,
+            symmetry: self.symmetry,
+            mirror: self.mirror,
+            elements,
+            style,
+            stroke: ink(i as usize),
+            fill: ink(i as usize + 1),
+            alpha: (alpha * 1000.0).round() / 1000.0,
+            seed: self
+                .reshaped
+                .iter()
+                .find(|(layer, _)| *layer == i)
+                .map_or(shape_seed, |(_, s)| *s),
+        }
     }
 }
 

@@ -273,29 +273,64 @@ impl Limit {
     }
 }
 
+/// A string's name, its text, and where Discord shows it.
+type Entry = (&'static str, &'static str, Limit);
+
 impl Strings {
     /// Every string with its name and where Discord shows it (option names
     /// are checked on their own: they follow Discord's naming rule).
     pub fn all(&self) -> Vec<(&'static str, &'static str, Limit)> {
-        use Limit::{
-            ButtonLabel, ChoiceName, Description, MenuName, Message, ModalLabel, Placeholder,
-        };
-        let mut v = vec![("command_description", self.command_description, Description)];
+        let mut v = self.command_texts();
+        v.extend(self.menu_names());
+        v.extend(self.button_labels());
+        v.extend(self.answers());
+        v.extend(self.form_texts());
+        v.extend(self.reply_texts());
+        v
+    }
+
+    /// The slash command's and its options' descriptions, and the style choices.
+    fn command_texts(&self) -> Vec<Entry> {
+        let mut v = vec![(
+            "command_description",
+            self.command_description,
+            Limit::Description,
+        )];
         for (name, o) in self.options() {
-            v.push((name, o.description, Description));
+            v.push((name, o.description, Limit::Description));
         }
         for n in self.style_names {
-            v.push(("style_names", n, ChoiceName));
+            v.push(("style_names", n, Limit::ChoiceName));
         }
-        v.extend([
+        v
+    }
+
+    /// Context-menu command names.
+    fn menu_names(&self) -> [Entry; 2] {
+        use Limit::MenuName;
+        [
             ("menu_remix", self.menu_remix, MenuName),
             ("menu_for_user", self.menu_for_user, MenuName),
+        ]
+    }
+
+    /// The buttons under an image.
+    fn button_labels(&self) -> [Entry; 6] {
+        use Limit::ButtonLabel;
+        [
             ("button_reroll", self.button_reroll, ButtonLabel),
             ("button_vary", self.button_vary, ButtonLabel),
             ("button_subtle", self.button_subtle, ButtonLabel),
             ("button_strong", self.button_strong, ButtonLabel),
             ("button_upscale", self.button_upscale, ButtonLabel),
             ("button_remix", self.button_remix, ButtonLabel),
+        ]
+    }
+
+    /// What the bot answers at once: acknowledgements, the queue, refusals.
+    fn answers(&self) -> [Entry; 24] {
+        use Limit::Message;
+        [
             ("ack_render", self.ack_render, Message),
             ("ack_grid", self.ack_grid, Message),
             ("ack_reroll", self.ack_reroll, Message),
@@ -320,6 +355,13 @@ impl Strings {
             ("largest_size", self.largest_size, Message),
             ("unknown_command", self.unknown_command, Message),
             ("not_my_mandala", self.not_my_mandala, Message),
+        ]
+    }
+
+    /// The Remix modal: its title, labels, placeholders, and its error.
+    fn form_texts(&self) -> [Entry; 13] {
+        use Limit::{Message, ModalLabel, Placeholder};
+        [
             ("modal_title", self.modal_title, ModalLabel),
             ("field_seed", self.field_seed, ModalLabel),
             ("field_shape", self.field_shape, ModalLabel),
@@ -333,6 +375,13 @@ impl Strings {
             ("mirror_on", self.mirror_on, Placeholder),
             ("mirror_off", self.mirror_off, Placeholder),
             ("form_invalid", self.form_invalid, Message),
+        ]
+    }
+
+    /// What comes with an image or instead of it: captions, embeds, notes, last words.
+    fn reply_texts(&self) -> [Entry; 22] {
+        use Limit::Message;
+        [
             ("caption_reroll", self.caption_reroll, Message),
             ("caption_variation", self.caption_variation, Message),
             ("caption_subtle", self.caption_subtle, Message),
@@ -359,8 +408,7 @@ impl Strings {
             ("why_slow", self.why_slow, Message),
             ("why_upgrade", self.why_upgrade, Message),
             ("still_waiting", self.still_waiting, Message),
-        ]);
-        v
+        ]
     }
 }
 

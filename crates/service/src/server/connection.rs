@@ -34,7 +34,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::activity::Activity;
-use super::{Shared, request};
+use super::{Limits, Shared, request};
 
 /// How long a connection asked to close may take to do so.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -78,7 +78,6 @@ pub(super) async fn serve(
     shared: Arc<Shared>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let limits = shared.limits;
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -97,9 +96,59 @@ pub(super) async fn serve(
             )
         })
     };
+    let builder = protocols();
+    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+    let mut draining = shared.draining.clone();
+    let mut watchdog = Watchdog {
+        phase: Phase::Idle,
+        closing: false,
+        timer: std::pin::pin!(tokio::time::sleep(shared.limits.idle_timeout)),
+        limits: shared.limits,
+    };
+    if *draining.borrow() {
+        conn.as_mut().graceful_shutdown();
+        watchdog.closing = true;
+    }
+    loop {
+        let timed = watchdog.timed();
+        let closing = watchdog.closing;
+        let busy = watchdog.phase == Phase::Busy;
+        let event = tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = activity.changed() => Event::Changed,
+            () = watchdog.timer.as_mut(), if timed => Event::TimedOut,
+            () = shared.pressure.notified(), if !closing && !busy => Event::Crowded,
+            changed = draining.changed(), if !closing => {
+                if changed.is_ok() && !*draining.borrow() {
+                    continue;
+                }
+                Event::Draining
+            }
+        };
+        let why = match watchdog.verdict(event, &activity, &shared) {
+            Verdict::KeepOpen => continue,
+            Verdict::Close(why) => why,
+            Verdict::Drop => {
+                tracing::debug!(%peer, "connection did not close in time; dropping it");
+                break;
+            }
+        };
+        tracing::debug!(%peer, why, "closing connection");
+        conn.as_mut().graceful_shutdown();
+        watchdog.closing_began(activity.busy());
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 with what a stalled client can make the server
+/// hold, per connection, kept small.
+fn protocols() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // What a stalled client can make the server hold, per connection. An
-    // HTTP/1.1 read buffer otherwise doubles up to 400 KiB while a body
+    // An HTTP/1.1 read buffer otherwise doubles up to 400 KiB while a body
     // arrives, and body chunks keep every buffer they were cut from alive:
     // 140 KiB held per stalled 64 KiB body. 16 KiB still takes any
     // request head these services are sent.
@@ -111,89 +160,11 @@ pub(super) async fn serve(
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_concurrent_streams(H2_MAX_STREAMS);
-    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
-    let mut draining = shared.draining.clone();
-    let mut phase = Phase::Idle;
-    let mut timer = std::pin::pin!(tokio::time::sleep(limits.idle_timeout));
-    let mut closing = false;
-    if *draining.borrow() {
-        conn.as_mut().graceful_shutdown();
-        closing = true;
-    }
-    loop {
-        let timed = matches!(phase, Phase::Idle | Phase::Head | Phase::Closing);
-        let event = tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                break;
-            }
-            () = activity.changed() => Event::Changed,
-            () = timer.as_mut(), if timed => Event::TimedOut,
-            () = shared.pressure.notified(), if !closing && phase != Phase::Busy => Event::Crowded,
-            changed = draining.changed(), if !closing => {
-                if changed.is_ok() && !*draining.borrow() {
-                    continue;
-                }
-                Event::Draining
-            }
-        };
-        let close = match event {
-            Event::Changed => {
-                let next = if activity.busy() {
-                    Phase::Busy
-                } else if closing {
-                    Phase::Closing
-                } else if activity.receiving_http1() {
-                    Phase::Head
-                } else {
-                    Phase::Idle
-                };
-                if next != Phase::Busy && !closing && shared.crowded.load(Ordering::Relaxed) {
-                    Some("to make room")
-                } else {
-                    if next != phase {
-                        let wait = match next {
-                            Phase::Idle => limits.idle_timeout,
-                            Phase::Head => limits.header_read_timeout,
-                            Phase::Closing => CLOSE_GRACE,
-                            Phase::Busy => Duration::ZERO,
-                        };
-                        timer.as_mut().reset(Instant::now() + wait);
-                        phase = next;
-                    }
-                    None
-                }
-            }
-            Event::TimedOut => match phase {
-                Phase::Closing => {
-                    tracing::debug!(%peer, "connection did not close in time; dropping it");
-                    break;
-                }
-                Phase::Head => Some("request head not received in time"),
-                _ => Some("idle"),
-            },
-            Event::Crowded => Some("to make room"),
-            // Requests in progress finish (the server's drain budget
-            // bounds them); idle connections close now.
-            Event::Draining => Some("shutting down"),
-        };
-        if let Some(why) = close {
-            tracing::debug!(%peer, why, "closing connection");
-            conn.as_mut().graceful_shutdown();
-            closing = true;
-            if activity.busy() {
-                phase = Phase::Busy;
-            } else {
-                phase = Phase::Closing;
-                timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
-            }
-        }
-    }
+    builder
 }
 
 /// What woke the watchdog.
+#[derive(Clone, Copy)]
 enum Event {
     /// A request started or finished, or bytes arrived on an idle connection.
     Changed,
@@ -201,6 +172,87 @@ enum Event {
     /// The connection cap is reached.
     Crowded,
     Draining,
+}
+
+/// What the watchdog makes of an [`Event`].
+enum Verdict {
+    KeepOpen,
+    /// Close gracefully, for this reason (logged).
+    Close(&'static str),
+    /// Asked to close, the connection did not within [`CLOSE_GRACE`].
+    Drop,
+}
+
+/// The watchdog of one connection: its phase and the phase's deadline.
+struct Watchdog<'t> {
+    phase: Phase,
+    /// A graceful shutdown was asked for.
+    closing: bool,
+    timer: Pin<&'t mut tokio::time::Sleep>,
+    limits: Limits,
+}
+
+impl Watchdog<'_> {
+    /// Whether the phase has a deadline (a request in progress has none).
+    fn timed(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Head | Phase::Closing)
+    }
+
+    fn verdict(&mut self, event: Event, activity: &Activity, shared: &Shared) -> Verdict {
+        match event {
+            Event::Changed => self.changed(activity, &shared.crowded),
+            Event::TimedOut => match self.phase {
+                Phase::Closing => Verdict::Drop,
+                Phase::Head => Verdict::Close("request head not received in time"),
+                _ => Verdict::Close("idle"),
+            },
+            Event::Crowded => Verdict::Close("to make room"),
+            // Requests in progress finish (the server's drain budget
+            // bounds them); idle connections close now.
+            Event::Draining => Verdict::Close("shutting down"),
+        }
+    }
+
+    /// A request started or finished, or bytes arrived: the phase that
+    /// follows, with its own deadline; a connection that is no longer busy
+    /// closes at once while the accept loop waits for room.
+    fn changed(&mut self, activity: &Activity, crowded: &AtomicBool) -> Verdict {
+        let next = if activity.busy() {
+            Phase::Busy
+        } else if self.closing {
+            Phase::Closing
+        } else if activity.receiving_http1() {
+            Phase::Head
+        } else {
+            Phase::Idle
+        };
+        if next != Phase::Busy && !self.closing && crowded.load(Ordering::Relaxed) {
+            return Verdict::Close("to make room");
+        }
+        if next != self.phase {
+            let wait = match next {
+                Phase::Idle => self.limits.idle_timeout,
+                Phase::Head => self.limits.header_read_timeout,
+                Phase::Closing => CLOSE_GRACE,
+                Phase::Busy => Duration::ZERO,
+            };
+            self.timer.as_mut().reset(Instant::now() + wait);
+            self.phase = next;
+        }
+        Verdict::KeepOpen
+    }
+
+    /// A graceful shutdown was asked for: a request in progress finishes
+    /// first; otherwise the connection has [`CLOSE_GRACE`] to go.
+    fn closing_began(&mut self, busy: bool) {
+        self.closing = true;
+        if busy {
+            self.phase = Phase::Busy;
+        } else {
+            self.phase = Phase::Closing;
+            self.timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+        }
+    }
 }
 
 /// The socket, reporting to the watchdog when bytes arrive.

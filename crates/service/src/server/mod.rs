@@ -27,12 +27,13 @@ mod fd_limit;
 mod request;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use request::{BodyTimedOut, body_timed_out};
@@ -101,25 +102,8 @@ pub async fn serve(
     loop {
         // Reap finished connection tasks so the set stays small.
         while connections.try_join_next().is_some() {}
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                tracing::debug!(
-                    max_connections = limits.max_connections,
-                    "connection cap reached; closing idle connections"
-                );
-                shared.crowded.store(true, Ordering::Relaxed);
-                shared.pressure.notify_waiters();
-                let slot = tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => slot,
-                    () = &mut shutdown => break,
-                };
-                shared.crowded.store(false, Ordering::Relaxed);
-                match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break, // the semaphore is never closed
-                }
-            }
+        let Some(slot) = take_slot(&slots, &shared, shutdown.as_mut()).await else {
+            break;
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -135,22 +119,10 @@ pub async fn serve(
                     slot,
                 ));
             }
-            // The peer gave up between connecting and being accepted.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if peer_gave_up(&e) => {}
             Err(e) => {
-                // Out of file descriptors or memory: wait for connections
-                // to close rather than spin, and ask idle ones to go.
-                tracing::warn!(error = %e, "cannot accept a connection");
-                shared.pressure.notify_waiters();
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    () = &mut shutdown => break,
+                if !back_off(&e, &shared, shutdown.as_mut()).await {
+                    break;
                 }
             }
         }
@@ -158,6 +130,64 @@ pub async fn serve(
     // Closing the listening socket refuses new connections at once.
     drop(listener);
     let _ = drain_tx.send(true);
+    drain(connections, limits).await
+}
+
+/// A place under the connection cap: at once if one is free; otherwise
+/// idle connections are asked to close and accepting waits. `None` when
+/// `shutdown` comes first.
+async fn take_slot(
+    slots: &Arc<Semaphore>,
+    shared: &Shared,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Some(slot);
+    }
+    tracing::debug!(
+        max_connections = shared.limits.max_connections,
+        "connection cap reached; closing idle connections"
+    );
+    shared.crowded.store(true, Ordering::Relaxed);
+    shared.pressure.notify_waiters();
+    let slot = tokio::select! {
+        slot = Arc::clone(slots).acquire_owned() => slot,
+        () = shutdown => return None,
+    };
+    shared.crowded.store(false, Ordering::Relaxed);
+    // The semaphore is never closed.
+    slot.ok()
+}
+
+/// The peer gave up between connecting and being accepted.
+fn peer_gave_up(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// After an accept error that is not the peer's doing (out of file
+/// descriptors or memory): waits for connections to close rather than
+/// spin, and asks idle ones to go. `false` when `shutdown` comes first.
+async fn back_off(
+    e: &std::io::Error,
+    shared: &Shared,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    tracing::warn!(error = %e, "cannot accept a connection");
+    shared.pressure.notify_waiters();
+    tokio::select! {
+        () = tokio::time::sleep(ACCEPT_BACKOFF) => true,
+        () = shutdown => false,
+    }
+}
+
+/// Lets the connections still open finish within the drain budget, then
+/// cuts the rest.
+async fn drain(mut connections: JoinSet<()>, limits: Limits) -> Drained {
     let drained = tokio::time::timeout(limits.drain_timeout, async {
         while connections.join_next().await.is_some() {}
     })

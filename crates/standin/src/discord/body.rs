@@ -49,65 +49,11 @@ pub(super) fn read_body(
                     "payload_json sent twice".into(),
                 ));
             }
-            payload = Some(serde_json::from_slice::<Value>(&part.body).map_err(|e| {
-                form_error(
-                    "payload_json",
-                    "JSON_INVALID",
-                    format!("payload_json is not JSON: {e}"),
-                )
-            })?);
+            payload = Some(payload_json(&part.body)?);
             continue;
         }
-        let index = part
-            .name
-            .strip_prefix("files[")
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| {
-                form_error(
-                    &part.name,
-                    "UNKNOWN_FIELD",
-                    format!("unexpected form field {:?}", part.name),
-                )
-            })?;
-        let filename = part.filename.filter(|f| !f.is_empty()).ok_or_else(|| {
-            form_error(
-                &part.name,
-                "FILENAME_REQUIRED",
-                format!("{} has no filename", part.name),
-            )
-        })?;
-        if files.iter().any(|f| f.index == index) {
-            return Err(form_error(
-                &part.name,
-                "DUPLICATE",
-                format!("{} sent twice", part.name),
-            ));
-        }
-        let (width, height) = checks::file(&filename, part.content_type.as_deref(), &part.body)
-            .map_err(|(status, code, message)| {
-                if status == 413 {
-                    refuse(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        code,
-                        "Request entity too large",
-                        None,
-                        message,
-                    )
-                } else {
-                    form_error(&part.name, "FILE_INVALID", message)
-                }
-            })?;
-        files.push(Upload {
-            index,
-            filename,
-            content_type: part
-                .content_type
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            bytes: part.body,
-            width,
-            height,
-        });
+        let upload = upload(part, &files)?;
+        files.push(upload);
     }
     let payload = payload.ok_or_else(|| {
         form_error(
@@ -117,6 +63,78 @@ pub(super) fn read_body(
         )
     })?;
     Ok((payload, files))
+}
+
+/// The `payload_json` part, parsed.
+fn payload_json(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        form_error(
+            "payload_json",
+            "JSON_INVALID",
+            format!("payload_json is not JSON: {e}"),
+        )
+    })
+}
+
+/// A `files[n]` part: named, not sent before (`uploaded` holds the parts
+/// read so far), and a file Discord would take.
+fn upload(part: multipart::Part, uploaded: &[Upload]) -> Result<Upload, Response> {
+    let index = file_index(&part.name).ok_or_else(|| {
+        form_error(
+            &part.name,
+            "UNKNOWN_FIELD",
+            format!("unexpected form field {:?}", part.name),
+        )
+    })?;
+    let filename = part.filename.filter(|f| !f.is_empty()).ok_or_else(|| {
+        form_error(
+            &part.name,
+            "FILENAME_REQUIRED",
+            format!("{} has no filename", part.name),
+        )
+    })?;
+    if uploaded.iter().any(|f| f.index == index) {
+        return Err(form_error(
+            &part.name,
+            "DUPLICATE",
+            format!("{} sent twice", part.name),
+        ));
+    }
+    let (width, height) = checks::file(&filename, part.content_type.as_deref(), &part.body)
+        .map_err(|(status, code, message)| file_refused(&part.name, status, code, message))?;
+    Ok(Upload {
+        index,
+        filename,
+        content_type: part
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        bytes: part.body,
+        width,
+        height,
+    })
+}
+
+/// `n` of a part named `files[n]`.
+fn file_index(name: &str) -> Option<u64> {
+    name.strip_prefix("files[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse::<u64>().ok())
+}
+
+/// Discord's answer to a file it refuses: 413 for one over the size
+/// limit, a form error on the part for anything else.
+fn file_refused(part_name: &str, status: u16, code: u64, message: String) -> Response {
+    if status == 413 {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code,
+            "Request entity too large",
+            None,
+            message,
+        )
+    } else {
+        form_error(part_name, "FILE_INVALID", message)
+    }
 }
 
 /// The attachments a message has after this request (Discord's v10 rules:

@@ -1,6 +1,8 @@
 //! The checks Discord applies to a message body and its files, with errors
 //! in Discord's shape (`{"code":50035,"message":"Invalid Form Body","errors":{...}}`).
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 /// Discord's documented limits.
@@ -96,80 +98,16 @@ pub fn message(payload: &Value, errors: &mut FormErrors) -> Vec<(String, String)
         max_len(errors, c, "content", CONTENT_MAX);
     }
     if let Some(embeds) = obj.get("embeds").filter(|v| !v.is_null()) {
-        match embeds.as_array() {
-            None => errors.add("embeds", "BASE_TYPE_ARRAY", "Must be an array."),
-            Some(list) if list.len() > EMBEDS_MAX => {
-                errors.add(
-                    "embeds",
-                    "BASE_TYPE_MAX_LENGTH",
-                    format!("Must be {EMBEDS_MAX} or fewer in length."),
-                );
-            }
-            Some(list) => {
-                let mut total = 0;
-                for (i, e) in list.iter().enumerate() {
-                    total += embed(e, &format!("embeds.{i}"), errors, &mut attachment_refs);
-                }
-                if total > EMBED_TOTAL_MAX {
-                    errors.add(
-                        "embeds",
-                        "MAX_EMBED_SIZE_EXCEEDED",
-                        "Embed size exceeds maximum size of 6000",
-                    );
-                }
-            }
-        }
+        message_embeds(embeds, errors, &mut attachment_refs);
     }
     if let Some(rows) = obj.get("components").filter(|v| !v.is_null()) {
         components(rows, errors);
     }
     if let Some(am) = obj.get("allowed_mentions").filter(|v| !v.is_null()) {
-        match am.get("parse").map(|p| p.as_array()) {
-            None => {}
-            Some(None) => errors.add(
-                "allowed_mentions.parse",
-                "BASE_TYPE_ARRAY",
-                "Must be an array.",
-            ),
-            Some(Some(list)) => {
-                for (i, p) in list.iter().enumerate() {
-                    if !matches!(p.as_str(), Some("roles" | "users" | "everyone")) {
-                        errors.add(
-                            format!("allowed_mentions.parse.{i}"),
-                            "BASE_TYPE_CHOICES",
-                            "Value must be one of ('roles', 'users', 'everyone').",
-                        );
-                    }
-                }
-            }
-        }
+        allowed_mentions(am, errors);
     }
     if let Some(atts) = obj.get("attachments").filter(|v| !v.is_null()) {
-        match atts.as_array() {
-            None => errors.add("attachments", "BASE_TYPE_ARRAY", "Must be an array."),
-            Some(list) => {
-                for (i, a) in list.iter().enumerate() {
-                    if attachment_id(a).is_none() {
-                        errors.add(
-                            format!("attachments.{i}.id"),
-                            "BASE_TYPE_REQUIRED",
-                            "This field is required",
-                        );
-                    }
-                    if let Some(d) = a.get("description") {
-                        max_len(
-                            errors,
-                            d,
-                            &format!("attachments.{i}.description"),
-                            ATTACHMENT_DESCRIPTION_MAX,
-                        );
-                    }
-                    if let Some(f) = a.get("filename") {
-                        max_len(errors, f, &format!("attachments.{i}.filename"), 1024);
-                    }
-                }
-            }
-        }
+        attachments(atts, errors);
     }
     if let Some(flags) = obj.get("flags").filter(|v| !v.is_null())
         && !flags.is_u64()
@@ -177,6 +115,85 @@ pub fn message(payload: &Value, errors: &mut FormErrors) -> Vec<(String, String)
         errors.add("flags", "NUMBER_TYPE_COERCE", "Value is not int.");
     }
     attachment_refs
+}
+
+/// At most ten embeds, each checked, and 6,000 characters across all of them.
+fn message_embeds(embeds: &Value, errors: &mut FormErrors, refs: &mut Vec<(String, String)>) {
+    match embeds.as_array() {
+        None => errors.add("embeds", "BASE_TYPE_ARRAY", "Must be an array."),
+        Some(list) if list.len() > EMBEDS_MAX => {
+            errors.add(
+                "embeds",
+                "BASE_TYPE_MAX_LENGTH",
+                format!("Must be {EMBEDS_MAX} or fewer in length."),
+            );
+        }
+        Some(list) => {
+            let mut total = 0;
+            for (i, e) in list.iter().enumerate() {
+                total += embed(e, &format!("embeds.{i}"), errors, refs);
+            }
+            if total > EMBED_TOTAL_MAX {
+                errors.add(
+                    "embeds",
+                    "MAX_EMBED_SIZE_EXCEEDED",
+                    "Embed size exceeds maximum size of 6000",
+                );
+            }
+        }
+    }
+}
+
+/// `allowed_mentions.parse`: an array of the three kinds Discord knows.
+fn allowed_mentions(am: &Value, errors: &mut FormErrors) {
+    match am.get("parse").map(|p| p.as_array()) {
+        None => {}
+        Some(None) => errors.add(
+            "allowed_mentions.parse",
+            "BASE_TYPE_ARRAY",
+            "Must be an array.",
+        ),
+        Some(Some(list)) => {
+            for (i, p) in list.iter().enumerate() {
+                if !matches!(p.as_str(), Some("roles" | "users" | "everyone")) {
+                    errors.add(
+                        format!("allowed_mentions.parse.{i}"),
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of ('roles', 'users', 'everyone').",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `attachments` entries: each with an id, and description and file
+/// name within their lengths.
+fn attachments(atts: &Value, errors: &mut FormErrors) {
+    let Some(list) = atts.as_array() else {
+        errors.add("attachments", "BASE_TYPE_ARRAY", "Must be an array.");
+        return;
+    };
+    for (i, a) in list.iter().enumerate() {
+        if attachment_id(a).is_none() {
+            errors.add(
+                format!("attachments.{i}.id"),
+                "BASE_TYPE_REQUIRED",
+                "This field is required",
+            );
+        }
+        if let Some(d) = a.get("description") {
+            max_len(
+                errors,
+                d,
+                &format!("attachments.{i}.description"),
+                ATTACHMENT_DESCRIPTION_MAX,
+            );
+        }
+        if let Some(f) = a.get("filename") {
+            max_len(errors, f, &format!("attachments.{i}.filename"), 1024);
+        }
+    }
 }
 
 /// An attachment entry's id (`0` and `"0"` are both accepted, as by Discord).
@@ -270,6 +287,8 @@ fn embed(
     total
 }
 
+/// Top-level `components`: at most five action rows of buttons, custom
+/// ids unique across the whole message.
 fn components(rows: &Value, errors: &mut FormErrors) {
     let Some(rows) = rows.as_array() else {
         errors.add("components", "BASE_TYPE_ARRAY", "Must be an array.");
@@ -282,92 +301,118 @@ fn components(rows: &Value, errors: &mut FormErrors) {
             format!("Must be {ROWS_MAX} or fewer in length."),
         );
     }
-    let mut seen_ids = std::collections::HashSet::new();
+    let mut seen_ids = HashSet::new();
     for (r, row) in rows.iter().enumerate() {
-        let path = format!("components.{r}");
-        if row.get("type").and_then(Value::as_u64) != Some(1) {
-            errors.add(
-                format!("{path}.type"),
-                "BASE_TYPE_CHOICES",
-                "Top-level components must be action rows (type 1).",
-            );
-            continue;
-        }
-        let Some(buttons) = row.get("components").and_then(Value::as_array) else {
-            errors.add(
-                format!("{path}.components"),
-                "BASE_TYPE_REQUIRED",
-                "This field is required",
-            );
-            continue;
-        };
-        if buttons.is_empty() || buttons.len() > BUTTONS_PER_ROW_MAX {
-            errors.add(
-                format!("{path}.components"),
-                "BASE_TYPE_BAD_LENGTH",
-                format!("Must be between 1 and {BUTTONS_PER_ROW_MAX} in length."),
-            );
-        }
-        for (b, button) in buttons.iter().enumerate() {
-            let path = format!("{path}.components.{b}");
-            if button.get("type").and_then(Value::as_u64) != Some(2) {
+        action_row(row, &format!("components.{r}"), &mut seen_ids, errors);
+    }
+}
+
+/// One action row: type 1, holding one to five buttons.
+fn action_row(row: &Value, path: &str, seen_ids: &mut HashSet<String>, errors: &mut FormErrors) {
+    if row.get("type").and_then(Value::as_u64) != Some(1) {
+        errors.add(
+            format!("{path}.type"),
+            "BASE_TYPE_CHOICES",
+            "Top-level components must be action rows (type 1).",
+        );
+        return;
+    }
+    let Some(buttons) = row.get("components").and_then(Value::as_array) else {
+        errors.add(
+            format!("{path}.components"),
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        );
+        return;
+    };
+    if buttons.is_empty() || buttons.len() > BUTTONS_PER_ROW_MAX {
+        errors.add(
+            format!("{path}.components"),
+            "BASE_TYPE_BAD_LENGTH",
+            format!("Must be between 1 and {BUTTONS_PER_ROW_MAX} in length."),
+        );
+    }
+    for (b, button) in buttons.iter().enumerate() {
+        check_button(button, &format!("{path}.components.{b}"), seen_ids, errors);
+    }
+}
+
+/// One button: a known style, a label or an emoji, and the target its
+/// style needs.
+fn check_button(
+    button: &Value,
+    path: &str,
+    seen_ids: &mut HashSet<String>,
+    errors: &mut FormErrors,
+) {
+    if button.get("type").and_then(Value::as_u64) != Some(2) {
+        errors.add(
+            format!("{path}.type"),
+            "BASE_TYPE_CHOICES",
+            "Only buttons (type 2) are checked by this stand-in.",
+        );
+        return;
+    }
+    let style = button.get("style").and_then(Value::as_u64).unwrap_or(0);
+    if !(1..=6).contains(&style) {
+        errors.add(
+            format!("{path}.style"),
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {1, 2, 3, 4, 5, 6}.",
+        );
+    }
+    if let Some(label) = button.get("label") {
+        max_len(errors, label, &format!("{path}.label"), LABEL_MAX);
+    }
+    if button.get("label").is_none() && button.get("emoji").is_none() {
+        errors.add(
+            format!("{path}.label"),
+            "BASE_TYPE_REQUIRED",
+            "A button needs a label or an emoji.",
+        );
+    }
+    button_target(button, path, style, seen_ids, errors);
+}
+
+/// A link button (style 5) has a url and no custom id; every other style
+/// a unique custom id of 1–100 characters and no url.
+fn button_target(
+    button: &Value,
+    path: &str,
+    style: u64,
+    seen_ids: &mut HashSet<String>,
+    errors: &mut FormErrors,
+) {
+    let custom_id = button.get("custom_id").and_then(Value::as_str);
+    let url = button.get("url").and_then(Value::as_str);
+    match (style, custom_id, url) {
+        (5, None, Some(_)) => {}
+        (5, _, _) => errors.add(
+            format!("{path}.url"),
+            "BUTTON_COMPONENT_URL_REQUIRED",
+            "A link button needs a url and no custom_id.",
+        ),
+        (_, Some(id), None) => {
+            if id.is_empty() || id.chars().count() > CUSTOM_ID_MAX {
                 errors.add(
-                    format!("{path}.type"),
-                    "BASE_TYPE_CHOICES",
-                    "Only buttons (type 2) are checked by this stand-in.",
-                );
-                continue;
-            }
-            let style = button.get("style").and_then(Value::as_u64).unwrap_or(0);
-            if !(1..=6).contains(&style) {
-                errors.add(
-                    format!("{path}.style"),
-                    "BASE_TYPE_CHOICES",
-                    "Value must be one of {1, 2, 3, 4, 5, 6}.",
-                );
-            }
-            if let Some(label) = button.get("label") {
-                max_len(errors, label, &format!("{path}.label"), LABEL_MAX);
-            }
-            if button.get("label").is_none() && button.get("emoji").is_none() {
-                errors.add(
-                    format!("{path}.label"),
-                    "BASE_TYPE_REQUIRED",
-                    "A button needs a label or an emoji.",
-                );
-            }
-            let custom_id = button.get("custom_id").and_then(Value::as_str);
-            let url = button.get("url").and_then(Value::as_str);
-            match (style, custom_id, url) {
-                (5, None, Some(_)) => {}
-                (5, _, _) => errors.add(
-                    format!("{path}.url"),
-                    "BUTTON_COMPONENT_URL_REQUIRED",
-                    "A link button needs a url and no custom_id.",
-                ),
-                (_, Some(id), None) => {
-                    if id.is_empty() || id.chars().count() > CUSTOM_ID_MAX {
-                        errors.add(
-                            format!("{path}.custom_id"),
-                            "BASE_TYPE_BAD_LENGTH",
-                            format!("Must be between 1 and {CUSTOM_ID_MAX} in length."),
-                        );
-                    }
-                    if !seen_ids.insert(id.to_owned()) {
-                        errors.add(
-                            format!("{path}.custom_id"),
-                            "COMPONENT_CUSTOM_ID_DUPLICATED",
-                            "Component custom id cannot be duplicated",
-                        );
-                    }
-                }
-                _ => errors.add(
                     format!("{path}.custom_id"),
-                    "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED",
-                    "A non-link button needs a custom_id and no url.",
-                ),
+                    "BASE_TYPE_BAD_LENGTH",
+                    format!("Must be between 1 and {CUSTOM_ID_MAX} in length."),
+                );
+            }
+            if !seen_ids.insert(id.to_owned()) {
+                errors.add(
+                    format!("{path}.custom_id"),
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
+                );
             }
         }
+        _ => errors.add(
+            format!("{path}.custom_id"),
+            "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED",
+            "A non-link button needs a custom_id and no url.",
+        ),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Checks application command definitions the way Discord's bulk-overwrite
 //! endpoint does (`PUT /applications/{app}/commands`).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::checks::FormErrors;
@@ -159,77 +161,118 @@ pub fn check(body: &Value) -> FormErrors {
             "Must be 100 or fewer in length.",
         );
     }
-    let mut names = std::collections::HashSet::new();
+    // Names are unique per kind: a slash command and a context menu may share one.
+    let mut names = HashSet::new();
     for (i, cmd) in list.iter().enumerate() {
-        let path = i.to_string();
-        let kind = cmd.get("type").map_or(Some(1), Value::as_u64);
-        if !matches!(kind, Some(1..=4)) {
-            errors.add(
-                format!("{path}.type"),
-                "BASE_TYPE_CHOICES",
-                "Value must be one of {1, 2, 3, 4}.",
-            );
-        }
-        let chat_input = kind == Some(1);
-        let name = cmd.get("name").and_then(Value::as_str).unwrap_or_default();
-        if !valid_name(name, chat_input) {
-            errors.add(
-                format!("{path}.name"),
-                "APPLICATION_COMMAND_INVALID_NAME",
-                format!("Command name is invalid: {name:?}"),
-            );
-        }
-        if !names.insert((kind, name.to_owned())) {
-            errors.add(
-                format!("{path}.name"),
-                "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                format!("Application command names must be unique: {name:?}"),
-            );
-        }
-        localizations(&mut errors, cmd, "name", &path, Rule::Name { chat_input });
-        if size(cmd) > COMMAND_BUDGET {
-            errors.add(
-                path.clone(),
-                "APPLICATION_COMMAND_TOO_LARGE",
-                format!("Command exceeds maximum size ({COMMAND_BUDGET})"),
-            );
-        }
-        if chat_input {
-            localizations(&mut errors, cmd, "description", &path, Rule::Text);
-            text(
-                &mut errors,
-                cmd.get("description"),
-                &format!("{path}.description"),
-                1..=100,
-            );
-            if let Some(options) = cmd.get("options").filter(|o| !o.is_null()) {
-                check_options(options, &format!("{path}.options"), 0, &mut errors);
-            }
-        } else if cmd
-            .get("options")
-            .is_some_and(|o| o.as_array().is_some_and(|a| !a.is_empty()))
-        {
-            errors.add(
-                format!("{path}.options"),
-                "APPLICATION_COMMAND_OPTIONS_NOT_ALLOWED",
-                "Only chat input commands have options.",
-            );
-        }
-        for list_field in ["contexts", "integration_types"] {
-            if let Some(v) = cmd.get(list_field).filter(|v| !v.is_null())
-                && !v.as_array().is_some_and(|a| a.iter().all(Value::is_u64))
-            {
-                errors.add(
-                    format!("{path}.{list_field}"),
-                    "BASE_TYPE_ARRAY",
-                    "Must be an array of integers.",
-                );
-            }
-        }
+        check_command(cmd, &i.to_string(), &mut names, &mut errors);
     }
     errors
 }
 
+/// One command of the overwrite, at `path` (its index). The checks run
+/// in Discord's order, so the errors come out in the same order.
+fn check_command(
+    cmd: &Value,
+    path: &str,
+    names: &mut HashSet<(Option<u64>, String)>,
+    errors: &mut FormErrors,
+) {
+    let kind = command_kind(cmd, path, errors);
+    let chat_input = kind == Some(1);
+    command_name(cmd, path, kind, names, errors);
+    localizations(errors, cmd, "name", path, Rule::Name { chat_input });
+    if size(cmd) > COMMAND_BUDGET {
+        errors.add(
+            path,
+            "APPLICATION_COMMAND_TOO_LARGE",
+            format!("Command exceeds maximum size ({COMMAND_BUDGET})"),
+        );
+    }
+    if chat_input {
+        chat_input_parts(cmd, path, errors);
+    } else if cmd
+        .get("options")
+        .is_some_and(|o| o.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        errors.add(
+            format!("{path}.options"),
+            "APPLICATION_COMMAND_OPTIONS_NOT_ALLOWED",
+            "Only chat input commands have options.",
+        );
+    }
+    integer_lists(cmd, path, errors);
+}
+
+/// The command's `type` (1, chat input, when absent); `Some` of anything
+/// else than 1–4 is refused but still returned, for the uniqueness key.
+fn command_kind(cmd: &Value, path: &str, errors: &mut FormErrors) -> Option<u64> {
+    let kind = cmd.get("type").map_or(Some(1), Value::as_u64);
+    if !matches!(kind, Some(1..=4)) {
+        errors.add(
+            format!("{path}.type"),
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {1, 2, 3, 4}.",
+        );
+    }
+    kind
+}
+
+/// The command's name: valid for its kind, and not taken by an earlier
+/// command of the same kind.
+fn command_name(
+    cmd: &Value,
+    path: &str,
+    kind: Option<u64>,
+    names: &mut HashSet<(Option<u64>, String)>,
+    errors: &mut FormErrors,
+) {
+    let name = cmd.get("name").and_then(Value::as_str).unwrap_or_default();
+    if !valid_name(name, kind == Some(1)) {
+        errors.add(
+            format!("{path}.name"),
+            "APPLICATION_COMMAND_INVALID_NAME",
+            format!("Command name is invalid: {name:?}"),
+        );
+    }
+    if !names.insert((kind, name.to_owned())) {
+        errors.add(
+            format!("{path}.name"),
+            "APPLICATION_COMMANDS_DUPLICATE_NAME",
+            format!("Application command names must be unique: {name:?}"),
+        );
+    }
+}
+
+/// What only a chat-input (slash) command has: a description and options.
+fn chat_input_parts(cmd: &Value, path: &str, errors: &mut FormErrors) {
+    localizations(errors, cmd, "description", path, Rule::Text);
+    text(
+        errors,
+        cmd.get("description"),
+        &format!("{path}.description"),
+        1..=100,
+    );
+    if let Some(options) = cmd.get("options").filter(|o| !o.is_null()) {
+        check_options(options, &format!("{path}.options"), 0, errors);
+    }
+}
+
+/// `contexts` and `integration_types`: arrays of integers when present.
+fn integer_lists(cmd: &Value, path: &str, errors: &mut FormErrors) {
+    for list_field in ["contexts", "integration_types"] {
+        if let Some(v) = cmd.get(list_field).filter(|v| !v.is_null())
+            && !v.as_array().is_some_and(|a| a.iter().all(Value::is_u64))
+        {
+            errors.add(
+                format!("{path}.{list_field}"),
+                "BASE_TYPE_ARRAY",
+                "Must be an array of integers.",
+            );
+        }
+    }
+}
+
+/// The options of a command or of a sub-command (group) `depth` levels down.
 fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors) {
     let Some(list) = options.as_array() else {
         errors.add(path, "BASE_TYPE_ARRAY", "Must be an array.");
@@ -242,41 +285,13 @@ fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors
             "Must be 25 or fewer in length.",
         );
     }
-    let mut names = std::collections::HashSet::new();
+    let mut names = HashSet::new();
     let mut optional_seen = false;
     for (i, o) in list.iter().enumerate() {
         let p = format!("{path}.{i}");
         let kind = o.get("type").and_then(Value::as_u64).unwrap_or(0);
-        if !OPTION_TYPES.contains(&kind) {
-            errors.add(
-                format!("{p}.type"),
-                "BASE_TYPE_CHOICES",
-                "Value must be one of {1, 2, ..., 11}.",
-            );
-        }
-        let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
-        if !valid_name(name, true) {
-            errors.add(
-                format!("{p}.name"),
-                "APPLICATION_COMMAND_INVALID_NAME",
-                format!("Option name is invalid: {name:?}"),
-            );
-        }
-        if !names.insert(name.to_owned()) {
-            errors.add(
-                format!("{p}.name"),
-                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                "Option names must be unique",
-            );
-        }
-        text(
-            errors,
-            o.get("description"),
-            &format!("{p}.description"),
-            1..=100,
-        );
-        localizations(errors, o, "name", &p, Rule::Name { chat_input: true });
-        localizations(errors, o, "description", &p, Rule::Text);
+        option_identity(o, &p, kind, &mut names, errors);
+        // Discord wants every required option before the first optional one.
         let required = o.get("required").and_then(Value::as_bool).unwrap_or(false);
         if required && optional_seen {
             errors.add(
@@ -287,110 +302,181 @@ fn check_options(options: &Value, path: &str, depth: u8, errors: &mut FormErrors
         }
         optional_seen |= !required;
         match kind {
-            SUB_COMMAND | SUB_COMMAND_GROUP => {
-                if depth >= 2 || (depth == 1 && kind == SUB_COMMAND_GROUP) {
-                    errors.add(
-                        format!("{p}.type"),
-                        "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
-                        "Sub-commands nest at most two levels.",
-                    );
-                }
-                if let Some(sub) = o.get("options").filter(|v| !v.is_null()) {
-                    check_options(sub, &format!("{p}.options"), depth + 1, errors);
-                }
+            SUB_COMMAND | SUB_COMMAND_GROUP => sub_command(o, &p, kind, depth, errors),
+            _ => value_option(o, &p, kind, errors),
+        }
+    }
+}
+
+/// What every option has: a known type, a unique valid name, a
+/// description, and their localizations.
+fn option_identity(
+    o: &Value,
+    p: &str,
+    kind: u64,
+    names: &mut HashSet<String>,
+    errors: &mut FormErrors,
+) {
+    if !OPTION_TYPES.contains(&kind) {
+        errors.add(
+            format!("{p}.type"),
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {1, 2, ..., 11}.",
+        );
+    }
+    let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+    if !valid_name(name, true) {
+        errors.add(
+            format!("{p}.name"),
+            "APPLICATION_COMMAND_INVALID_NAME",
+            format!("Option name is invalid: {name:?}"),
+        );
+    }
+    if !names.insert(name.to_owned()) {
+        errors.add(
+            format!("{p}.name"),
+            "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+            "Option names must be unique",
+        );
+    }
+    text(
+        errors,
+        o.get("description"),
+        &format!("{p}.description"),
+        1..=100,
+    );
+    localizations(errors, o, "name", p, Rule::Name { chat_input: true });
+    localizations(errors, o, "description", p, Rule::Text);
+}
+
+/// A sub-command or group: nested at most two levels (a group holds
+/// sub-commands, never groups), its own options checked one level down.
+fn sub_command(o: &Value, p: &str, kind: u64, depth: u8, errors: &mut FormErrors) {
+    if depth >= 2 || (depth == 1 && kind == SUB_COMMAND_GROUP) {
+        errors.add(
+            format!("{p}.type"),
+            "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
+            "Sub-commands nest at most two levels.",
+        );
+    }
+    if let Some(sub) = o.get("options").filter(|v| !v.is_null()) {
+        check_options(sub, &format!("{p}.options"), depth + 1, errors);
+    }
+}
+
+/// An option that takes a value: its choices, autocomplete and bounds.
+fn value_option(o: &Value, p: &str, kind: u64, errors: &mut FormErrors) {
+    let choices = o.get("choices").and_then(Value::as_array);
+    if let Some(choices) = choices {
+        option_choices(choices, p, kind, errors);
+    }
+    if o.get("autocomplete").and_then(Value::as_bool) == Some(true)
+        && choices.is_some_and(|c| !c.is_empty())
+    {
+        errors.add(
+            format!("{p}.autocomplete"),
+            "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+            "Autocomplete cannot be set with choices.",
+        );
+    }
+    value_bounds(o, p, kind, errors);
+    length_bounds(o, p, kind, errors);
+}
+
+/// At most 25 choices, only on string, integer and number options, each
+/// named and with a value of the option's type.
+fn option_choices(choices: &[Value], p: &str, kind: u64, errors: &mut FormErrors) {
+    if choices.len() > 25 {
+        errors.add(
+            format!("{p}.choices"),
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.",
+        );
+    }
+    if !matches!(kind, STRING | INTEGER | NUMBER) {
+        errors.add(
+            format!("{p}.choices"),
+            "APPLICATION_COMMAND_OPTION_CHOICES_INVALID",
+            "Only string, integer and number options have choices.",
+        );
+    }
+    for (c, choice) in choices.iter().enumerate() {
+        text(
+            errors,
+            choice.get("name"),
+            &format!("{p}.choices.{c}.name"),
+            1..=100,
+        );
+        localizations(
+            errors,
+            choice,
+            "name",
+            &format!("{p}.choices.{c}"),
+            Rule::Text,
+        );
+        if !choice_value_fits(kind, choice.get("value")) {
+            errors.add(
+                format!("{p}.choices.{c}.value"),
+                "BASE_TYPE_CHOICES",
+                "Choice value does not match the option type.",
+            );
+        }
+    }
+}
+
+/// Whether a choice's value is of its option's type (strings 1–100 characters).
+fn choice_value_fits(kind: u64, value: Option<&Value>) -> bool {
+    match (kind, value) {
+        (STRING, Some(Value::String(s))) => (1..=100).contains(&s.chars().count()),
+        (INTEGER, Some(v)) => v.is_i64(),
+        (NUMBER, Some(v)) => v.is_number(),
+        _ => false,
+    }
+}
+
+/// `min_value`/`max_value`: only on integer and number options, of their
+/// type, and not crossed.
+fn value_bounds(o: &Value, p: &str, kind: u64, errors: &mut FormErrors) {
+    for bound in ["min_value", "max_value"] {
+        if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
+            let ok = match kind {
+                INTEGER => v.is_i64(),
+                NUMBER => v.is_number(),
+                _ => false,
+            };
+            if !ok {
+                errors.add(
+                    format!("{p}.{bound}"),
+                    "BASE_TYPE_NUMBER",
+                    "Only integer and number options take min_value/max_value of their type.",
+                );
             }
-            _ => {
-                let choices = o.get("choices").and_then(Value::as_array);
-                if let Some(choices) = choices {
-                    if choices.len() > 25 {
-                        errors.add(
-                            format!("{p}.choices"),
-                            "BASE_TYPE_MAX_LENGTH",
-                            "Must be 25 or fewer in length.",
-                        );
-                    }
-                    if !matches!(kind, STRING | INTEGER | NUMBER) {
-                        errors.add(
-                            format!("{p}.choices"),
-                            "APPLICATION_COMMAND_OPTION_CHOICES_INVALID",
-                            "Only string, integer and number options have choices.",
-                        );
-                    }
-                    for (c, choice) in choices.iter().enumerate() {
-                        text(
-                            errors,
-                            choice.get("name"),
-                            &format!("{p}.choices.{c}.name"),
-                            1..=100,
-                        );
-                        localizations(
-                            errors,
-                            choice,
-                            "name",
-                            &format!("{p}.choices.{c}"),
-                            Rule::Text,
-                        );
-                        let value_ok = match (kind, choice.get("value")) {
-                            (STRING, Some(Value::String(s))) => {
-                                (1..=100).contains(&s.chars().count())
-                            }
-                            (INTEGER, Some(v)) => v.is_i64(),
-                            (NUMBER, Some(v)) => v.is_number(),
-                            _ => false,
-                        };
-                        if !value_ok {
-                            errors.add(
-                                format!("{p}.choices.{c}.value"),
-                                "BASE_TYPE_CHOICES",
-                                "Choice value does not match the option type.",
-                            );
-                        }
-                    }
-                }
-                if o.get("autocomplete").and_then(Value::as_bool) == Some(true)
-                    && choices.is_some_and(|c| !c.is_empty())
-                {
-                    errors.add(
-                        format!("{p}.autocomplete"),
-                        "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
-                        "Autocomplete cannot be set with choices.",
-                    );
-                }
-                for bound in ["min_value", "max_value"] {
-                    if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
-                        let ok = match kind {
-                            INTEGER => v.is_i64(),
-                            NUMBER => v.is_number(),
-                            _ => false,
-                        };
-                        if !ok {
-                            errors.add(format!("{p}.{bound}"), "BASE_TYPE_NUMBER", "Only integer and number options take min_value/max_value of their type.");
-                        }
-                    }
-                }
-                if let (Some(lo), Some(hi)) = (
-                    o.get("min_value").and_then(Value::as_f64),
-                    o.get("max_value").and_then(Value::as_f64),
-                ) && lo > hi
-                {
-                    errors.add(
-                        format!("{p}.max_value"),
-                        "NUMBER_TYPE_MIN",
-                        "max_value must not be below min_value.",
-                    );
-                }
-                for bound in ["min_length", "max_length"] {
-                    if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
-                        let ok = kind == STRING && v.as_u64().is_some_and(|n| n <= 6000);
-                        if !ok {
-                            errors.add(
-                                format!("{p}.{bound}"),
-                                "BASE_TYPE_NUMBER",
-                                "Only string options take min_length/max_length in 0..=6000.",
-                            );
-                        }
-                    }
-                }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (
+        o.get("min_value").and_then(Value::as_f64),
+        o.get("max_value").and_then(Value::as_f64),
+    ) && lo > hi
+    {
+        errors.add(
+            format!("{p}.max_value"),
+            "NUMBER_TYPE_MIN",
+            "max_value must not be below min_value.",
+        );
+    }
+}
+
+/// `min_length`/`max_length`: only on string options, in 0..=6000.
+fn length_bounds(o: &Value, p: &str, kind: u64, errors: &mut FormErrors) {
+    for bound in ["min_length", "max_length"] {
+        if let Some(v) = o.get(bound).filter(|v| !v.is_null()) {
+            let ok = kind == STRING && v.as_u64().is_some_and(|n| n <= 6000);
+            if !ok {
+                errors.add(
+                    format!("{p}.{bound}"),
+                    "BASE_TYPE_NUMBER",
+                    "Only string options take min_length/max_length in 0..=6000.",
+                );
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -54,59 +55,97 @@ pub(super) async fn gate(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut withheld: Option<Failure> = None;
     let method = parts.method.to_string();
     let path = parts.uri.path().to_owned();
-    let ua = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let is_api = !path.starts_with("/attachments/");
-    let (json, response) = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Err(e) => (
-            None,
-            refuse(
+    let (json, response, withheld) = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Err(e) => {
+            let refused = refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 40005,
                 "Request entity too large",
                 None,
                 format!("unreadable body: {e}"),
-            ),
-        ),
+            );
+            (None, refused, None)
+        }
         Ok(body) => {
             let json = sent_json(&parts.headers, &body);
-            let failure = if path.starts_with("/webhooks/") {
-                standin.with(|s| s.failures.pop_front())
-            } else {
-                None
-            };
-            let response = if is_api && !valid_user_agent(&ua) {
-                refuse(
-                    StatusCode::FORBIDDEN,
-                    40333,
-                    "internal network error",
-                    None,
-                    format!("User-Agent {ua:?} is not `DiscordBot ($url, $versionNumber)`"),
-                )
-            } else if let Some(failure @ (Failure::Hang | Failure::AnswerLost)) = &failure {
-                withheld = Some(failure.clone());
-                if *failure == Failure::Hang {
-                    StatusCode::GATEWAY_TIMEOUT.into_response()
-                } else {
-                    let request = Request::from_parts(parts, axum::body::Body::from(body));
-                    next.run(request).await
-                }
-            } else if let Some(failure) = failure {
-                injected(&failure)
-            } else {
-                let request = Request::from_parts(parts, axum::body::Body::from(body));
-                next.run(request).await
-            };
-            (json, response)
+            let (response, withheld) = answer(&standin, parts, body, next).await;
+            (json, response, withheld)
         }
     };
+    record(&standin, method, path, &response, withheld.as_ref(), json);
+    if withheld.is_some() {
+        // The sender waits until it gives up; the connection is never answered.
+        std::future::pending::<()>().await;
+    }
+    response
+}
+
+/// The answer to a readable request: refused for its User-Agent, a
+/// queued failure, or the route's own. A failure whose answer the sender
+/// must never see (a hang, or a lost answer) comes back beside it.
+async fn answer(
+    standin: &DiscordStandin,
+    parts: Parts,
+    body: Bytes,
+    next: Next,
+) -> (Response, Option<Failure>) {
+    let ua = user_agent(&parts.headers);
+    let is_api = !parts.uri.path().starts_with("/attachments/");
+    // Failures are queued for the webhook routes only; one is used up
+    // even when the request is refused for its User-Agent.
+    let failure = if parts.uri.path().starts_with("/webhooks/") {
+        standin.with(|s| s.failures.pop_front())
+    } else {
+        None
+    };
+    if is_api && !valid_user_agent(&ua) {
+        let refused = refuse(
+            StatusCode::FORBIDDEN,
+            40333,
+            "internal network error",
+            None,
+            format!("User-Agent {ua:?} is not `DiscordBot ($url, $versionNumber)`"),
+        );
+        return (refused, None);
+    }
+    match failure {
+        Some(Failure::Hang) => (
+            StatusCode::GATEWAY_TIMEOUT.into_response(),
+            Some(Failure::Hang),
+        ),
+        Some(Failure::AnswerLost) => (route(parts, body, next).await, Some(Failure::AnswerLost)),
+        Some(failure) => (injected(&failure), None),
+        None => (route(parts, body, next).await, None),
+    }
+}
+
+/// The request's User-Agent, empty when missing or not text.
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Hands the request, its body read already, on to its route.
+async fn route(parts: Parts, body: Bytes, next: Next) -> Response {
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    next.run(request).await
+}
+
+/// Records what was sent and answered: a hang as status 0, a lost
+/// answer with the status the sender never saw.
+fn record(
+    standin: &DiscordStandin,
+    method: String,
+    path: String,
+    response: &Response,
+    withheld: Option<&Failure>,
+    json: Option<Value>,
+) {
     let mut error = response.extensions().get::<Refusal>().map(|r| r.0.clone());
     let mut status = response.status().as_u16();
     match withheld {
@@ -134,9 +173,4 @@ pub(super) async fn gate(
         });
     });
     standin.changed();
-    if withheld.is_some() {
-        // The sender waits until it gives up; the connection is never answered.
-        std::future::pending::<()>().await;
-    }
-    response
 }

@@ -256,104 +256,19 @@ impl CloudTasksTwin {
     fn create(&self, parent: &str, request: &Value) -> Response {
         let task = &request["task"];
         let Some(http) = task.get("httpRequest") else {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
+            return invalid_argument(
                 "the twin dispatches HTTP tasks only: task.httpRequest is required",
             );
         };
-        let Some(url) = http["url"].as_str().filter(|u| u.starts_with("http")) else {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                "task.httpRequest.url must be an http(s) URL",
-            );
+        let target = match HttpTarget::read(http) {
+            Ok(target) => target,
+            Err(problem) => return invalid_argument(problem),
         };
-        let method = http["httpMethod"].as_str().unwrap_or("POST");
-        if method != "POST" {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                format!("the twin dispatches POST only, not {method}"),
-            );
-        }
-        let body = match http["body"].as_str() {
-            None => Bytes::new(),
-            Some(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
-                Ok(b) => Bytes::from(b),
-                Err(e) => {
-                    return google_error(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_ARGUMENT",
-                        format!("task.httpRequest.body is not base64: {e}"),
-                    );
-                }
-            },
+        let name = match self.task_name(parent, task) {
+            Ok(name) => name,
+            Err(problem) => return invalid_argument(problem),
         };
-        let headers = http["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let oidc = http.get("oidcToken").map(|t| {
-            (
-                t["serviceAccountEmail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                t["audience"].as_str().unwrap_or(url).to_owned(),
-            )
-        });
-        let name = match task["name"].as_str().filter(|n| !n.is_empty()) {
-            Some(n) => {
-                let id = n
-                    .strip_prefix(parent)
-                    .and_then(|r| r.strip_prefix("/tasks/"));
-                if !id.is_some_and(is_task_id) {
-                    return google_error(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_ARGUMENT",
-                        format!("task name {n:?} is not {parent}/tasks/TASK_ID"),
-                    );
-                }
-                n.to_owned()
-            }
-            None => {
-                let seq = self.with(|s| {
-                    s.sequence += 1;
-                    s.sequence
-                });
-                // Unnamed tasks get an id of the twin's; never deduplicated.
-                format!("{parent}/tasks/{:x}{seq:08x}", std::process::id())
-            }
-        };
-        let window = self.inner.config.dedup_window;
-        let now = Instant::now();
-        let accepted = self.with(|s| {
-            s.names.retain(|_, at| now.duration_since(*at) < window);
-            if s.names.contains_key(&name) {
-                s.stats.duplicates += 1;
-                return false;
-            }
-            s.names.insert(name.clone(), now);
-            s.stats.created += 1;
-            s.queue.push_back(Pending {
-                name: name.clone(),
-                url: url.to_owned(),
-                headers,
-                body,
-                oidc,
-                due: now,
-                eta_secs: unix_secs(),
-                dispatch_count: 0,
-                response_count: 0,
-            });
-            true
-        });
-        if !accepted {
+        if !self.enqueue(&name, target) {
             return google_error(
                 StatusCode::CONFLICT,
                 "ALREADY_EXISTS",
@@ -374,6 +289,117 @@ impl CloudTasksTwin {
         }))
         .into_response()
     }
+
+    /// The task's full name: the one it asks for, under `parent`, or one
+    /// of the twin's for an unnamed task; `Err` says why the name is refused.
+    fn task_name(&self, parent: &str, task: &Value) -> Result<String, String> {
+        match task["name"].as_str().filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let id = n
+                    .strip_prefix(parent)
+                    .and_then(|r| r.strip_prefix("/tasks/"));
+                if !id.is_some_and(is_task_id) {
+                    return Err(format!("task name {n:?} is not {parent}/tasks/TASK_ID"));
+                }
+                Ok(n.to_owned())
+            }
+            None => {
+                let seq = self.with(|s| {
+                    s.sequence += 1;
+                    s.sequence
+                });
+                // Unnamed tasks get an id of the twin's; never deduplicated.
+                Ok(format!("{parent}/tasks/{:x}{seq:08x}", std::process::id()))
+            }
+        }
+    }
+
+    /// Queues the task due now, unless its name was taken within the
+    /// deduplication window (then only counted as a duplicate).
+    fn enqueue(&self, name: &str, target: HttpTarget) -> bool {
+        let window = self.inner.config.dedup_window;
+        let now = Instant::now();
+        self.with(|s| {
+            s.names.retain(|_, at| now.duration_since(*at) < window);
+            if s.names.contains_key(name) {
+                s.stats.duplicates += 1;
+                return false;
+            }
+            s.names.insert(name.to_owned(), now);
+            s.stats.created += 1;
+            s.queue.push_back(Pending {
+                name: name.to_owned(),
+                url: target.url,
+                headers: target.headers,
+                body: target.body,
+                oidc: target.oidc,
+                due: now,
+                eta_secs: unix_secs(),
+                dispatch_count: 0,
+                response_count: 0,
+            });
+            true
+        })
+    }
+}
+
+/// What a task's `httpRequest` asks the twin to send.
+struct HttpTarget {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    /// (service account, audience) of the OIDC token to attach.
+    oidc: Option<(String, String)>,
+}
+
+impl HttpTarget {
+    /// Reads a task's `httpRequest`: an http(s) URL, POST, a base64 body;
+    /// `Err` says what is wrong with it.
+    fn read(http: &Value) -> Result<Self, String> {
+        let Some(url) = http["url"].as_str().filter(|u| u.starts_with("http")) else {
+            return Err("task.httpRequest.url must be an http(s) URL".to_owned());
+        };
+        let method = http["httpMethod"].as_str().unwrap_or("POST");
+        if method != "POST" {
+            return Err(format!("the twin dispatches POST only, not {method}"));
+        }
+        let body = match http["body"].as_str() {
+            None => Bytes::new(),
+            Some(b) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map(Bytes::from)
+                .map_err(|e| format!("task.httpRequest.body is not base64: {e}"))?,
+        };
+        let headers = http["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The token's audience is the URL unless the task names another.
+        let oidc = http.get("oidcToken").map(|t| {
+            (
+                t["serviceAccountEmail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                t["audience"].as_str().unwrap_or(url).to_owned(),
+            )
+        });
+        Ok(HttpTarget {
+            url: url.to_owned(),
+            headers,
+            body,
+            oidc,
+        })
+    }
+}
+
+/// Google's 400 `INVALID_ARGUMENT`.
+fn invalid_argument(message: impl Into<String>) -> Response {
+    google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
 }
 
 async fn create_task(

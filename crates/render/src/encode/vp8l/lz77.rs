@@ -205,68 +205,24 @@ pub fn tokens(px: &[u32], width: usize) -> Vec<Token> {
     // Chains only reach back WINDOW pixels, so a ring of 2^20 links will
     // do: a slot is reused only after its position fell out of reach.
     let mut prev = vec![u32::MAX; RING.min(n.next_power_of_two())];
-    let ring = prev.len() - 1;
     let mut out = Vec::with_capacity(n / 8);
-
-    let insert = |head: &mut [u32], prev: &mut [u32], i: usize| {
-        if i + 1 < n {
-            let h = hash(px[i], px[i + 1]);
-            prev[i & (prev.len() - 1)] = head[h];
-            head[h] = i as u32;
-        }
-    };
-    // Best (len, code) starting at `i`, before `i` is inserted.
-    let best = |head: &[u32], prev: &[u32], i: usize| -> (usize, u32) {
-        let max = MAX_LEN.min(n - i);
-        let mut best = (0usize, u32::MAX);
-        let consider = |from: usize, best: &mut (usize, u32)| {
-            let len = common(px, i, from, max);
-            let code = plane.code(i - from);
-            if len > best.0 || (len == best.0 && code < best.1) {
-                *best = (len, code);
-            }
-        };
-        if i >= 1 {
-            consider(i - 1, &mut best);
-        }
-        if i >= width {
-            consider(i - width, &mut best);
-        }
-        if i + 1 < n && best.0 < max {
-            let mut j = head[hash(px[i], px[i + 1])];
-            let mut tries = 0;
-            while j != u32::MAX && tries < MAX_CHAIN {
-                let from = j as usize;
-                if i - from > WINDOW {
-                    break;
-                }
-                if px[from + best.0.min(max - 1)] == px[i + best.0.min(max - 1)] {
-                    consider(from, &mut best);
-                    if best.0 == max {
-                        break;
-                    }
-                }
-                j = prev[from & ring];
-                tries += 1;
-            }
-        }
-        best
-    };
 
     let mut i = 0;
     let mut pending: Option<(usize, u32)> = None;
     while i < n {
-        let (len, code) = pending.take().unwrap_or_else(|| best(&head, &prev, i));
+        let (len, code) = pending
+            .take()
+            .unwrap_or_else(|| best_copy(px, width, &plane, &head, &prev, i));
         if !worth(len, code) {
             out.push(Token::Literal(px[i]));
-            insert(&mut head, &mut prev, i);
+            insert(px, &mut head, &mut prev, i);
             i += 1;
             continue;
         }
-        insert(&mut head, &mut prev, i);
+        insert(px, &mut head, &mut prev, i);
         // Lazy step: a clearly longer copy one pixel on beats this one.
         if i + 1 < n && len < 64 {
-            let next = best(&head, &prev, i + 1);
+            let next = best_copy(px, width, &plane, &head, &prev, i + 1);
             if next.0 > len + 1 && worth(next.0, next.1) {
                 out.push(Token::Literal(px[i]));
                 pending = Some(next);
@@ -279,11 +235,72 @@ pub fn tokens(px: &[u32], width: usize) -> Vec<Token> {
             code,
         });
         for k in i + 1..i + len {
-            insert(&mut head, &mut prev, k);
+            insert(px, &mut head, &mut prev, k);
         }
         i += len;
     }
     out
+}
+
+/// Links position `i` into the hash chains (`head` by the hash of the
+/// pixel pair at `i`, `prev` a ring of earlier positions).
+#[inline]
+fn insert(px: &[u32], head: &mut [u32], prev: &mut [u32], i: usize) {
+    if i + 1 < px.len() {
+        let h = hash(px[i], px[i + 1]);
+        prev[i & (prev.len() - 1)] = head[h];
+        head[h] = i as u32;
+    }
+}
+
+/// Best (len, code) starting at `i`, before `i` is inserted: the pixel to
+/// the left and the one above first (their codes are the cheapest), then
+/// the hash chain, at most [`MAX_CHAIN`] links and [`WINDOW`] pixels back.
+#[inline]
+fn best_copy(
+    px: &[u32],
+    width: usize,
+    plane: &PlaneCodes,
+    head: &[u32],
+    prev: &[u32],
+    i: usize,
+) -> (usize, u32) {
+    let n = px.len();
+    let ring = prev.len() - 1;
+    let max = MAX_LEN.min(n - i);
+    let mut best = (0usize, u32::MAX);
+    let consider = |from: usize, best: &mut (usize, u32)| {
+        let len = common(px, i, from, max);
+        let code = plane.code(i - from);
+        if len > best.0 || (len == best.0 && code < best.1) {
+            *best = (len, code);
+        }
+    };
+    if i >= 1 {
+        consider(i - 1, &mut best);
+    }
+    if i >= width {
+        consider(i - width, &mut best);
+    }
+    if i + 1 < n && best.0 < max {
+        let mut j = head[hash(px[i], px[i + 1])];
+        let mut tries = 0;
+        while j != u32::MAX && tries < MAX_CHAIN {
+            let from = j as usize;
+            if i - from > WINDOW {
+                break;
+            }
+            if px[from + best.0.min(max - 1)] == px[i + best.0.min(max - 1)] {
+                consider(from, &mut best);
+                if best.0 == max {
+                    break;
+                }
+            }
+            j = prev[from & ring];
+            tries += 1;
+        }
+    }
+    best
 }
 
 #[cfg(test)]
