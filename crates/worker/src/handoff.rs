@@ -24,7 +24,8 @@ use mandala_queue::pubsub::PubsubPublisher;
 use tokio::time::Instant;
 
 use crate::config::{Config, Replies};
-use crate::job::{Failure, HANDED_OFF, JobLog, Verdict, ack};
+use crate::job::{Failure, JobLog, Verdict, ack};
+use crate::outcome::Outcome;
 use crate::reply::last_word::Why;
 use crate::reply::message::ATTACHMENT_LIMIT;
 use crate::state::Shared;
@@ -146,7 +147,7 @@ pub(crate) async fn hand_off(
     log.reply_us = Some(started.elapsed().as_micros() as u64);
     match published {
         // Counted with the verdict, like every outcome.
-        Ok(id) => Ok(ack(HANDED_OFF, format!("reply job {id} published"))),
+        Ok(id) => Ok(ack(Outcome::HandedOff, format!("reply job {id} published"))),
         Err(e) => Err(Failure::transient(
             format!("handing the reply to the reply stage failed: {e}"),
             Why::Slow,
@@ -184,7 +185,7 @@ async fn smaller(
         }
         let content_type = match image {
             Some(i) => {
-                shared.stats.count("render");
+                shared.stats.count(crate::state::Event::Rendered);
                 shared
                     .store
                     .put(NewObject {

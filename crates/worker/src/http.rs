@@ -23,8 +23,9 @@ use crate::auth::AuthError;
 use crate::config::Role;
 use crate::delivery::Delivery;
 use crate::job::{self, Verdict};
+use crate::outcome::Outcome;
 use crate::replier;
-use crate::state::{InFlight, Shared};
+use crate::state::{Event, InFlight, Shared};
 
 /// Pub/Sub messages are at most 10 MB (13.4 MB as base64 in the envelope).
 /// Anything up to that is read and, if it is not a job, acknowledged: a 413
@@ -120,12 +121,12 @@ async fn check_token(shared: &Shared, headers: &http::HeaderMap) -> Option<Respo
         // Google's keys cannot be fetched now: not the pusher's fault, so
         // Pub/Sub should try again rather than count a refusal.
         Err(e @ AuthError::KeysUnavailable(_)) => {
-            shared.stats.count("redeliver");
+            shared.stats.count(Event::Ended(Outcome::Redeliver));
             tracing::warn!("push not checked: {e}");
             Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
         }
         Err(e) => {
-            shared.stats.count("unauthorized");
+            shared.stats.count(Event::Unauthorized);
             tracing::warn!("push refused: {e}");
             Some(
                 (
@@ -170,13 +171,13 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
         }
         Err(e) => {
             // Too large or cut off: a Pub/Sub push never is, so nothing to redeliver.
-            shared.stats.count("received");
-            shared.stats.count("rejected");
+            shared.stats.count(Event::Received);
+            shared.stats.count(Event::Ended(Outcome::Rejected));
             tracing::warn!("push body unreadable: {e}");
             return (StatusCode::OK, format!("rejected: body unreadable: {e}")).into_response();
         }
     };
-    shared.stats.count("received");
+    shared.stats.count(Event::Received);
     let Some(guard) = InFlight::enter(&shared) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -209,7 +210,7 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
         },
         Err(_) => {
             task.abort();
-            shared.stats.count("redeliver");
+            shared.stats.count(Event::Ended(Outcome::Redeliver));
             tracing::warn!(
                 "job exceeded its {} s deadline",
                 shared.job_deadline.as_secs()

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::Worker;
 use crate::job::{JobLog, Verdict};
+use crate::outcome::Outcome;
 use crate::reply::message;
 use crate::reply::target::{self, Plan};
 use crate::state::Shared;
@@ -139,7 +140,7 @@ impl Inline {
                     .await
                     .ok_or("no render slot free")?
                     .map_err(|e| e.to_string())?;
-                shared.stats.count("render");
+                shared.stats.count(crate::state::Event::Rendered);
                 log.render_us = Some(image.render_us);
                 log.encode_us = Some(image.encode_us);
                 shared
@@ -181,7 +182,7 @@ impl Inline {
         crate::job::record(
             shared,
             &Verdict::Ack {
-                outcome: "answered-inline",
+                outcome: Outcome::AnsweredInline,
                 detail: format!("interaction callback answered {status}"),
             },
             &log,

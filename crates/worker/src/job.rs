@@ -42,12 +42,13 @@ use tokio::time::Instant;
 
 use crate::config::{Design, Via};
 use crate::delivery::Delivery;
+use crate::outcome::Outcome;
 use crate::render::RenderFailure;
 use crate::reply::discord::SendError;
 use crate::reply::last_word::{self, Ending, Why};
 use crate::reply::message::{self, ATTACHMENT_LIMIT};
 use crate::reply::target::{self, Plan, Target};
-use crate::state::Shared;
+use crate::state::{Event, Shared};
 use crate::store::{NewObject, PutOutcome};
 
 /// What a final failure message may take, kept out of the job's deadline.
@@ -73,10 +74,7 @@ const MAX_POST_CLAIMS: u32 = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx: done, or never doable.
-    Ack {
-        outcome: &'static str,
-        detail: String,
-    },
+    Ack { outcome: Outcome, detail: String },
     /// Non-2xx: Pub/Sub should redeliver later.
     Redeliver { status: StatusCode, detail: String },
 }
@@ -90,9 +88,6 @@ pub fn now_ms() -> u64 {
 fn us(d: Duration) -> u64 {
     d.as_micros() as u64
 }
-
-/// The outcome of a render stage that handed the reply on.
-pub(crate) const HANDED_OFF: &str = "handed-off";
 
 /// The fields of the one log line.
 #[derive(Debug, Default)]
@@ -161,18 +156,6 @@ impl JobLog {
     }
 }
 
-/// Outcomes that end a job without its image for a reason an operator
-/// should look at: logged at ERROR as an Error Reporting event, one group
-/// per outcome.
-const ERROR_OUTCOMES: &[&str] = &[
-    "render-failed",
-    "gave-up",
-    "reply-dropped",
-    REPLY_UNKNOWN,
-    "dead-letter-told",
-    "dead-letter-logged",
-];
-
 /// `Why` as the job line's `reason`.
 fn reason(why: Why) -> &'static str {
     match why {
@@ -188,7 +171,7 @@ pub(crate) enum Failure {
     /// Will never work: tell the user (unless the message itself is gone),
     /// acknowledge.
     Permanent {
-        outcome: &'static str,
+        outcome: Outcome,
         detail: String,
         ending: Option<Ending>,
     },
@@ -203,7 +186,7 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn permanent(
-        outcome: &'static str,
+        outcome: Outcome,
         detail: impl Into<String>,
         ending: Ending,
     ) -> Failure {
@@ -246,7 +229,7 @@ pub(crate) async fn finish(shared: &Shared, verdict: &Verdict, log: &JobLog) {
     else {
         return;
     };
-    if *outcome == HANDED_OFF {
+    if *outcome == Outcome::HandedOff {
         return;
     }
     if let Err(e) = ledger.end(t, now_ms()).await {
@@ -266,26 +249,15 @@ pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Op
         reply_us: log.reply_us,
     });
     if log.told {
-        counters.count("told");
+        counters.count(Event::Told);
     }
     let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
     let (outcome, detail) = match verdict {
-        Verdict::Ack { outcome, detail } => {
-            counters.count(outcome);
-            (*outcome, detail.as_str())
-        }
-        Verdict::Redeliver { detail, .. } => {
-            counters.count("redeliver");
-            ("redeliver", detail.as_str())
-        }
+        Verdict::Ack { outcome, detail } => (*outcome, detail.as_str()),
+        Verdict::Redeliver { detail, .. } => (Outcome::Redeliver, detail.as_str()),
     };
-    let level_warn = !matches!(
-        outcome,
-        "replied" | "stored" | "answered-inline" | HANDED_OFF
-    );
-    let error_group = ERROR_OUTCOMES
-        .contains(&outcome)
-        .then(|| format!("job {outcome}"));
+    counters.count(Event::Ended(outcome));
+    let error_group = outcome.is_error().then(|| format!("job {outcome}"));
     // The carried trace joins the ingress's line; the push's own is the fallback.
     let trace = log.trace.as_deref().or(trace);
     let design = log.design.or_else(|| Design::of_role(shared.role));
@@ -307,7 +279,7 @@ pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Op
                 late_ms = log.late_ms,
                 told_user = log.told,
                 object = %log.location,
-                outcome,
+                outcome = outcome.as_str(),
                 interaction_id = log.interaction_id.as_deref(),
                 user = log.user.as_deref(),
                 design = design.map(Design::as_str),
@@ -319,16 +291,14 @@ pub(crate) fn record(shared: &Shared, verdict: &Verdict, log: &JobLog, trace: Op
             )
         };
     }
-    if error_group.is_some() {
-        line!(error);
-    } else if level_warn {
-        line!(warn);
-    } else {
-        line!(info);
+    match outcome.level() {
+        tracing::Level::ERROR => line!(error),
+        tracing::Level::WARN => line!(warn),
+        _ => line!(info),
     }
 }
 
-pub(crate) fn ack(outcome: &'static str, detail: impl Into<String>) -> Verdict {
+pub(crate) fn ack(outcome: Outcome, detail: impl Into<String>) -> Verdict {
     Verdict::Ack {
         outcome,
         detail: detail.into(),
@@ -386,7 +356,7 @@ async fn run(
     let started = Instant::now();
     let delivery = match delivery {
         Ok(d) => d,
-        Err(e) => return ack("rejected", e),
+        Err(e) => return ack(Outcome::Rejected, e),
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
@@ -416,12 +386,12 @@ async fn run(
     {
         Ok(p) => p,
         Err(e) if e.is_transient() => return redeliver(e.to_string()),
-        Err(e) => return ack("rejected", e.to_string()),
+        Err(e) => return ack(Outcome::Rejected, e.to_string()),
     };
     let target = match plan {
         Plan::Expired { seconds_ago } => {
             return ack(
-                "expired",
+                Outcome::Expired,
                 format!("the interaction token expired {seconds_ago} s ago; not rendering"),
             );
         }
@@ -506,7 +476,7 @@ pub(crate) fn settle(
         // The last attempt: nobody will try again, so say so now.
         Err(Failure::Transient { detail, why }) => Settled::Tell(
             ack(
-                "gave-up",
+                Outcome::GaveUp,
                 format!("last delivery attempt ({attempt}): {detail}"),
             ),
             Ending::GaveUp {
@@ -516,17 +486,13 @@ pub(crate) fn settle(
         ),
         // The user may be looking at their image: no word over it.
         Err(Failure::Unknown { detail }) => Settled::Done(ack(
-            REPLY_UNKNOWN,
+            Outcome::ReplyUnknown,
             format!(
                 "last delivery attempt ({attempt}): {detail}; the image may have been delivered, so no final word follows"
             ),
         )),
     }
 }
-
-/// The outcome of a job whose reply may or may not have reached Discord,
-/// on its last attempt: nothing more is sent.
-pub(crate) const REPLY_UNKNOWN: &str = "reply-unknown";
 
 /// A verdict's detail, with what telling the user came to.
 pub(crate) fn with_told(verdict: Verdict, told: Told) -> Verdict {
@@ -543,7 +509,7 @@ pub(crate) fn with_told(verdict: Verdict, told: Told) -> Verdict {
 
 fn cancelled() -> Verdict {
     ack(
-        "cancelled",
+        Outcome::Cancelled,
         "the ledger has no entry for this job: it was cancelled (its user was told to try again) or has ended",
     )
 }
@@ -557,7 +523,7 @@ fn abandoned(publish_by_ms: Option<u64>, delivery: &Delivery) -> Option<Verdict>
     let (by, at) = (publish_by_ms?, delivery.published_ms?);
     (at > by + PUBLISH_CLOCK_SLACK_MS).then(|| {
         ack(
-            "abandoned",
+            Outcome::Abandoned,
             format!(
                 "the queue took it {} ms after the ingress gave up publishing it and told its user to try again; not rendered",
                 at - by
@@ -594,7 +560,7 @@ pub(crate) async fn unreadable(
         }
         (
             ack(
-                "gave-up",
+                Outcome::GaveUp,
                 format!("last delivery attempt ({attempt}): {error}"),
             ),
             Ending::GaveUp {
@@ -603,7 +569,10 @@ pub(crate) async fn unreadable(
             },
         )
     } else {
-        (ack("rejected", error.clone()), Ending::InvalidSpec(error))
+        (
+            ack(Outcome::Rejected, error.clone()),
+            Ending::InvalidSpec(error),
+        )
     };
     let Ok(Plan::Send(target)) = target::plan(&salvaged.reply, &shared.api_base, now_ms()) else {
         return verdict;
@@ -677,7 +646,7 @@ async fn produce(shared: &Shared, work: Work<'_>, log: &mut JobLog) -> Result<Ve
         .with_seed_from(delivery.message_id.as_bytes());
     let drawing = Drawing::resolve(&spec, job.grid).map_err(|e| {
         Failure::permanent(
-            "rejected",
+            Outcome::Rejected,
             format!("invalid spec: {e}"),
             Ending::InvalidSpec(e.to_string()),
         )
@@ -726,7 +695,7 @@ async fn produce(shared: &Shared, work: Work<'_>, log: &mut JobLog) -> Result<Ve
 
     let Some(target) = target else {
         return Ok(ack(
-            "stored",
+            Outcome::Stored,
             format!("no reply requested; image at {}", log.location),
         ));
     };
@@ -826,7 +795,7 @@ struct Need {
 /// be sent.
 fn out_of_time(needed: Duration) -> Failure {
     Failure::permanent(
-        "out-of-time",
+        Outcome::OutOfTime,
         format!(
             "the interaction token would expire before the image could be sent (about {:.1} s of work, {} s kept for the reply); not started",
             needed.as_secs_f64(),
@@ -885,13 +854,13 @@ async fn obtain(
         .map_err(
             |e @ (RenderFailure::Refused(_) | RenderFailure::Crashed(_))| {
                 Failure::permanent(
-                    "render-failed",
+                    Outcome::RenderFailed,
                     e.to_string(),
                     Ending::RenderFailed(e.to_string()),
                 )
             },
         )?;
-    shared.stats.count("render");
+    shared.stats.count(Event::Rendered);
     log.queue_us = image.queue_us;
     log.render_us = Some(image.render_us);
     log.encode_us = Some(image.encode_us);
@@ -1018,7 +987,7 @@ pub(crate) async fn reply(
                     (None, _) => {}
                 }
                 return Ok(ack(
-                    "replied",
+                    Outcome::Replied,
                     format!("{} answered {}", to.describe(), report.status),
                 ));
             }
@@ -1046,7 +1015,7 @@ pub(crate) async fn reply(
                         ..
                     } => {
                         return Err(Failure::Permanent {
-                            outcome: "reply-dropped",
+                            outcome: Outcome::ReplyDropped,
                             detail: format!("{e}; nobody can be told"),
                             ending: None,
                         });
@@ -1054,7 +1023,7 @@ pub(crate) async fn reply(
                     SendError::Drop { ref why, .. } => {
                         let short = why.clone();
                         return Err(Failure::permanent(
-                            "reply-dropped",
+                            Outcome::ReplyDropped,
                             e.to_string(),
                             Ending::Refused(short),
                         ));
@@ -1072,7 +1041,7 @@ pub(crate) async fn reply(
         }
     }
     Err(Failure::permanent(
-        "reply-dropped",
+        Outcome::ReplyDropped,
         "Discord refused every smaller version as too large",
         Ending::Refused("the image is too large".into()),
     ))
@@ -1224,7 +1193,7 @@ async fn claim_post(shared: &Shared, target: &Target, marker: &str) -> Result<Po
             });
         }
         return Err(Failure::Permanent {
-            outcome: REPLY_UNKNOWN,
+            outcome: Outcome::ReplyUnknown,
             detail: format!(
                 "a delivery claimed this channel post {} s ago and never recorded a message: it may have been posted, so it is not posted again",
                 age_ms / 1000
@@ -1233,7 +1202,7 @@ async fn claim_post(shared: &Shared, target: &Target, marker: &str) -> Result<Po
         });
     }
     Err(Failure::Permanent {
-        outcome: "reply-dropped",
+        outcome: Outcome::ReplyDropped,
         detail: format!("the channel post failed for sure {MAX_POST_CLAIMS} times"),
         ending: None,
     })
@@ -1402,7 +1371,7 @@ pub(crate) async fn dead_letter_of(
     let verdict = dead_letter_inner(shared, body, decode, &mut log).await;
     finish(shared, &verdict, &log).await;
     record(shared, &verdict, &log, None);
-    shared.stats.count("dead-lettered");
+    shared.stats.count(Event::DeadLettered);
     verdict
 }
 
@@ -1424,7 +1393,7 @@ async fn dead_letter_inner(
 ) -> Verdict {
     let delivery = match Delivery::from_push(body) {
         Ok(d) => d,
-        Err(e) => return ack("rejected", e),
+        Err(e) => return ack(Outcome::Rejected, e),
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
@@ -1447,7 +1416,7 @@ async fn dead_letter_inner(
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
-                "expired",
+                Outcome::Expired,
                 format!("dead-lettered; the token expired {seconds_ago} s ago, nobody can be told"),
             );
         }
@@ -1456,15 +1425,15 @@ async fn dead_letter_inner(
                 Some(e) => format!("dead-lettered and unreadable ({e}); nobody to tell"),
                 None => "dead-lettered; no reply requested".to_owned(),
             };
-            return ack("dead-letter-logged", detail);
+            return ack(Outcome::DeadLetterLogged, detail);
         }
         Err(e) if e.is_transient() => return redeliver(e.to_string()),
-        Err(e) => return ack("rejected", e.to_string()),
+        Err(e) => return ack(Outcome::Rejected, e.to_string()),
     };
     let lease_until_ms = match begin(shared, job.ticket.as_ref(), delivery.via).await {
         Go::Yes { lease_until_ms } => lease_until_ms,
         // Already ended (its user was told) or cancelled.
-        Go::Cancelled => return ack("dead-letter-logged", "dead-lettered; already ended"),
+        Go::Cancelled => return ack(Outcome::DeadLetterLogged, "dead-lettered; already ended"),
     };
     // Pub/Sub says how often it tried in an attribute of the forwarded message.
     let attempts = delivery.source_attempts.or(delivery.attempt);
@@ -1478,20 +1447,20 @@ async fn dead_letter_inner(
     )
     .await;
     match told {
-        Told::Yes => ack("dead-letter-told", "dead-lettered; the user was told"),
+        Told::Yes => ack(Outcome::DeadLetterTold, "dead-lettered; the user was told"),
         Told::Shown => ack(
-            "dead-letter-logged",
+            Outcome::DeadLetterLogged,
             "dead-lettered; the message already shows the image, so nothing was said",
         ),
         Told::Failed if token_alive(&job.reply) => {
             redeliver("dead-lettered; the user could not be told yet, and their token lives")
         }
         Told::Failed => ack(
-            "dead-letter-logged",
+            Outcome::DeadLetterLogged,
             "dead-lettered; the user could not be told, and their token is dead",
         ),
         Told::Nobody => ack(
-            "dead-letter-logged",
+            Outcome::DeadLetterLogged,
             "dead-lettered; nobody waits for a channel post",
         ),
     }

@@ -44,6 +44,7 @@ pub mod handoff;
 pub mod http;
 pub mod inline;
 pub mod job;
+pub mod outcome;
 pub mod render;
 pub mod replier;
 pub mod reply;

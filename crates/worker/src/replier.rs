@@ -19,6 +19,7 @@ use crate::job::{
     self, Failure, JobLog, LAST_WORD_BUDGET, Picture, Settled, Smaller, Unreadable, Verdict, ack,
     post_marker, redeliver, tell,
 };
+use crate::outcome::Outcome;
 use crate::reply::last_word::{Ending, Why};
 use crate::reply::target::{self, Plan, Target};
 use crate::state::Shared;
@@ -55,7 +56,7 @@ async fn run(
 ) -> Verdict {
     let delivery = match delivery {
         Ok(d) => d,
-        Err(e) => return ack("rejected", e),
+        Err(e) => return ack(Outcome::Rejected, e),
     };
     log.message_id.clone_from(&delivery.message_id);
     log.attempt = delivery.attempt;
@@ -92,13 +93,13 @@ async fn run(
         Ok(Plan::Send(t)) => t,
         Ok(Plan::Expired { seconds_ago }) => {
             return ack(
-                "expired",
+                Outcome::Expired,
                 format!("the interaction token expired {seconds_ago} s ago; not replying"),
             );
         }
-        Ok(Plan::Nothing) => return ack("stored", "the job asked for no reply"),
+        Ok(Plan::Nothing) => return ack(Outcome::Stored, "the job asked for no reply"),
         Err(e) if e.is_transient() => return redeliver(e.to_string()),
-        Err(e) => return ack("rejected", e.to_string()),
+        Err(e) => return ack(Outcome::Rejected, e.to_string()),
     };
     // Keep time for the last word after the reply itself: reading the
     // image ends by then, and every Discord send.
@@ -133,7 +134,7 @@ async fn send(
     let started = Instant::now();
     let drawing = Drawing::resolve(&reply.spec, reply.job.grid).map_err(|e| {
         Failure::permanent(
-            "rejected",
+            Outcome::Rejected,
             format!("invalid spec in the reply job: {e}"),
             Ending::InvalidSpec(e.to_string()),
         )
