@@ -17,15 +17,16 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
+use mandala_model::clock::now_ms;
 use tokio::time::Instant;
 
 use crate::auth::AuthError;
 use crate::config::Role;
 use crate::delivery::Delivery;
-use crate::job::{self, Verdict};
 use crate::outcome::Outcome;
-use crate::replier;
 use crate::state::{Event, InFlight, Shared};
+use crate::verdict::Verdict;
+use crate::{dead_letter, job, replier};
 
 /// Pub/Sub messages are at most 10 MB (13.4 MB as base64 in the envelope).
 /// Anything up to that is read and, if it is not a job, acknowledged: a 413
@@ -60,7 +61,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "waiting_for_a_slot": shared.pool.waiting(),
         "render_concurrency": shared.pool.size(),
         "role": shared.role.as_str(),
-        "speed": shared.calibrator.stat(job::now_ms()),
+        "speed": shared.calibrator.stat(now_ms()),
         "stats": shared.stats.snapshot(),
     });
     axum::Json(body).into_response()
@@ -68,7 +69,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// Adds this instance's speed report to an answer.
 fn with_report(shared: &Shared, mut response: Response) -> Response {
-    for (k, v) in shared.calibrator.stat(job::now_ms()).to_headers() {
+    for (k, v) in shared.calibrator.stat(now_ms()).to_headers() {
         response.headers_mut().insert(k, v);
     }
     response
@@ -105,9 +106,9 @@ async fn dead_letter(State(shared): State<Arc<Shared>>, request: Request) -> Res
             .into_response();
     };
     let verdict = if shared.role == Role::Reply {
-        replier::dead_letter(&shared, &body).await
+        dead_letter::reply_job(&shared, &body).await
     } else {
-        job::dead_letter(&shared, &body).await
+        dead_letter::job(&shared, &body).await
     };
     drop(guard);
     with_report(&shared, answer(verdict))
@@ -223,7 +224,7 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
     };
     if let Source::Task = source {
         // The stall watchdog keeps sweeping for a while after this.
-        shared.in_flight.task_seen(job::now_ms());
+        shared.in_flight.task_seen(now_ms());
     }
     with_report(&shared, answer(verdict))
 }

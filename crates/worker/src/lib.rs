@@ -39,17 +39,28 @@
 
 pub mod auth;
 pub mod config;
+pub mod dead_letter;
 pub mod delivery;
-pub mod handoff;
+mod failure;
+mod handoff;
 pub mod http;
+mod image;
 pub mod inline;
 pub mod job;
+mod joblog;
+mod ledger;
 pub mod outcome;
+mod posts;
 pub mod render;
 pub mod replier;
+pub mod replies;
 pub mod reply;
+mod send;
+mod start;
 pub mod state;
 pub mod store;
+mod tell;
+pub mod verdict;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,7 +170,7 @@ impl Worker {
             )),
             _ => None,
         };
-        let replies = handoff::ReplyPublisher::start(&config)?;
+        let replies = replies::ReplyPublisher::start(&config)?;
         tracing::info!(
             role = role.as_str(),
             store = %store.location(""),
@@ -201,7 +212,10 @@ impl Worker {
                 // whose last attempt never came may still be due.
                 move || {
                     busy.in_flight.running() > 0
-                        || tail.due(busy.in_flight.last_task_ms(), job::now_ms())
+                        || tail.due(
+                            busy.in_flight.last_task_ms(),
+                            mandala_model::clock::now_ms(),
+                        )
                 },
                 stopped,
             ));

@@ -14,9 +14,9 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::auth::PushVerifier;
 use crate::config::Role;
-use crate::handoff::ReplyPublisher;
 use crate::outcome::Outcome;
 use crate::render::RenderPool;
+use crate::replies::ReplyPublisher;
 use crate::reply::discord::Discord;
 use crate::reply::secret::Secrets;
 use crate::store::Store;
