@@ -165,7 +165,9 @@ async fn render(shared: &Shared, job: &Job, drawing: &Drawing) -> Result<Image, 
         .await
         // Rendering is deterministic: every way it fails is for good.
         .map_err(
-            |e @ (RenderFailure::Refused(_) | RenderFailure::Crashed(_))| {
+            |e @ (RenderFailure::Refused(_)
+             | RenderFailure::Crashed(_)
+             | RenderFailure::PoolClosed)| {
                 let words = e.to_string();
                 Failure::permanent(Outcome::RenderFailed, e, Ending::RenderFailed(words))
             },

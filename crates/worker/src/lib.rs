@@ -85,11 +85,16 @@ pub enum StartError {
     #[error("queue ledger: {0}")]
     Ledger(#[from] mandala_ledger::LedgerError),
     #[error("HTTP client: {0}")]
-    Http(String),
+    Http(#[from] reqwest::Error),
+    #[error("HTTP client: {0}")]
+    Keys(#[from] auth::keys::KeyCacheError),
+    #[error("HTTP client: {0}")]
+    Secrets(#[from] reply::secret::SetupError),
     #[error("reply delivery: {0}")]
     Replies(#[from] mandala_queue::local::LocalPushError),
+    /// The ingress beside this worker (`mandala_single`) could not start.
     #[error("ingress: {0}")]
-    Ingress(String),
+    Ingress(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A running worker: build its router, serve it, then [`Worker::shutdown`].
@@ -123,53 +128,23 @@ impl Worker {
     /// ingress admitted, in the ingress's memory).
     pub async fn start_with(config: Config, ledger: Option<Ledger>) -> Result<Worker, StartError> {
         config.check()?;
-        let store: Arc<dyn Store> = match config.store()? {
-            StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
-            StoreChoice::Gcs { bucket, emulator } => {
-                Arc::new(store::gcs::GcsStore::connect(&bucket, emulator.as_deref()).await?)
-            }
-        };
-        let discord =
-            reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
+        let store = open_store(&config).await?;
         let verifier = config
             .push_auth()?
             .as_ref()
             .map(auth::PushVerifier::new)
-            .transpose()
-            .map_err(|e| StartError::Http(e.to_string()))?;
+            .transpose()?;
         let pool = render::RenderPool::new(config.concurrency());
         let role = config.worker_role;
-        let ledger = match (ledger, config.ledger()?) {
-            (Some(shared), _) => Some(shared),
+        let ledger = match ledger {
+            Some(shared) => Some(shared),
             // In one process with the ingress, the ingress's queue keeps
             // the ledger (it is the queue).
-            (None, _) if role == Role::Single => None,
-            (None, Some((database, emulator))) => Some(Ledger::new(
-                Arc::new(FirestoreBackend::connect(&database, emulator.as_deref())?),
-                Policy {
-                    max_per_user: 0,
-                    max_wait: Duration::MAX,
-                    refresh: Duration::from_secs(1),
-                    timeout: Duration::from_millis(config.ledger_timeout_ms),
-                    // Pub/Sub's dead-letter route tells those users.
-                    stall_after: None,
-                },
-            )),
-            (None, None) => None,
+            None if role == Role::Single => None,
+            None => own_ledger(&config)?,
         };
-        // Cloud Tasks has no dead-letter route: the jobs it delivers are
-        // watched by the ledger's stall watchdog instead.
         let stall_after = config.stall_after()?;
-        let tasks_ledger = match (&ledger, stall_after) {
-            (Some(l), Some(after)) if role != Role::Reply => Some(Ledger::new(
-                l.backend(),
-                Policy {
-                    stall_after: Some(after),
-                    ..*l.policy()
-                },
-            )),
-            _ => None,
-        };
+        let tasks_ledger = watched_ledger(ledger.as_ref(), stall_after, role);
         let replies = replies::ReplyPublisher::start(&config)?;
         tracing::info!(
             role = role.as_str(),
@@ -187,10 +162,9 @@ impl Worker {
             replies,
             store,
             pool,
-            discord,
+            discord: reply::discord::Discord::new()?,
             api_base: config.discord_base()?,
-            secrets: reply::secret::Secrets::new(config.secret_manager()?)
-                .map_err(StartError::Http)?,
+            secrets: reply::secret::Secrets::new(config.secret_manager()?)?,
             job_deadline: Duration::from_secs(config.job_deadline_secs),
             max_attempts: config.max_delivery_attempts,
             verifier,
@@ -198,28 +172,7 @@ impl Worker {
             tasks_ledger,
             calibrator: Calibrator::new(instance_id(), slots),
         }));
-        let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
-        if let Some(ledger) = shared.ledger.clone() {
-            let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())
-                .map_err(|e| StartError::Http(e.to_string()))?;
-            let busy = Arc::clone(&shared);
-            let tail = SweepTail::new(stall_after.filter(|_| shared.tasks_ledger.is_some()));
-            tokio::spawn(mandala_ledger::notice::run_sweeper(
-                ledger,
-                notifier,
-                // Jobs wait exactly while workers are busy: sweep then —
-                // and for a while after a Cloud Tasks dispatch, when a job
-                // whose last attempt never came may still be due.
-                move || {
-                    busy.in_flight.running() > 0
-                        || tail.due(
-                            busy.in_flight.last_task_ms(),
-                            mandala_model::clock::now_ms(),
-                        )
-                },
-                stopped,
-            ));
-        }
+        let stop_sweeper = start_sweeper(&config, &shared, stall_after)?;
         Ok(Worker {
             shared,
             stop_sweeper,
@@ -255,6 +208,89 @@ impl Worker {
             replies.shutdown().await;
         }
     }
+}
+
+/// The store the configuration asks for, connected.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match config.store()? {
+        StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
+        StoreChoice::Gcs { bucket, emulator } => {
+            Arc::new(store::gcs::GcsStore::connect(&bucket, emulator.as_deref()).await?)
+        }
+    })
+}
+
+/// The Firestore ledger this worker keeps, when FIRESTORE_DATABASE names
+/// one.
+fn own_ledger(config: &Config) -> Result<Option<Ledger>, StartError> {
+    let Some((database, emulator)) = config.ledger()? else {
+        return Ok(None);
+    };
+    let backend = FirestoreBackend::connect(&database, emulator.as_deref())?;
+    Ok(Some(Ledger::new(
+        Arc::new(backend),
+        Policy {
+            max_per_user: 0,
+            max_wait: Duration::MAX,
+            refresh: Duration::from_secs(1),
+            timeout: Duration::from_millis(config.ledger_timeout_ms),
+            // Pub/Sub's dead-letter route tells those users.
+            stall_after: None,
+        },
+    )))
+}
+
+/// The ledger that marks the jobs Cloud Tasks delivers for the stall
+/// watchdog: Cloud Tasks has no dead-letter route, so those jobs are
+/// watched instead. `None` when the watchdog is off, or for the reply
+/// stage (which takes no tasks).
+fn watched_ledger(
+    ledger: Option<&Ledger>,
+    stall_after: Option<Duration>,
+    role: Role,
+) -> Option<Ledger> {
+    match (ledger, stall_after) {
+        (Some(l), Some(after)) if role != Role::Reply => Some(Ledger::new(
+            l.backend(),
+            Policy {
+                stall_after: Some(after),
+                ..*l.policy()
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// Starts the waiting-notice sweeper when this worker keeps the ledger;
+/// the sender stops it.
+fn start_sweeper(
+    config: &Config,
+    shared: &Arc<Shared>,
+    stall_after: Option<Duration>,
+) -> Result<tokio::sync::watch::Sender<bool>, StartError> {
+    let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
+    let Some(ledger) = shared.ledger.clone() else {
+        return Ok(stop_sweeper);
+    };
+    let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())?;
+    let busy = Arc::clone(shared);
+    let tail = SweepTail::new(stall_after.filter(|_| shared.tasks_ledger.is_some()));
+    tokio::spawn(mandala_ledger::notice::run_sweeper(
+        ledger,
+        notifier,
+        // Jobs wait exactly while workers are busy: sweep then — and for a
+        // while after a Cloud Tasks dispatch, when a job whose last attempt
+        // never came may still be due.
+        move || {
+            busy.in_flight.running() > 0
+                || tail.due(
+                    busy.in_flight.last_task_ms(),
+                    mandala_model::clock::now_ms(),
+                )
+        },
+        stopped,
+    ));
+    Ok(stop_sweeper)
 }
 
 /// When an idle worker still sweeps: after a Cloud Tasks dispatch, for as
