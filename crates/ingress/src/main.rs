@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.cloud_run.port));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {

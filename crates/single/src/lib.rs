@@ -54,6 +54,7 @@ pub async fn serve_single(
             StartError::Config(ConfigError {
                 var: "WORKER_ROLE",
                 reason: format!("single reads the ingress's settings too: {e}"),
+                source: Some(Box::new(e)),
             })
         })?;
     let limits = ingress_config.http_limits();

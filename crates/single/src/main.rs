@@ -11,9 +11,9 @@ async fn main() -> anyhow::Result<()> {
     mandala_service::logging::init();
     // Fail on a bad setting before binding the port.
     config.check()?;
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.cloud_run.port))
         .await
-        .with_context(|| format!("cannot listen on PORT {}", config.port))?;
+        .with_context(|| format!("cannot listen on PORT {}", config.cloud_run.port))?;
     mandala_single::serve(config, listener, mandala_service::shutdown::signal()).await?;
     Ok(())
 }

@@ -342,6 +342,7 @@ pub async fn serve(
         return Err(StartError::Config(config::ConfigError {
             var: "WORKER_ROLE",
             reason: "single runs the ingress too: serve it with mandala_single::serve (the mandala-worker binary does)".into(),
+            source: None,
         }));
     }
     let limits = config.http_limits();
