@@ -15,18 +15,31 @@
 //! interactions endpoint too, which `mandala_single` runs beside this
 //! worker: this crate never depends on the ingress.
 //!
-//! Layout:
-//! - [`config`]: settings and their startup checks.
+//! Layout, from the routes down (a module only uses those below it):
 //! - [`http`]: the routes; [`delivery`]: a push or a task dispatch, read
-//!   the same way; [`job`]: one job from decode to reply.
-//! - [`handoff`], [`replier`]: the two stages of the split design.
-//! - [`inline`]: what an ingress in this process needs of this worker, and
-//!   answering cheap interactions with their image.
-//! - [`render`]: the bounded pool of blocking render threads.
-//! - [`store`]: Cloud Storage and local-directory stores.
-//! - [`reply`]: the Discord message, its destination and delivery schedule.
-//! - [`auth`]: the OIDC token check on pushes and task dispatches.
-//! - [`state`]: what requests share; counters; in-flight tracking.
+//!   the same way.
+//! - The routes: [`job`] (one job's story, short enough to read at once),
+//!   [`replier`] (the reply stage of the split design) and
+//!   [`dead_letter`]; [`inline`]: what an ingress in this process needs of
+//!   this worker, and answering cheap interactions with their image.
+//! - Their stages: `start` (the start every route shares: decode, plan the
+//!   reply, begin in the ledger), `image` (the render stage: find or render
+//!   and store; the one halving loop for oversize images), `send` (the
+//!   reply stage's send and its 413 fallback) with `posts` (channel posts
+//!   claimed so they are made once), `handoff` (the render stage's hand-off
+//!   to the reply stage) and `tell` (the last word).
+//! - How a delivery ends: [`verdict`] (the answer, and how a failure comes
+//!   to one on this attempt), `failure` (why a job cannot end in its image,
+//!   with the error behind it), [`outcome`] (the one word for it, and the
+//!   level of its line), `joblog` (the one log line) and `ledger` (what the
+//!   queue ledger is told).
+//! - Beneath: [`config`] (settings and their startup checks), [`state`]
+//!   (what requests share; counters; in-flight tracking), [`render`] (the
+//!   bounded pool of blocking render threads), [`store`] (Cloud Storage and
+//!   local-directory stores), [`reply`] (the Discord message, its
+//!   destination and delivery schedule), [`replies`] (where the render
+//!   stage's reply jobs go), [`auth`] (the OIDC token check on pushes and
+//!   task dispatches).
 //!
 //! With `FIRESTORE_DATABASE` the worker also keeps the queue ledger: it
 //! marks admitted jobs started and ended (a job whose entry is gone was
