@@ -120,9 +120,7 @@ pub struct Worker {
 /// something unique to the process.
 fn instance_id() -> String {
     let revision = std::env::var("K_REVISION").unwrap_or_else(|_| "local".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = mandala_model::clock::subsec_nanos();
     let id = format!("{revision}-{:x}{:05x}", std::process::id(), nanos & 0xfffff);
     id.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
