@@ -33,7 +33,7 @@ locals {
   jobs_metric            = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.jobs.name}\" AND resource.type=\"cloud_run_revision\""
 
   # Outcomes of a job that ended without its image, whoever was told.
-  imageless_outcomes = ["render-failed", "gave-up", "reply-dropped", "reply-unknown", "expired", "out-of-time", "dead-letter-told", "dead-letter-logged"]
+  imageless_outcomes = ["render_failed", "gave_up", "reply_dropped", "reply_unknown", "expired", "out_of_time", "dead_letter_told", "dead_letter_logged"]
 
   # An interaction token lives 15 minutes. A job still queued at 10 has 5
   # left: a few attempts of job_deadline_secs, then the last word. Past
@@ -73,7 +73,7 @@ resource "google_logging_metric" "jobs" {
     unit        = "1"
     labels {
       key         = "outcome"
-      description = "replied, stored, handed-off, answered-inline, redeliver, rejected, expired, cancelled, abandoned, out-of-time, render-failed, gave-up, reply-dropped, reply-unknown, dead-letter-told, dead-letter-logged"
+      description = "replied, stored, handed_off, answered_inline, redeliver, rejected, expired, cancelled, abandoned, out_of_time, render_failed, gave_up, reply_dropped, reply_unknown, dead_letter_told, dead_letter_logged"
     }
     labels {
       key         = "design"
@@ -85,7 +85,7 @@ resource "google_logging_metric" "jobs" {
     }
     labels {
       key         = "reason"
-      description = "what kept failing, for redeliver and gave-up: store, discord, slow or upgrade"
+      description = "what kept failing, for redeliver and gave_up: store, discord, slow or upgrade"
     }
     labels {
       key         = "cache_hit"
@@ -269,7 +269,7 @@ resource "google_logging_project_exclusion" "rejected_requests" {
 
 # Pub/Sub (or the single service's own queue) gave up on a job: every
 # delivery failed without the worker answering. (cloud-tasks has no dead
-# letters: its last attempt ends as gave-up.)
+# letters: its last attempt ends as gave_up.)
 resource "google_monitoring_alert_policy" "dead_letters" {
   count = var.alerts_enabled && !local.cloud_tasks ? 1 : 0
 

@@ -48,7 +48,7 @@ mod logfilter;
 #[path = "terraform/monitoring.rs"]
 mod monitoring;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -296,7 +296,7 @@ async fn collect() -> Collected {
     let (status, _) = send(&ingress_url, &failed, Some(FAILED_TRACE)).await;
     assert_eq!(status, 200);
     line_where(&worker, "the failed job's line", |l| {
-        text(l, "outcome") == "gave-up" && text(l, "interactionId") == failed.id
+        text(l, "outcome") == "gave_up" && text(l, "interactionId") == failed.id
     })
     .await;
 
@@ -345,7 +345,7 @@ async fn collect() -> Collected {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     let answer = answer.text().await.unwrap();
-    assert!(answer.starts_with("dead-letter-told"), "{answer}");
+    assert!(answer.starts_with("dead_letter_told"), "{answer}");
 
     // Admission while the queue ledger is unreachable: queued anyway.
     let unledgered = client::command_as(APP, LEDGER_USER, &spec(4));
@@ -482,6 +482,60 @@ fn filters(topology: &str) -> (Vec<LogFilter>, Vec<String>) {
     (filters, imageless)
 }
 
+/// The outcome words of each service, as it logs them.
+fn outcome_words() -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let worker =
+        mandala_worker::outcome::Outcome::ALL.map(mandala_worker::outcome::Outcome::as_str);
+    let ingress =
+        mandala_ingress::outcome::Outcome::ALL.map(mandala_ingress::outcome::Outcome::as_str);
+    (worker.into(), ingress.into())
+}
+
+/// One spelling: the outcomes the console counts and describes are the
+/// words the services log, and both services spell them alike.
+#[test]
+fn the_console_names_outcomes_as_the_services_spell_them() {
+    let (worker, ingress) = outcome_words();
+    for word in worker.iter().chain(&ingress) {
+        assert!(
+            word.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{word} is not snake_case, as every outcome is"
+        );
+    }
+    let config = hclx::Config::load(&workspace_root().join("terraform")).unwrap();
+    let locals = config.locals();
+    let jobs = config
+        .resources("google_logging_metric")
+        .into_iter()
+        .find(|m| m.address() == "google_logging_metric.jobs")
+        .expect("google_logging_metric.jobs");
+    let descriptor = hclx::body_at(jobs.body, &["metric_descriptor"]).unwrap();
+    let described = hclx::blocks(descriptor, "labels")
+        .find(|l| {
+            hclx::attr(l.body(), "key")
+                .map(|k| hclx::render(k, &locals))
+                .as_deref()
+                == Some("outcome")
+        })
+        .and_then(|l| hclx::attr(l.body(), "description"))
+        .map(|d| hclx::render(d, &locals))
+        .expect("the jobs metric's outcome label has a description");
+    let listed: BTreeSet<&str> = described.split(", ").collect();
+    assert_eq!(
+        listed, worker,
+        "the outcome label's description: {described}"
+    );
+    for topology in eval::TOPOLOGIES {
+        let (_, imageless) = filters(topology);
+        for o in &imageless {
+            assert!(
+                worker.contains(o.as_str()),
+                "{topology}: local.imageless_outcomes names {o:?}, which the worker never logs"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_log_filter_counts_the_lines_the_services_write_for_it() {
     let collected = collect().await;
@@ -531,7 +585,7 @@ async fn every_log_filter_counts_the_lines_the_services_write_for_it() {
         );
     }
 
-    let gave_up = find(Source::Worker, &|l| text(l, "outcome") == "gave-up");
+    let gave_up = find(Source::Worker, &|l| text(l, "outcome") == "gave_up");
     assert_eq!(
         text(&gave_up, "logging.googleapis.com/trace"),
         trace_of(FAILED_TRACE)
@@ -548,7 +602,7 @@ async fn every_log_filter_counts_the_lines_the_services_write_for_it() {
     let dead = find(Source::Worker, &|l| {
         l.get("deadLetter") == Some(&json!(true))
     });
-    assert_eq!(text(&dead, "outcome"), "dead-letter-told");
+    assert_eq!(text(&dead, "outcome"), "dead_letter_told");
     assert_eq!(
         text(&dead, "logging.googleapis.com/trace"),
         trace_of(DEAD_TRACE)
@@ -564,7 +618,7 @@ async fn every_log_filter_counts_the_lines_the_services_write_for_it() {
     assert_eq!(text(&unledgered, "outcome"), "replied");
 
     // Failures are Error Reporting events, grouped by outcome or call site.
-    for (line, group) in [(&gave_up, "job gave-up"), (&dead, "job dead-letter-told")] {
+    for (line, group) in [(&gave_up, "job gave_up"), (&dead, "job dead_letter_told")] {
         assert_eq!(text(line, "severity"), "ERROR", "{line:?}");
         assert_eq!(
             text(line, "@type"),
@@ -704,21 +758,21 @@ fn entry_of(v: &Value) -> Value {
 #[test]
 fn the_evaluator_reads_the_subset_as_cloud_logging_does() {
     let e = entry_of(&json!({
-        "severity": "WARNING", "message": "job gave-up: x", "outcome": "gave-up",
+        "severity": "WARNING", "message": "job gave_up: x", "outcome": "gave_up",
         "toldUser": true, "lateMs": -20, "logging.googleapis.com/trace": "projects/p/traces/t"
     }));
     for f in [
-        "jsonPayload.outcome=\"GAVE-UP\"",
-        "jsonPayload.message:\"GAVE-UP\"",
+        "jsonPayload.outcome=\"GAVE_UP\"",
+        "jsonPayload.message:\"GAVE_UP\"",
         "jsonPayload.message=~\"^job \"",
         "jsonPayload.toldUser=\"true\"",
         "jsonPayload.lateMs<0",
         "severity>=WARNING AND severity<ERROR",
-        "jsonPayload.outcome=(\"replied\" OR \"gave-up\")",
+        "jsonPayload.outcome=(\"replied\" OR \"gave_up\")",
         "jsonPayload.outcome:* AND NOT jsonPayload.deadLetter:*",
         "resource.labels.service_name=~\"^mandala-(ingress|worker)$\"",
         "trace=\"projects/p/traces/t\" AND sample(insertId, 0.5)",
-        "(jsonPayload.outcome=\"x\" OR jsonPayload.outcome=\"gave-up\") AND severity=WARNING",
+        "(jsonPayload.outcome=\"x\" OR jsonPayload.outcome=\"gave_up\") AND severity=WARNING",
     ] {
         assert!(logfilter::parse(f).unwrap().matches(&e), "{f}");
     }

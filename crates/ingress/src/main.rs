@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.cloud_run.port));
     let limits = config.http_limits();
     // Every setting is checked before the port is taken: a bad one ends
     // here, with one line naming it, and never after "listening".

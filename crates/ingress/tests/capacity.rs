@@ -288,7 +288,7 @@ async fn a_job_waiting_much_longer_than_promised_gets_a_new_estimate() {
     let standin = DiscordStandin::new();
     let api_base = standin.serve().await.unwrap();
     let worker = Worker::start(1, 1.0, 204).await;
-    let bot = Bot::start(&worker, |c| c.discord_api_base = api_base.clone()).await;
+    let bot = Bot::start(&worker, |c| c.discord.api_base = api_base.clone()).await;
     // The ingress learns there is one slot, then the worker gets stuck on a job.
     bot.command("warm", json!([])).await;
     worker.release(1);

@@ -116,7 +116,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn a_half_sent_request_head_is_cut_off() {
-    let s = server(|c| c.http_header_read_timeout_ms = 300).await;
+    let s = server(|c| c.http.header_read_timeout_ms = 300).await;
     let mut stream = s.connect().await;
     stream
         .write_all(b"POST /interactions HTTP/1.1\r\nHost: ingress\r\nContent-")
@@ -130,7 +130,7 @@ async fn a_half_sent_request_head_is_cut_off() {
 async fn a_few_bytes_of_a_head_are_cut_off_too() {
     // Fewer bytes than the HTTP/2 preface: the server cannot even tell the
     // protocol yet.
-    let s = server(|c| c.http_header_read_timeout_ms = 300).await;
+    let s = server(|c| c.http.header_read_timeout_ms = 300).await;
     let mut stream = s.connect().await;
     stream.write_all(b"GET / HT").await.unwrap();
     read_until_closed(&mut stream, HANG).await;
@@ -138,7 +138,7 @@ async fn a_few_bytes_of_a_head_are_cut_off_too() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_and_a_used_one_after_its_last_answer() {
-    let s = server(|c| c.http_idle_timeout_secs = 1).await;
+    let s = server(|c| c.http.idle_timeout_secs = 1).await;
     let mut silent = s.connect().await;
     assert_eq!(read_until_closed(&mut silent, HANG).await, "");
 
@@ -153,7 +153,7 @@ async fn an_idle_connection_is_closed_and_a_used_one_after_its_last_answer() {
 
 #[tokio::test]
 async fn a_stalled_body_gets_408_and_queues_nothing() {
-    let s = server(|c| c.http_body_read_timeout_ms = 300).await;
+    let s = server(|c| c.http.body_read_timeout_ms = 300).await;
     let request = s.interaction(&["ingress"]);
     let mut stream = s.connect().await;
     // Everything but the last 10 bytes of the body.
@@ -211,8 +211,8 @@ async fn requests_without_exactly_one_host_are_400() {
 #[tokio::test]
 async fn at_the_connection_cap_idle_connections_make_room() {
     let s = server(|c| {
-        c.http_max_connections = 2;
-        c.http_idle_timeout_secs = 3600;
+        c.http.max_connections = 2;
+        c.http.idle_timeout_secs = 3600;
     })
     .await;
     // Two kept-alive connections, each answered once and now idle.
@@ -241,8 +241,8 @@ async fn at_the_connection_cap_idle_connections_make_room() {
 #[tokio::test]
 async fn the_connection_cap_holds_while_requests_are_in_progress() {
     let s = server(|c| {
-        c.http_max_connections = 1;
-        c.http_body_read_timeout_ms = 60_000;
+        c.http.max_connections = 1;
+        c.http.body_read_timeout_ms = 60_000;
     })
     .await;
     // One request in progress, its body half sent: it holds the only slot.
@@ -291,8 +291,8 @@ async fn http2_without_tls_still_works() {
 #[tokio::test]
 async fn shutdown_does_not_wait_for_a_client_that_never_finishes() {
     let mut s = server(|c| {
-        c.http_body_read_timeout_ms = 60_000;
-        c.shutdown_drain_secs = 1;
+        c.http.body_read_timeout_ms = 60_000;
+        c.http.drain_secs = 1;
     })
     .await;
     let request = s.interaction(&["ingress"]);

@@ -1,5 +1,8 @@
 //! Run-time plumbing shared by the ingress and the worker services.
 //!
+//! - [`config`]: the settings both read, defined once and flattened into
+//!   each service's configuration: Cloud Run's port, the HTTP server's
+//!   limits, Discord's API base, topic and emulator-host checks.
 //! - [`server`]: the HTTP server both run, with the limits an outside
 //!   client must not be able to lift: connection cap, idle, header and body
 //!   timeouts, RFC 9112's `Host` rule, and a bounded drain on shutdown.
@@ -12,6 +15,7 @@
 //! - [`shutdown`]: the future that resolves on SIGTERM (what Cloud Run sends
 //!   before stopping an instance) or Ctrl-C.
 
+pub mod config;
 pub mod logging;
 pub mod server;
 pub mod shutdown;

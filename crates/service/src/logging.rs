@@ -432,18 +432,18 @@ mod tests {
         let located = r#""logging.googleapis.com/sourceLocation":{"file":"crates/worker/src/job.rs","line":"201"}"#;
         // An error group names the group, whatever the severity.
         let grouped = parsed(
-            format!(r#"{{"severity":"WARNING",{located},"target":"mandala_worker::job","errorGroup":"job gave-up","message":"job gave-up: x"}}"#)
+            format!(r#"{{"severity":"WARNING",{located},"target":"mandala_worker::job","errorGroup":"job gave_up","message":"job gave_up: x"}}"#)
                 .as_bytes(),
         );
         assert_eq!(grouped["@type"], REPORTED_ERROR_EVENT);
-        assert_eq!(grouped["message"], "job gave-up: x");
+        assert_eq!(grouped["message"], "job gave_up: x");
         assert_eq!(grouped["serviceContext"]["service"], "mandala-worker");
         assert_eq!(
             grouped["serviceContext"]["version"],
             "mandala-worker-00042-abc"
         );
         let at = &grouped["context"]["reportLocation"];
-        assert_eq!(at["functionName"], "job gave-up");
+        assert_eq!(at["functionName"], "job gave_up");
         assert_eq!(at["filePath"], "crates/worker/src/job.rs");
         assert_eq!(at["lineNumber"], 201);
         // ERROR without a group: grouped by its target.

@@ -54,6 +54,7 @@ pub async fn serve_single(
             StartError::Config(ConfigError {
                 var: "WORKER_ROLE",
                 reason: format!("single reads the ingress's settings too: {e}"),
+                source: Some(Box::new(e)),
             })
         })?;
     let limits = ingress_config.http_limits();
@@ -66,7 +67,7 @@ pub async fn serve_single(
     };
     let ingress = Ingress::start_with(ingress_config, embedding)
         .await
-        .map_err(|e| StartError::Ingress(e.to_string()))?;
+        .map_err(|e| StartError::Ingress(Box::new(e)))?;
     let drained =
         mandala_service::server::serve(listener, ingress.router(), limits, shutdown).await;
     if drained.cut > 0 {

@@ -17,10 +17,13 @@ async fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", config.port)).await {
+    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", config.cloud_run.port)).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on PORT {}: {e}", config.port);
+            eprintln!(
+                "error: cannot listen on PORT {}: {e}",
+                config.cloud_run.port
+            );
             return ExitCode::FAILURE;
         }
     };

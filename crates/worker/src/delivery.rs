@@ -42,6 +42,22 @@ pub const TASK_EXECUTION_COUNT: &str = "x-cloudtasks-taskexecutioncount";
 pub const QUEUE_NAME: &str = "x-cloudtasks-queuename";
 pub const TASK_ETA: &str = "x-cloudtasks-tasketa";
 
+/// Why a delivery is not one: poison, as the same bytes would fail again.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Envelope(#[from] mandala_model::DecodeError),
+    #[error("push envelope has no messageId")]
+    NoMessageId,
+    #[error("not a Cloud Tasks dispatch: no X-CloudTasks-TaskName header")]
+    NotATask,
+    #[error("X-CloudTasks-TaskRetryCount {value:?} is not a count")]
+    RetryCount {
+        value: String,
+        source: std::num::ParseIntError,
+    },
+}
+
 /// A message as the worker received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -79,12 +95,12 @@ fn epoch_secs_ms(text: &str) -> Option<u64> {
 impl Delivery {
     /// A push envelope's message. Errors are poison: the same bytes would
     /// fail again.
-    pub fn from_push(body: &[u8]) -> Result<Delivery, String> {
-        let envelope = PushEnvelope::from_slice(body).map_err(|e| e.to_string())?;
+    pub fn from_push(body: &[u8]) -> Result<Delivery, DeliveryError> {
+        let envelope = PushEnvelope::from_slice(body)?;
         if envelope.message.message_id.is_empty() {
-            return Err("push envelope has no messageId".into());
+            return Err(DeliveryError::NoMessageId);
         }
-        let data = envelope.data().map_err(|e| e.to_string())?;
+        let data = envelope.data()?;
         Ok(Delivery {
             source_attempts: envelope
                 .message
@@ -109,7 +125,7 @@ impl Delivery {
     }
 
     /// A Cloud Tasks dispatch: the body and its `X-CloudTasks-*` headers.
-    pub fn from_task(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, String> {
+    pub fn from_task(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, DeliveryError> {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -117,15 +133,15 @@ impl Delivery {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let name = header(TASK_NAME)
-            .ok_or("not a Cloud Tasks dispatch: no X-CloudTasks-TaskName header")?;
+        let name = header(TASK_NAME).ok_or(DeliveryError::NotATask)?;
         // The header holds the short id; a full name is accepted too.
         let id = name.rsplit('/').next().unwrap_or(name);
         let retries: u32 = match header(TASK_RETRY_COUNT) {
             None => 0,
-            Some(n) => n
-                .parse()
-                .map_err(|_| format!("X-CloudTasks-TaskRetryCount {n:?} is not a count"))?,
+            Some(n) => n.parse().map_err(|source| DeliveryError::RetryCount {
+                value: n.to_owned(),
+                source,
+            })?,
         };
         // Only the first attempt's ETA is the task's creation time.
         let published_ms = if retries == 0 {

@@ -17,14 +17,16 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
+use mandala_model::clock::now_ms;
 use tokio::time::Instant;
 
 use crate::auth::AuthError;
 use crate::config::Role;
 use crate::delivery::Delivery;
-use crate::job::{self, Verdict};
-use crate::replier;
-use crate::state::{InFlight, Shared};
+use crate::outcome::Outcome;
+use crate::state::{Event, InFlight, Shared};
+use crate::verdict::Verdict;
+use crate::{dead_letter, job, replier};
 
 /// Pub/Sub messages are at most 10 MB (13.4 MB as base64 in the envelope).
 /// Anything up to that is read and, if it is not a job, acknowledged: a 413
@@ -59,7 +61,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "waiting_for_a_slot": shared.pool.waiting(),
         "render_concurrency": shared.pool.size(),
         "role": shared.role.as_str(),
-        "speed": shared.calibrator.stat(job::now_ms()),
+        "speed": shared.calibrator.stat(now_ms()),
         "stats": shared.stats.snapshot(),
     });
     axum::Json(body).into_response()
@@ -67,7 +69,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// Adds this instance's speed report to an answer.
 fn with_report(shared: &Shared, mut response: Response) -> Response {
-    for (k, v) in shared.calibrator.stat(job::now_ms()).to_headers() {
+    for (k, v) in shared.calibrator.stat(now_ms()).to_headers() {
         response.headers_mut().insert(k, v);
     }
     response
@@ -104,9 +106,9 @@ async fn dead_letter(State(shared): State<Arc<Shared>>, request: Request) -> Res
             .into_response();
     };
     let verdict = if shared.role == Role::Reply {
-        replier::dead_letter(&shared, &body).await
+        dead_letter::reply_job(&shared, &body).await
     } else {
-        job::dead_letter(&shared, &body).await
+        dead_letter::job(&shared, &body).await
     };
     drop(guard);
     with_report(&shared, answer(verdict))
@@ -120,12 +122,12 @@ async fn check_token(shared: &Shared, headers: &http::HeaderMap) -> Option<Respo
         // Google's keys cannot be fetched now: not the pusher's fault, so
         // Pub/Sub should try again rather than count a refusal.
         Err(e @ AuthError::KeysUnavailable(_)) => {
-            shared.stats.count("redeliver");
+            shared.stats.count(Event::Ended(Outcome::Redeliver));
             tracing::warn!("push not checked: {e}");
             Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
         }
         Err(e) => {
-            shared.stats.count("unauthorized");
+            shared.stats.count(Event::Unauthorized);
             tracing::warn!("push refused: {e}");
             Some(
                 (
@@ -170,13 +172,13 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
         }
         Err(e) => {
             // Too large or cut off: a Pub/Sub push never is, so nothing to redeliver.
-            shared.stats.count("received");
-            shared.stats.count("rejected");
+            shared.stats.count(Event::Received);
+            shared.stats.count(Event::Ended(Outcome::Rejected));
             tracing::warn!("push body unreadable: {e}");
             return (StatusCode::OK, format!("rejected: body unreadable: {e}")).into_response();
         }
     };
-    shared.stats.count("received");
+    shared.stats.count(Event::Received);
     let Some(guard) = InFlight::enter(&shared) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -209,7 +211,7 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
         },
         Err(_) => {
             task.abort();
-            shared.stats.count("redeliver");
+            shared.stats.count(Event::Ended(Outcome::Redeliver));
             tracing::warn!(
                 "job exceeded its {} s deadline",
                 shared.job_deadline.as_secs()
@@ -222,7 +224,7 @@ async fn deliver(shared: Arc<Shared>, request: Request, source: Source) -> Respo
     };
     if let Source::Task = source {
         // The stall watchdog keeps sweeping for a while after this.
-        shared.in_flight.task_seen(job::now_ms());
+        shared.in_flight.task_seen(now_ms());
     }
     with_report(&shared, answer(verdict))
 }

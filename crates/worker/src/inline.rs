@@ -14,17 +14,25 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mandala_model::{Drawing, Job, Reply};
+use bytes::Bytes;
+use mandala_model::clock::now_ms;
+use mandala_model::{Drawing, Job, Reply, SpecError};
 use mandala_queue::inprocess::{InProcess, InlineAnswer};
+use mandala_service::logging::cloud_trace;
 use reqwest::Url;
 use tokio::time::Instant;
 
 use crate::Worker;
-use crate::job::{JobLog, Verdict};
+use crate::image;
+use crate::joblog::{self, JobLog};
+use crate::outcome::Outcome;
+use crate::render::RenderFailure;
+use crate::reply::discord::RespondError;
 use crate::reply::message;
-use crate::reply::target::{self, Plan};
-use crate::state::Shared;
-use crate::store::NewObject;
+use crate::reply::target::{self, Plan, TargetError};
+use crate::state::{Event, Shared};
+use crate::store::StoreError;
+use crate::verdict::ack;
 
 impl Worker {
     /// What the local push delivery of an ingress in this process needs to
@@ -87,75 +95,55 @@ impl InlineAnswer for Inline {
     }
 }
 
+/// Why an interaction is not answered with its image: it is queued instead.
+#[derive(Debug, thiserror::Error)]
+enum NotInline {
+    #[error("not an interaction")]
+    NotAnInteraction,
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("nothing to answer")]
+    NothingToAnswer,
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("predicted {0:?} to render")]
+    TooSlow(Duration),
+    #[error("no render slot free")]
+    NoSlot,
+    #[error(transparent)]
+    Render(#[from] RenderFailure),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("too large to attach")]
+    TooLarge,
+    #[error("the API base cannot take a path")]
+    BaseTakesNoPath,
+    #[error(transparent)]
+    Respond(#[from] RespondError),
+}
+
 impl Inline {
     async fn try_answer(
         &self,
         job: &Job,
         interaction_id: &str,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotInline> {
         let shared = &*self.shared;
         let started = Instant::now();
         let Reply::Interaction(reply) = &job.reply else {
-            return Err("not an interaction".into());
+            return Err(NotInline::NotAnInteraction);
         };
-        // The same checks as every reply (ids, token, expiry).
-        match target::plan(&job.reply, &shared.api_base, crate::job::now_ms())
-            .map_err(|e| e.to_string())?
-        {
-            Plan::Send(_) => {}
-            Plan::Expired { .. } | Plan::Nothing => return Err("nothing to answer".into()),
-        }
-        let drawing = Drawing::resolve(&job.spec, job.grid).map_err(|e| e.to_string())?;
-        let stat = shared.calibrator.stat(crate::job::now_ms());
-        let predicted =
-            Duration::from_micros((drawing.cost().0 as f64 * stat.us_per_unit.max(0.0)) as u64);
-        if predicted > self.max {
-            return Err(format!("predicted {predicted:?} to render"));
-        }
+        let drawing = self.cheap_drawing(job)?;
         let mut log = JobLog {
             message_id: format!("inline-{interaction_id}"),
-            kind: job.kind.as_str(),
             spec_hash: drawing.hash().to_string(),
-            ticket: job.ticket.clone(),
             // Answered inside the interaction's request: its trace.
-            trace: mandala_queue::request_trace()
-                .map(|t| mandala_service::logging::cloud_trace(&t)),
+            trace: mandala_queue::request_trace().map(|t| cloud_trace(&t)),
             ..JobLog::default()
         };
         log.note_job(job);
-        let name = drawing.object_name();
-        log.location = shared.store.location(&name);
-        let (bytes, content_type) = match shared.store.get(&name).await {
-            Ok(Some(found)) => {
-                log.cache_hit = Some(true);
-                (found.bytes, found.content_type)
-            }
-            Ok(None) => {
-                log.cache_hit = Some(false);
-                let image = shared
-                    .pool
-                    .try_render(drawing.clone(), job.user())
-                    .await
-                    .ok_or("no render slot free")?
-                    .map_err(|e| e.to_string())?;
-                shared.stats.count("render");
-                log.render_us = Some(image.render_us);
-                log.encode_us = Some(image.encode_us);
-                shared
-                    .store
-                    .put(NewObject {
-                        name: name.clone(),
-                        bytes: image.bytes.clone(),
-                        content_type: image.content_type.clone(),
-                        metadata: crate::job::metadata(&drawing),
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (image.bytes, image.content_type)
-            }
-            Err(e) => return Err(e.to_string()),
-        };
+        let (bytes, content_type) = found_or_rendered(shared, job, &drawing, &mut log).await?;
         let message = message::build(
             job,
             &job.spec,
@@ -166,7 +154,7 @@ impl Inline {
             None,
         );
         if message.file.is_none() {
-            return Err("too large to attach".into());
+            return Err(NotInline::TooLarge);
         }
         let url = callback_url(&shared.api_base, interaction_id, &reply.token)?;
         let left = deadline.saturating_duration_since(Instant::now());
@@ -178,24 +166,66 @@ impl Inline {
             let other = (started.elapsed().as_micros() as u64).saturating_sub(render);
             shared.calibrator.record(drawing.cost().0, render, other);
         }
-        crate::job::record(
-            shared,
-            &Verdict::Ack {
-                outcome: "answered-inline",
-                detail: format!("interaction callback answered {status}"),
-            },
-            &log,
-            None,
+        let verdict = ack(
+            Outcome::AnsweredInline,
+            format!("interaction callback answered {status}"),
         );
+        joblog::record(shared, &verdict, &log, None);
         Ok(())
+    }
+
+    /// The job's drawing, if it may be answered inline: a reply that passes
+    /// the same checks as every reply (ids, token, expiry), and a render
+    /// predicted to take at most the inline limit.
+    fn cheap_drawing(&self, job: &Job) -> Result<Drawing, NotInline> {
+        let shared = &*self.shared;
+        match target::plan(&job.reply, &shared.api_base, now_ms())? {
+            Plan::Send(_) => {}
+            Plan::Expired { .. } | Plan::Nothing => return Err(NotInline::NothingToAnswer),
+        }
+        let drawing = Drawing::resolve(&job.spec, job.grid)?;
+        let stat = shared.calibrator.stat(now_ms());
+        let predicted =
+            Duration::from_micros((drawing.cost().0 as f64 * stat.us_per_unit.max(0.0)) as u64);
+        if predicted > self.max {
+            return Err(NotInline::TooSlow(predicted));
+        }
+        Ok(drawing)
     }
 }
 
+/// The image from the store, or rendered now in a free slot (never
+/// waiting for one: that would jump the queue) and stored.
+async fn found_or_rendered(
+    shared: &Shared,
+    job: &Job,
+    drawing: &Drawing,
+    log: &mut JobLog,
+) -> Result<(Bytes, String), NotInline> {
+    let name = drawing.object_name();
+    log.location = shared.store.location(&name);
+    if let Some(found) = shared.store.get(&name).await? {
+        log.cache_hit = Some(true);
+        return Ok((found.bytes, found.content_type));
+    }
+    log.cache_hit = Some(false);
+    let image = shared
+        .pool
+        .try_render(drawing.clone(), job.user())
+        .await
+        .ok_or(NotInline::NoSlot)??;
+    shared.stats.count(Event::Rendered);
+    log.render_us = Some(image.render_us);
+    log.encode_us = Some(image.encode_us);
+    image::store(shared, &name, drawing, &image).await?;
+    Ok((image.bytes, image.content_type))
+}
+
 /// `{base}/interactions/{id}/{token}/callback`.
-fn callback_url(base: &Url, interaction_id: &str, token: &str) -> Result<Url, String> {
+fn callback_url(base: &Url, interaction_id: &str, token: &str) -> Result<Url, NotInline> {
     let mut url = base.clone();
     url.path_segments_mut()
-        .map_err(|()| "the API base cannot take a path".to_owned())?
+        .map_err(|()| NotInline::BaseTakesNoPath)?
         .pop_if_empty()
         .extend(["interactions", interaction_id, token, "callback"]);
     Ok(url)

@@ -15,18 +15,31 @@
 //! interactions endpoint too, which `mandala_single` runs beside this
 //! worker: this crate never depends on the ingress.
 //!
-//! Layout:
-//! - [`config`]: settings and their startup checks.
+//! Layout, from the routes down (a module only uses those below it):
 //! - [`http`]: the routes; [`delivery`]: a push or a task dispatch, read
-//!   the same way; [`job`]: one job from decode to reply.
-//! - [`handoff`], [`replier`]: the two stages of the split design.
-//! - [`inline`]: what an ingress in this process needs of this worker, and
-//!   answering cheap interactions with their image.
-//! - [`render`]: the bounded pool of blocking render threads.
-//! - [`store`]: Cloud Storage and local-directory stores.
-//! - [`reply`]: the Discord message, its destination and delivery schedule.
-//! - [`auth`]: the OIDC token check on pushes and task dispatches.
-//! - [`state`]: what requests share; counters; in-flight tracking.
+//!   the same way.
+//! - The routes: [`job`] (one job's story, short enough to read at once),
+//!   [`replier`] (the reply stage of the split design) and
+//!   [`dead_letter`]; [`inline`]: what an ingress in this process needs of
+//!   this worker, and answering cheap interactions with their image.
+//! - Their stages: `start` (the start every route shares: decode, plan the
+//!   reply, begin in the ledger), `image` (the render stage: find or render
+//!   and store; the one halving loop for oversize images), `send` (the
+//!   reply stage's send and its 413 fallback) with `posts` (channel posts
+//!   claimed so they are made once), `handoff` (the render stage's hand-off
+//!   to the reply stage) and `tell` (the last word).
+//! - How a delivery ends: [`verdict`] (the answer, and how a failure comes
+//!   to one on this attempt), `failure` (why a job cannot end in its image,
+//!   with the error behind it), [`outcome`] (the one word for it, and the
+//!   level of its line), `joblog` (the one log line) and `ledger` (what the
+//!   queue ledger is told).
+//! - Beneath: [`config`] (settings and their startup checks), [`state`]
+//!   (what requests share; counters; in-flight tracking), [`render`] (the
+//!   bounded pool of blocking render threads), [`store`] (Cloud Storage and
+//!   local-directory stores), [`reply`] (the Discord message, its
+//!   destination and delivery schedule), [`replies`] (where the render
+//!   stage's reply jobs go), [`auth`] (the OIDC token check on pushes and
+//!   task dispatches).
 //!
 //! With `FIRESTORE_DATABASE` the worker also keeps the queue ledger: it
 //! marks admitted jobs started and ended (a job whose entry is gone was
@@ -39,16 +52,28 @@
 
 pub mod auth;
 pub mod config;
+pub mod dead_letter;
 pub mod delivery;
-pub mod handoff;
+mod failure;
+mod handoff;
 pub mod http;
+mod image;
 pub mod inline;
 pub mod job;
+mod joblog;
+mod ledger;
+pub mod outcome;
+mod posts;
 pub mod render;
 pub mod replier;
+pub mod replies;
 pub mod reply;
+mod send;
+mod start;
 pub mod state;
 pub mod store;
+mod tell;
+pub mod verdict;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,11 +98,16 @@ pub enum StartError {
     #[error("queue ledger: {0}")]
     Ledger(#[from] mandala_ledger::LedgerError),
     #[error("HTTP client: {0}")]
-    Http(String),
+    Http(#[from] reqwest::Error),
+    #[error("HTTP client: {0}")]
+    Keys(#[from] auth::keys::KeyCacheError),
+    #[error("HTTP client: {0}")]
+    Secrets(#[from] reply::secret::SetupError),
     #[error("reply delivery: {0}")]
     Replies(#[from] mandala_queue::local::LocalPushError),
+    /// The ingress beside this worker (`mandala_single`) could not start.
     #[error("ingress: {0}")]
-    Ingress(String),
+    Ingress(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A running worker: build its router, serve it, then [`Worker::shutdown`].
@@ -90,9 +120,7 @@ pub struct Worker {
 /// something unique to the process.
 fn instance_id() -> String {
     let revision = std::env::var("K_REVISION").unwrap_or_else(|_| "local".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = mandala_model::clock::subsec_nanos();
     let id = format!("{revision}-{:x}{:05x}", std::process::id(), nanos & 0xfffff);
     id.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -111,54 +139,24 @@ impl Worker {
     /// ingress admitted, in the ingress's memory).
     pub async fn start_with(config: Config, ledger: Option<Ledger>) -> Result<Worker, StartError> {
         config.check()?;
-        let store: Arc<dyn Store> = match config.store()? {
-            StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
-            StoreChoice::Gcs { bucket, emulator } => {
-                Arc::new(store::gcs::GcsStore::connect(&bucket, emulator.as_deref()).await?)
-            }
-        };
-        let discord =
-            reply::discord::Discord::new().map_err(|e| StartError::Http(e.to_string()))?;
+        let store = open_store(&config).await?;
         let verifier = config
             .push_auth()?
             .as_ref()
             .map(auth::PushVerifier::new)
-            .transpose()
-            .map_err(|e| StartError::Http(e.to_string()))?;
+            .transpose()?;
         let pool = render::RenderPool::new(config.concurrency());
         let role = config.worker_role;
-        let ledger = match (ledger, config.ledger()?) {
-            (Some(shared), _) => Some(shared),
+        let ledger = match ledger {
+            Some(shared) => Some(shared),
             // In one process with the ingress, the ingress's queue keeps
             // the ledger (it is the queue).
-            (None, _) if role == Role::Single => None,
-            (None, Some((database, emulator))) => Some(Ledger::new(
-                Arc::new(FirestoreBackend::connect(&database, emulator.as_deref())?),
-                Policy {
-                    max_per_user: 0,
-                    max_wait: Duration::MAX,
-                    refresh: Duration::from_secs(1),
-                    timeout: Duration::from_millis(config.ledger_timeout_ms),
-                    // Pub/Sub's dead-letter route tells those users.
-                    stall_after: None,
-                },
-            )),
-            (None, None) => None,
+            None if role == Role::Single => None,
+            None => own_ledger(&config)?,
         };
-        // Cloud Tasks has no dead-letter route: the jobs it delivers are
-        // watched by the ledger's stall watchdog instead.
         let stall_after = config.stall_after()?;
-        let tasks_ledger = match (&ledger, stall_after) {
-            (Some(l), Some(after)) if role != Role::Reply => Some(Ledger::new(
-                l.backend(),
-                Policy {
-                    stall_after: Some(after),
-                    ..*l.policy()
-                },
-            )),
-            _ => None,
-        };
-        let replies = handoff::ReplyPublisher::start(&config)?;
+        let tasks_ledger = watched_ledger(ledger.as_ref(), stall_after, role);
+        let replies = replies::ReplyPublisher::start(&config)?;
         tracing::info!(
             role = role.as_str(),
             store = %store.location(""),
@@ -175,10 +173,9 @@ impl Worker {
             replies,
             store,
             pool,
-            discord,
+            discord: reply::discord::Discord::new()?,
             api_base: config.discord_base()?,
-            secrets: reply::secret::Secrets::new(config.secret_manager()?)
-                .map_err(StartError::Http)?,
+            secrets: reply::secret::Secrets::new(config.secret_manager()?)?,
             job_deadline: Duration::from_secs(config.job_deadline_secs),
             max_attempts: config.max_delivery_attempts,
             verifier,
@@ -186,25 +183,7 @@ impl Worker {
             tasks_ledger,
             calibrator: Calibrator::new(instance_id(), slots),
         }));
-        let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
-        if let Some(ledger) = shared.ledger.clone() {
-            let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())
-                .map_err(|e| StartError::Http(e.to_string()))?;
-            let busy = Arc::clone(&shared);
-            let tail = SweepTail::new(stall_after.filter(|_| shared.tasks_ledger.is_some()));
-            tokio::spawn(mandala_ledger::notice::run_sweeper(
-                ledger,
-                notifier,
-                // Jobs wait exactly while workers are busy: sweep then —
-                // and for a while after a Cloud Tasks dispatch, when a job
-                // whose last attempt never came may still be due.
-                move || {
-                    busy.in_flight.running() > 0
-                        || tail.due(busy.in_flight.last_task_ms(), job::now_ms())
-                },
-                stopped,
-            ));
-        }
+        let stop_sweeper = start_sweeper(&config, &shared, stall_after)?;
         Ok(Worker {
             shared,
             stop_sweeper,
@@ -240,6 +219,89 @@ impl Worker {
             replies.shutdown().await;
         }
     }
+}
+
+/// The store the configuration asks for, connected.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match config.store()? {
+        StoreChoice::Local(dir) => Arc::new(store::local::LocalStore::open(dir)?),
+        StoreChoice::Gcs { bucket, emulator } => {
+            Arc::new(store::gcs::GcsStore::connect(&bucket, emulator.as_deref()).await?)
+        }
+    })
+}
+
+/// The Firestore ledger this worker keeps, when FIRESTORE_DATABASE names
+/// one.
+fn own_ledger(config: &Config) -> Result<Option<Ledger>, StartError> {
+    let Some((database, emulator)) = config.ledger()? else {
+        return Ok(None);
+    };
+    let backend = FirestoreBackend::connect(&database, emulator.as_deref())?;
+    Ok(Some(Ledger::new(
+        Arc::new(backend),
+        Policy {
+            max_per_user: 0,
+            max_wait: Duration::MAX,
+            refresh: Duration::from_secs(1),
+            timeout: Duration::from_millis(config.ledger_timeout_ms),
+            // Pub/Sub's dead-letter route tells those users.
+            stall_after: None,
+        },
+    )))
+}
+
+/// The ledger that marks the jobs Cloud Tasks delivers for the stall
+/// watchdog: Cloud Tasks has no dead-letter route, so those jobs are
+/// watched instead. `None` when the watchdog is off, or for the reply
+/// stage (which takes no tasks).
+fn watched_ledger(
+    ledger: Option<&Ledger>,
+    stall_after: Option<Duration>,
+    role: Role,
+) -> Option<Ledger> {
+    match (ledger, stall_after) {
+        (Some(l), Some(after)) if role != Role::Reply => Some(Ledger::new(
+            l.backend(),
+            Policy {
+                stall_after: Some(after),
+                ..*l.policy()
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// Starts the waiting-notice sweeper when this worker keeps the ledger;
+/// the sender stops it.
+fn start_sweeper(
+    config: &Config,
+    shared: &Arc<Shared>,
+    stall_after: Option<Duration>,
+) -> Result<tokio::sync::watch::Sender<bool>, StartError> {
+    let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
+    let Some(ledger) = shared.ledger.clone() else {
+        return Ok(stop_sweeper);
+    };
+    let notifier = Notifier::new(config.discord_base()?, reply::discord::user_agent())?;
+    let busy = Arc::clone(shared);
+    let tail = SweepTail::new(stall_after.filter(|_| shared.tasks_ledger.is_some()));
+    tokio::spawn(mandala_ledger::notice::run_sweeper(
+        ledger,
+        notifier,
+        // Jobs wait exactly while workers are busy: sweep then — and for a
+        // while after a Cloud Tasks dispatch, when a job whose last attempt
+        // never came may still be due.
+        move || {
+            busy.in_flight.running() > 0
+                || tail.due(
+                    busy.in_flight.last_task_ms(),
+                    mandala_model::clock::now_ms(),
+                )
+        },
+        stopped,
+    ));
+    Ok(stop_sweeper)
 }
 
 /// When an idle worker still sweeps: after a Cloud Tasks dispatch, for as
@@ -291,6 +353,7 @@ pub async fn serve(
         return Err(StartError::Config(config::ConfigError {
             var: "WORKER_ROLE",
             reason: "single runs the ingress too: serve it with mandala_single::serve (the mandala-worker binary does)".into(),
+            source: None,
         }));
     }
     let limits = config.http_limits();

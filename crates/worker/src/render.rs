@@ -42,9 +42,11 @@ pub struct Image {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderFailure {
     #[error("renderer refused the spec: {0}")]
-    Refused(String),
+    Refused(#[source] mandala_render::RenderError),
     #[error("renderer crashed: {0}")]
-    Crashed(String),
+    Crashed(#[source] tokio::task::JoinError),
+    #[error("renderer crashed: render pool closed")]
+    PoolClosed,
 }
 
 /// The render slots and the users waiting for them.
@@ -157,7 +159,7 @@ impl RenderPool {
         };
         rx.await
             .map(|()| Slot(Arc::clone(&self.state)))
-            .map_err(|_| RenderFailure::Crashed("render pool closed".into()))
+            .map_err(|_| RenderFailure::PoolClosed)
     }
 
     /// Renders `drawing` now if a slot is free and nobody waits for one;
@@ -184,7 +186,7 @@ impl RenderPool {
         .await;
         Some(match joined {
             Ok(r) => r,
-            Err(e) => Err(RenderFailure::Crashed(e.to_string())),
+            Err(e) => Err(RenderFailure::Crashed(e)),
         })
     }
 
@@ -209,15 +211,14 @@ impl RenderPool {
                 Ok(image)
             }
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(RenderFailure::Crashed(e.to_string())),
+            Err(e) => Err(RenderFailure::Crashed(e)),
         }
     }
 }
 
 /// The one call into the renderer (blocking).
 fn render_now(drawing: &Drawing) -> Result<Image, RenderFailure> {
-    let rendered =
-        mandala_render::draw(drawing).map_err(|e| RenderFailure::Refused(e.to_string()))?;
+    let rendered = mandala_render::draw(drawing).map_err(RenderFailure::Refused)?;
     Ok(Image {
         render_us: (rendered.geometry + rendered.raster).as_micros() as u64,
         encode_us: rendered.encode.as_micros() as u64,

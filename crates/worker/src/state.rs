@@ -14,8 +14,9 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::auth::PushVerifier;
 use crate::config::Role;
-use crate::handoff::ReplyPublisher;
+use crate::outcome::Outcome;
 use crate::render::RenderPool;
+use crate::replies::ReplyPublisher;
 use crate::reply::discord::Discord;
 use crate::reply::secret::Secrets;
 use crate::store::Store;
@@ -247,29 +248,50 @@ pub struct Stats {
     pub stages: StageTotals,
 }
 
+/// What [`Counters`] count: how each delivery ended, and a few events
+/// besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A push or dispatch reached the job handler.
+    Received,
+    /// A render was performed (a cache miss).
+    Rendered,
+    /// A push was refused for a missing or invalid OIDC token.
+    Unauthorized,
+    /// A final failure message went out.
+    Told,
+    /// A message arrived from the dead-letter subscription.
+    DeadLettered,
+    /// A delivery ended so.
+    Ended(Outcome),
+}
+
 impl Counters {
-    pub fn count(&self, what: &str) {
-        let counter = match what {
-            "received" => &self.received,
-            "rejected" => &self.rejected,
-            "expired" => &self.expired,
-            "render" => &self.renders,
-            "render-failed" => &self.render_failed,
-            "stored" => &self.stored,
-            "replied" => &self.replied,
-            "reply-dropped" => &self.reply_dropped,
-            "redeliver" => &self.redeliver,
-            "unauthorized" => &self.unauthorized,
-            "cancelled" => &self.cancelled,
-            "gave-up" => &self.gave_up,
-            "dead-lettered" => &self.dead_lettered,
-            "told" => &self.told,
-            "handed-off" => &self.handed_off,
-            "answered-inline" => &self.answered_inline,
-            "abandoned" => &self.abandoned,
-            "out-of-time" => &self.out_of_time,
-            "reply-unknown" => &self.reply_unknown,
-            _ => return,
+    pub fn count(&self, event: Event) {
+        let counter = match event {
+            Event::Received => &self.received,
+            Event::Rendered => &self.renders,
+            Event::Unauthorized => &self.unauthorized,
+            Event::Told => &self.told,
+            Event::DeadLettered => &self.dead_lettered,
+            Event::Ended(outcome) => match outcome {
+                Outcome::Rejected => &self.rejected,
+                Outcome::Expired => &self.expired,
+                Outcome::RenderFailed => &self.render_failed,
+                Outcome::Stored => &self.stored,
+                Outcome::Replied => &self.replied,
+                Outcome::ReplyDropped => &self.reply_dropped,
+                Outcome::Redeliver => &self.redeliver,
+                Outcome::Cancelled => &self.cancelled,
+                Outcome::GaveUp => &self.gave_up,
+                Outcome::HandedOff => &self.handed_off,
+                Outcome::AnsweredInline => &self.answered_inline,
+                Outcome::Abandoned => &self.abandoned,
+                Outcome::OutOfTime => &self.out_of_time,
+                Outcome::ReplyUnknown => &self.reply_unknown,
+                // Dead letters are counted as they arrive (`dead_lettered`).
+                Outcome::DeadLetterTold | Outcome::DeadLetterLogged => return,
+            },
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

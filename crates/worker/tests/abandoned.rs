@@ -103,7 +103,7 @@ async fn a_dead_letter_is_published_later_by_design_and_still_told() {
     let body = envelope_of(&j.to_json(), "dead-1", None, now_ms());
     let (status, body) = w.post("/pubsub/dead-letter", body, &[]).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("dead-letter-told"), "{body}");
+    assert!(body.starts_with("dead_letter_told"), "{body}");
     let m = d.standin.message_for_token("tok-dead").unwrap();
     assert!(
         m.payload

@@ -67,8 +67,8 @@ fn push(seed: u64, hosts: &[&str]) -> Vec<u8> {
 #[tokio::test]
 async fn half_sent_heads_and_idle_connections_are_closed() {
     let s = server(|c| {
-        c.http_header_read_timeout_ms = 300;
-        c.http_idle_timeout_secs = 1;
+        c.http.header_read_timeout_ms = 300;
+        c.http.idle_timeout_secs = 1;
     })
     .await;
     let mut half = TcpStream::connect(s.addr).await.unwrap();
@@ -82,7 +82,7 @@ async fn half_sent_heads_and_idle_connections_are_closed() {
 
 #[tokio::test]
 async fn a_stalled_push_body_is_408_so_pubsub_redelivers() {
-    let s = server(|c| c.http_body_read_timeout_ms = 300).await;
+    let s = server(|c| c.http.body_read_timeout_ms = 300).await;
     let request = push(31, &["worker"]);
     let mut stream = TcpStream::connect(s.addr).await.unwrap();
     stream
@@ -118,8 +118,8 @@ async fn a_push_without_exactly_one_host_is_400_and_not_rendered() {
 #[tokio::test]
 async fn shutdown_drains_within_its_budget_despite_a_half_sent_push() {
     let mut s = server(|c| {
-        c.http_body_read_timeout_ms = 60_000;
-        c.shutdown_drain_secs = 1;
+        c.http.body_read_timeout_ms = 60_000;
+        c.http.drain_secs = 1;
     })
     .await;
     let request = push(34, &["worker"]);

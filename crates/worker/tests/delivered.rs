@@ -61,7 +61,7 @@ async fn a_lost_answer_on_the_last_attempt_is_let_go_without_a_word() {
     d.standin.fail_next(1, Failure::AnswerLost);
     let (status, body) = w.push(envelope(&j, "2", Some(5))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("reply-unknown"), "{body}");
+    assert!(body.starts_with("reply_unknown"), "{body}");
     assert!(shows_image(&d, "tok-last"), "the image stays");
     assert_eq!(methods(&d), ["PATCH 200"], "no final word, no second edit");
     let stats = w.worker.stats();
@@ -77,7 +77,7 @@ async fn a_hanging_discord_on_the_last_attempt_ends_unknown_not_in_gave_up() {
     d.standin.fail_next(1, Failure::Hang);
     let (status, body) = w.push(envelope(&j, "3", Some(5))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("reply-unknown"), "{body}");
+    assert!(body.starts_with("reply_unknown"), "{body}");
     // The sender cannot know the request was never applied: no word.
     assert_eq!(methods(&d), ["PATCH 0"]);
     assert_eq!(w.worker.stats().told, 0);
@@ -104,7 +104,7 @@ async fn no_final_word_goes_over_an_image_an_earlier_delivery_left() {
     );
     let (status, body) = w.push(envelope(&j, "4", Some(5))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("gave-up"), "{body}");
+    assert!(body.starts_with("gave_up"), "{body}");
     assert!(body.contains("already shown"), "{body}");
     assert!(shows_image(&d, "tok-earlier"));
     let m = d.standin.message_for_token("tok-earlier").unwrap();
@@ -131,7 +131,7 @@ async fn a_definite_failure_on_the_last_attempt_is_still_told() {
     );
     let (status, body) = w.push(envelope(&j, "5", Some(5))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("gave-up"), "{body}");
+    assert!(body.starts_with("gave_up"), "{body}");
     let m = d.standin.message_for_token("tok-told").unwrap();
     assert!(
         m.payload
@@ -167,7 +167,7 @@ async fn a_dead_letter_whose_user_could_not_be_told_is_tried_again_while_the_tok
         .post("/pubsub/dead-letter", dead("tok-alive", 1_000), &[])
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("dead-letter-told"), "{body}");
+    assert!(body.starts_with("dead_letter_told"), "{body}");
     // A dead token: nobody can be told, so it is let go.
     let (status, body) = w
         .post("/pubsub/dead-letter", dead("tok-gone", 16 * 60 * 1000), &[])

@@ -144,7 +144,7 @@ async fn unknown_webhook_later_is_acknowledged_not_retried() {
         ))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("reply-dropped"), "{body}");
+    assert!(body.starts_with("reply_dropped"), "{body}");
     assert_eq!(statuses(&d), vec![404]);
     assert_eq!(w.worker.stats().reply_dropped, 1);
 }
@@ -165,5 +165,5 @@ async fn a_webhook_the_stand_in_rejects_is_acknowledged() {
         ))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("reply-dropped"), "{body}");
+    assert!(body.starts_with("reply_dropped"), "{body}");
 }

@@ -69,7 +69,7 @@ async fn a_failure_is_retried_quietly_until_the_last_attempt_then_told() {
 
     let (status, body) = w.push(envelope(&the_job, "2", Some(5))).await;
     assert_eq!(status, 200, "the last attempt lets go: {body}");
-    assert!(body.starts_with("gave-up"), "{body}");
+    assert!(body.starts_with("gave_up"), "{body}");
     let (content, _) = shown(&d, "tok-store");
     assert!(
         content.contains("could not be finished after 5 attempts")

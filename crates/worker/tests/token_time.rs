@@ -30,7 +30,7 @@ async fn a_job_whose_token_dies_within_the_reply_margin_is_not_started_and_its_u
     j.ticket.as_mut().unwrap().expires_ms = now_ms() + 10_000;
     let (status, body) = w.push(envelope(&j, "1", Some(1))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("out-of-time"), "{body}");
+    assert!(body.starts_with("out_of_time"), "{body}");
     assert!(
         shown(&d, "tok-late").contains(OUT_OF_TIME),
         "{}",
@@ -65,7 +65,7 @@ async fn a_render_expected_to_outlast_the_token_is_not_started() {
     j.ticket.as_mut().unwrap().expires_ms = now_ms() + 15_000 + expected_ms / 2;
     let (status, body) = w.push(envelope(&j, "2", Some(1))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("out-of-time"), "{body}");
+    assert!(body.starts_with("out_of_time"), "{body}");
     // Refused for the render it would take, not for the margin alone.
     assert!(!body.contains("about 0.0 s of work"), "{body}");
     assert!(shown(&d, "tok-heavy").contains(OUT_OF_TIME));

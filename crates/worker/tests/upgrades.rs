@@ -52,7 +52,7 @@ async fn a_job_from_the_next_version_is_handed_back_then_told_on_its_last_attemp
 
         let (status, body) = w.push(envelope_of(&next, token, Some(5), now_ms())).await;
         assert_eq!(status, 200, "{body}");
-        assert!(body.starts_with("gave-up"), "{body}");
+        assert!(body.starts_with("gave_up"), "{body}");
         let content = shown(&d, token);
         assert!(
             content.contains("after 5 attempts") && content.contains("being updated"),
@@ -114,7 +114,7 @@ async fn a_dead_letter_from_the_next_version_still_tells_its_user() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("dead-letter-told"), "{body}");
+    assert!(body.starts_with("dead_letter_told"), "{body}");
     assert!(shown(&d, "tok-dead-next").contains("could not be finished"));
 }
 
@@ -139,6 +139,6 @@ async fn a_reply_job_from_the_next_version_is_handed_back_then_told() {
     assert_eq!(status, 503, "{body}");
     let (status, body) = w.push(envelope_of(&data, "rj", Some(5), now_ms())).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("gave-up"), "{body}");
+    assert!(body.starts_with("gave_up"), "{body}");
     assert!(shown(&d, "tok-reply-next").contains("being updated"));
 }

@@ -37,8 +37,8 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
         &hex::encode(public_key.verifying_key().to_bytes()),
     ])
     .unwrap();
-    c.port = 0;
-    c.google_cloud_project = None;
+    c.cloud_run.port = 0;
+    c.cloud_run.google_cloud_project = None;
     c.discord_application_id = Some(APP_ID.into());
     c.pubsub_topic = None;
     c.pubsub_emulator_host = None;
@@ -60,12 +60,12 @@ pub fn config(public_key: &SigningKey, push_url: &str, dir: &Path) -> Config {
     c.local_push_min_backoff_ms = 100;
     c.local_push_max_backoff_ms = 10_000;
     c.local_dead_letter_url = None;
-    c.discord_api_base = "http://127.0.0.1:9/api/v10".into();
-    c.http_header_read_timeout_ms = 5000;
-    c.http_body_read_timeout_ms = 3000;
-    c.http_idle_timeout_secs = 60;
-    c.http_max_connections = 1024;
-    c.shutdown_drain_secs = 5;
+    c.discord.api_base = "http://127.0.0.1:9/api/v10".into();
+    c.http.header_read_timeout_ms = 5000;
+    c.http.body_read_timeout_ms = 3000;
+    c.http.idle_timeout_secs = 60;
+    c.http.max_connections = 1024;
+    c.http.drain_secs = 5;
     c
 }
 

@@ -57,6 +57,12 @@ pub enum AuthError {
     /// 401.
     #[error("invalid push token: {0}")]
     Invalid(String),
+    /// 401.
+    #[error("invalid push token: not a JWT: {0}")]
+    NotAJwt(#[source] jsonwebtoken::errors::Error),
+    /// 401: the token's signature or standard claims do not check out.
+    #[error("invalid push token: {0}")]
+    Rejected(#[source] jsonwebtoken::errors::Error),
     /// 503: the token could not be checked now; Pub/Sub retries later.
     #[error("cannot check push tokens now: {0}")]
     KeysUnavailable(String),
@@ -93,8 +99,7 @@ impl PushVerifier {
     /// Checks the request's bearer token; returns the token's email claim.
     pub async fn check(&self, headers: &HeaderMap) -> Result<Option<String>, AuthError> {
         let token = bearer(headers).ok_or(AuthError::Missing)?;
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| AuthError::Invalid(format!("not a JWT: {e}")))?;
+        let header = jsonwebtoken::decode_header(token).map_err(AuthError::NotAJwt)?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::Invalid(format!(
                 "signed with {:?}; Google signs with RS256",
@@ -112,7 +117,7 @@ impl PushVerifier {
             KeyError::Unavailable(why) => AuthError::KeysUnavailable(why),
         })?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?
+            .map_err(AuthError::Rejected)?
             .claims;
         if let Some(expected) = &self.service_account {
             if claims.email_verified != Some(true) {

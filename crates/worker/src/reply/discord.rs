@@ -23,6 +23,7 @@
 
 use std::time::Duration;
 
+use reqwest::multipart::{Form, Part};
 use reqwest::{StatusCode, header};
 use tokio::time::Instant;
 
@@ -84,6 +85,37 @@ impl SendError {
             e => e,
         }
     }
+}
+
+/// Why an interaction callback failed (its words never hold the URL: it
+/// holds the token).
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Form(#[from] FormError),
+    #[error("network error: {0}")]
+    Network(#[source] reqwest::Error),
+    #[error(
+        "interaction callback {status}{}",
+        .message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+    )]
+    Refused {
+        status: StatusCode,
+        message: Option<String>,
+    },
+}
+
+/// Why the original response could not be looked at.
+#[derive(Debug, thiserror::Error)]
+pub enum LookError {
+    #[error("network error: {0}")]
+    Network(#[source] reqwest::Error),
+    #[error("reading the original response: {0}")]
+    Status(StatusCode),
+    #[error("reading the original response: {0}")]
+    Body(#[source] reqwest::Error),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -250,25 +282,9 @@ impl Discord {
         url: reqwest::Url,
         message: &Message,
         timeout: Duration,
-    ) -> Result<u16, String> {
+    ) -> Result<u16, RespondError> {
         let body = serde_json::json!({"type": 4, "data": message.payload});
-        let payload_json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-        let mut form = reqwest::multipart::Form::new().part(
-            "payload_json",
-            reqwest::multipart::Part::bytes(payload_json)
-                .mime_str("application/json")
-                .map_err(|e| e.to_string())?,
-        );
-        if let Some(file) = &message.file {
-            let part = reqwest::multipart::Part::stream_with_length(
-                reqwest::Body::from(file.bytes.clone()),
-                file.bytes.len() as u64,
-            )
-            .file_name(file.filename.clone())
-            .mime_str(&file.content_type)
-            .map_err(|e| e.to_string())?;
-            form = form.part("files[0]", part);
-        }
+        let form = form(serde_json::to_vec(&body)?, message)?;
         let response = self
             .http
             .post(url)
@@ -277,19 +293,16 @@ impl Discord {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| format!("network error: {}", e.without_url()))?;
+            .map_err(|e| RespondError::Network(e.without_url()))?;
         let status = response.status();
         if status.is_success() {
             Ok(status.as_u16())
         } else {
             let body: serde_json::Value = response.json().await.unwrap_or_default();
-            Err(format!(
-                "interaction callback {status}{}",
-                body["message"]
-                    .as_str()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ))
+            Err(RespondError::Refused {
+                status,
+                message: body["message"].as_str().map(str::to_owned),
+            })
         }
     }
 
@@ -297,7 +310,11 @@ impl Discord {
     /// an image, an embed or buttons (the deferred "Rendering…" message,
     /// waiting notices and final words carry none of them). `Ok(false)`
     /// when Discord knows no such message. Only for [`Target::Original`].
-    pub async fn shows_result(&self, target: &Target, timeout: Duration) -> Result<bool, String> {
+    pub async fn shows_result(
+        &self,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<bool, LookError> {
         let Target::Original { url, .. } = target else {
             return Ok(false);
         };
@@ -308,18 +325,18 @@ impl Discord {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| format!("network error: {}", e.without_url()))?;
+            .map_err(|e| LookError::Network(e.without_url()))?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(false);
         }
         if !status.is_success() {
-            return Err(format!("reading the original response: {status}"));
+            return Err(LookError::Status(status));
         }
         let m: serde_json::Value = response
             .json()
             .await
-            .map_err(|e| format!("reading the original response: {}", e.without_url()))?;
+            .map_err(|e| LookError::Body(e.without_url()))?;
         let some = |k: &str| m[k].as_array().is_some_and(|a| !a.is_empty());
         Ok(some("attachments") || some("embeds") || some("components"))
     }
@@ -338,114 +355,146 @@ impl Discord {
             Target::Webhook { url } => self.http.post(url.clone()),
         };
         let payload_json = serde_json::to_vec(&message.payload).unwrap_or_default();
-        let mut form = reqwest::multipart::Form::new();
-        match reqwest::multipart::Part::bytes(payload_json).mime_str("application/json") {
-            Ok(part) => form = form.part("payload_json", part),
-            Err(e) => return Attempt::Drop(format!("cannot build payload_json: {e}"), None),
-        }
-        if let Some(file) = &message.file {
-            // `Part::stream` shares the bytes instead of copying the image per attempt.
-            let part = reqwest::multipart::Part::stream_with_length(
-                reqwest::Body::from(file.bytes.clone()),
-                file.bytes.len() as u64,
-            )
-            .file_name(file.filename.clone());
-            match part.mime_str(&file.content_type) {
-                Ok(part) => form = form.part("files[0]", part),
-                Err(e) => {
-                    return Attempt::Drop(
-                        format!("bad content type {}: {e}", file.content_type),
-                        None,
-                    );
-                }
-            }
-        }
-        let response = match request
+        let form = match form(payload_json, message) {
+            Ok(form) => form,
+            Err(e) => return Attempt::Drop(e.to_string(), None),
+        };
+        let sent = request
             .header(header::USER_AGENT, &self.user_agent)
             .multipart(form)
             .timeout(timeout)
             .send()
-            .await
-        {
-            Ok(r) => r,
-            // Never connected: the request did not go out.
-            Err(e) if e.is_connect() => {
-                return Attempt::Retry(format!("network error: {}", e.without_url()));
-            }
-            // Strip the URL: it holds the token.
-            Err(e) if e.is_timeout() => {
-                return Attempt::Unknown(format!(
-                    "{} sent, no answer within {:.1} s",
-                    target.describe(),
-                    timeout.as_secs_f64()
-                ));
-            }
-            Err(e) => {
-                return Attempt::Unknown(format!(
-                    "{} sent, connection lost: {}",
-                    target.describe(),
-                    e.without_url()
-                ));
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
-            let id = response
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|m| m["id"].as_str().map(str::to_owned));
-            return Attempt::Done(status.as_u16(), id);
+            .await;
+        match sent {
+            Ok(response) => answered(response, target, now_ms).await,
+            Err(e) => unanswered(e, target, timeout),
         }
-        let retry_after_header = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let code = body["code"].as_u64();
-        let detail = format!(
-            "{} {status}{}{}",
+    }
+}
+
+/// Why a message could not be put in a form.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("cannot build payload_json: {0}")]
+    Payload(#[source] reqwest::Error),
+    #[error("bad content type {content_type}: {source}")]
+    ContentType {
+        content_type: String,
+        source: reqwest::Error,
+    },
+}
+
+/// `payload_json` and, if the message carries one, its file as
+/// `files[0]`.
+fn form(payload_json: Vec<u8>, message: &Message) -> Result<Form, FormError> {
+    let payload = Part::bytes(payload_json)
+        .mime_str("application/json")
+        .map_err(FormError::Payload)?;
+    let mut form = Form::new().part("payload_json", payload);
+    if let Some(file) = &message.file {
+        // `Part::stream` shares the bytes instead of copying the image per attempt.
+        let part = Part::stream_with_length(
+            reqwest::Body::from(file.bytes.clone()),
+            file.bytes.len() as u64,
+        )
+        .file_name(file.filename.clone())
+        .mime_str(&file.content_type)
+        .map_err(|source| FormError::ContentType {
+            content_type: file.content_type.clone(),
+            source,
+        })?;
+        form = form.part("files[0]", part);
+    }
+    Ok(form)
+}
+
+/// An attempt that got no answer: one that never connected did not go
+/// out; any other may have been applied. (The URL is left out of the
+/// words: it holds the token.)
+fn unanswered(e: reqwest::Error, target: &Target, timeout: Duration) -> Attempt {
+    if e.is_connect() {
+        return Attempt::Retry(format!("network error: {}", e.without_url()));
+    }
+    if e.is_timeout() {
+        return Attempt::Unknown(format!(
+            "{} sent, no answer within {:.1} s",
             target.describe(),
-            code.map(|c| format!(" code {c}")).unwrap_or_default(),
-            body["message"]
-                .as_str()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default(),
-        );
-        match status {
-            StatusCode::TOO_MANY_REQUESTS => {
-                let secs = body["retry_after"]
-                    .as_f64()
-                    .or(retry_after_header)
-                    .unwrap_or(1.0);
-                let secs = if secs.is_finite() {
-                    secs.clamp(0.0, 3600.0)
-                } else {
-                    3600.0
-                };
-                Attempt::Wait(Duration::from_secs_f64(secs), detail)
-            }
-            // A gateway that gave up on Discord's answer: a post behind
-            // it may have been made.
-            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
-                if matches!(target, Target::Webhook { .. }) =>
-            {
-                Attempt::Unknown(detail)
-            }
-            s if s.is_server_error() => Attempt::Retry(detail),
-            StatusCode::NOT_FOUND => match target {
-                Target::Original {
-                    created_ms: Some(created),
-                    ..
-                } if now_ms().saturating_sub(*created) < UNKNOWN_WEBHOOK_GRACE_MS => Attempt::Wait(
-                    Duration::from_secs(1),
-                    detail + " soon after the interaction",
-                ),
-                _ => Attempt::Drop(detail, Some(status.as_u16())),
-            },
-            _ => Attempt::Drop(detail, Some(status.as_u16())),
+            timeout.as_secs_f64()
+        ));
+    }
+    Attempt::Unknown(format!(
+        "{} sent, connection lost: {}",
+        target.describe(),
+        e.without_url()
+    ))
+}
+
+/// What Discord's answer to an attempt means (the schedule in the
+/// module's documentation).
+async fn answered(
+    response: reqwest::Response,
+    target: &Target,
+    now_ms: &impl Fn() -> u64,
+) -> Attempt {
+    let status = response.status();
+    if status.is_success() {
+        let id = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|m| m["id"].as_str().map(str::to_owned));
+        return Attempt::Done(status.as_u16(), id);
+    }
+    let retry_after_header = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let detail = format!(
+        "{} {status}{}{}",
+        target.describe(),
+        body["code"]
+            .as_u64()
+            .map(|c| format!(" code {c}"))
+            .unwrap_or_default(),
+        body["message"]
+            .as_str()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default(),
+    );
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            let secs = body["retry_after"]
+                .as_f64()
+                .or(retry_after_header)
+                .unwrap_or(1.0);
+            let secs = if secs.is_finite() {
+                secs.clamp(0.0, 3600.0)
+            } else {
+                3600.0
+            };
+            Attempt::Wait(Duration::from_secs_f64(secs), detail)
         }
+        // A gateway that gave up on Discord's answer: a post behind
+        // it may have been made.
+        StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+            if matches!(target, Target::Webhook { .. }) =>
+        {
+            Attempt::Unknown(detail)
+        }
+        s if s.is_server_error() => Attempt::Retry(detail),
+        StatusCode::NOT_FOUND => match target {
+            Target::Original {
+                created_ms: Some(created),
+                ..
+            } if now_ms().saturating_sub(*created) < UNKNOWN_WEBHOOK_GRACE_MS => Attempt::Wait(
+                Duration::from_secs(1),
+                detail + " soon after the interaction",
+            ),
+            _ => Attempt::Drop(detail, Some(status.as_u16())),
+        },
+        _ => Attempt::Drop(detail, Some(status.as_u16())),
     }
 }
 

@@ -67,65 +67,13 @@ pub fn build(
     note: Option<&str>,
 ) -> Message {
     let s = job.strings();
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(user) = job.requested_by.as_ref().and_then(|r| r.user_id.as_deref())
-        && !user.is_empty()
-        && user.bytes().all(|b| b.is_ascii_digit())
-    {
-        parts.push(format!("<@{user}>"));
-    }
-    if let Some(label) = kind_label(job.kind, s) {
-        parts.push(label.to_owned());
-    }
-    parts.push(drawing.summary());
-    let mut content = parts.join(" · ");
-    if drawing.is_grid() {
-        let _ = write!(content, "\n{}", s.grid_hint);
-    }
-
-    let format = drawing.format();
-    let filename = match drawing {
-        Drawing::Grid(_) => format!("mandala-grid-{}.{}", drawing.seed(), format.extension()),
-        Drawing::One(r) if r.variant != 0 => {
-            format!("mandala-{}-v{}.{}", r.seed, r.variant, format.extension())
-        }
-        Drawing::One(r) => format!("mandala-{}.{}", r.seed, format.extension()),
-    };
-    if let Some(note) = note {
-        let _ = write!(content, "\n{note}");
-    }
+    let filename = filename(drawing);
     let too_large = image.len() > ATTACHMENT_LIMIT;
+    let mut content = caption(job, drawing, note);
     if too_large {
-        let note = fill(
-            s.too_large_note,
-            &[
-                ("mib", &format!("{:.1}", image.len() as f64 / 1_048_576.0)),
-                ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
-                ("location", location),
-            ],
-        );
-        let _ = write!(content, "\n{note}");
+        let _ = write!(content, "\n{}", too_large_note(s, image.len(), location));
     }
-    if content.chars().count() > CONTENT_LIMIT {
-        content = content.chars().take(CONTENT_LIMIT - 1).collect::<String>() + "…";
-    }
-
-    // Discord embeds only raster images; an SVG is sent as a plain file.
-    let embeddable = matches!(format, Format::Png | Format::Webp);
-    let title = match drawing {
-        Drawing::Grid(_) => s.grid_title.to_owned(),
-        Drawing::One(r) => fill(s.embed_title, &[("seed", &r.seed.to_string())]),
-    };
-    let embed = Embed {
-        title: Some(title),
-        image: (embeddable && !too_large).then(|| EmbedImage {
-            url: format!("attachment://{filename}"),
-        }),
-        footer: Some(EmbedFooter {
-            text: format!("spec {}", drawing.hash()),
-        }),
-        ..Default::default()
-    };
+    let embed = embed(drawing, &filename, s, !too_large);
 
     // Buttons only where they can work: a channel webhook not owned by the
     // application cannot carry interactive components (Discord drops them).
@@ -142,7 +90,7 @@ pub fn build(
         bytes: image,
     });
     let payload = MessagePayload {
-        content: Some(content),
+        content: Some(within_limit(content)),
         embeds: Some(vec![embed]),
         components: (!rows.is_empty()).then_some(rows),
         allowed_mentions: Some(AllowedMentions::none()),
@@ -162,6 +110,86 @@ pub fn build(
     Message { payload, file }
 }
 
+/// The caption: who asked (a mention that pings nobody), what kind of
+/// job, the drawing's summary, the grid's hint and `note`.
+fn caption(job: &Job, drawing: &Drawing, note: Option<&str>) -> String {
+    let s = job.strings();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(user) = job.requested_by.as_ref().and_then(|r| r.user_id.as_deref())
+        && !user.is_empty()
+        && user.bytes().all(|b| b.is_ascii_digit())
+    {
+        parts.push(format!("<@{user}>"));
+    }
+    if let Some(label) = kind_label(job.kind, s) {
+        parts.push(label.to_owned());
+    }
+    parts.push(drawing.summary());
+    let mut content = parts.join(" · ");
+    if drawing.is_grid() {
+        let _ = write!(content, "\n{}", s.grid_hint);
+    }
+    if let Some(note) = note {
+        let _ = write!(content, "\n{note}");
+    }
+    content
+}
+
+/// The attached file's name: the seed, and the variant of a variation.
+fn filename(drawing: &Drawing) -> String {
+    let format = drawing.format();
+    match drawing {
+        Drawing::Grid(_) => format!("mandala-grid-{}.{}", drawing.seed(), format.extension()),
+        Drawing::One(r) if r.variant != 0 => {
+            format!("mandala-{}-v{}.{}", r.seed, r.variant, format.extension())
+        }
+        Drawing::One(r) => format!("mandala-{}.{}", r.seed, format.extension()),
+    }
+}
+
+/// The caption's line for an image of `bytes` too large to attach: where
+/// it is stored instead.
+fn too_large_note(s: &Strings, bytes: usize, location: &str) -> String {
+    fill(
+        s.too_large_note,
+        &[
+            ("mib", &format!("{:.1}", bytes as f64 / 1_048_576.0)),
+            ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
+            ("location", location),
+        ],
+    )
+}
+
+/// `content` cut to Discord's limit, with an ellipsis when cut.
+fn within_limit(content: String) -> String {
+    if content.chars().count() > CONTENT_LIMIT {
+        content.chars().take(CONTENT_LIMIT - 1).collect::<String>() + "…"
+    } else {
+        content
+    }
+}
+
+/// The embed: its title, the attached image when it is `attached` and
+/// Discord can show it, and the spec's hash.
+fn embed(drawing: &Drawing, filename: &str, s: &Strings, attached: bool) -> Embed {
+    // Discord embeds only raster images; an SVG is sent as a plain file.
+    let embeddable = matches!(drawing.format(), Format::Png | Format::Webp);
+    let title = match drawing {
+        Drawing::Grid(_) => s.grid_title.to_owned(),
+        Drawing::One(r) => fill(s.embed_title, &[("seed", &r.seed.to_string())]),
+    };
+    Embed {
+        title: Some(title),
+        image: (embeddable && attached).then(|| EmbedImage {
+            url: format!("attachment://{filename}"),
+        }),
+        footer: Some(EmbedFooter {
+            text: format!("spec {}", drawing.hash()),
+        }),
+        ..Default::default()
+    }
+}
+
 /// `message` without its file: the embed keeps no image, and the caption
 /// says where the image is stored instead. For the reply stage, which
 /// never renders a smaller version, when Discord refuses the file (413).
@@ -169,24 +197,11 @@ pub fn without_file(mut message: Message, s: &Strings, location: &str) -> Messag
     let Some(file) = message.file.take() else {
         return message;
     };
-    let note = fill(
-        s.too_large_note,
-        &[
-            (
-                "mib",
-                &format!("{:.1}", file.bytes.len() as f64 / 1_048_576.0),
-            ),
-            ("limit", &(ATTACHMENT_LIMIT / 1_048_576).to_string()),
-            ("location", location),
-        ],
-    );
+    let note = too_large_note(s, file.bytes.len(), location);
     let payload = &mut message.payload;
     let mut content = payload.content.take().unwrap_or_default();
     let _ = write!(content, "\n{note}");
-    if content.chars().count() > CONTENT_LIMIT {
-        content = content.chars().take(CONTENT_LIMIT - 1).collect::<String>() + "…";
-    }
-    payload.content = Some(content);
+    payload.content = Some(within_limit(content));
     payload.attachments = Some(Vec::new());
     for embed in payload.embeds.iter_mut().flatten() {
         embed.image = None;

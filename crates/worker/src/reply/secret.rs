@@ -55,6 +55,17 @@ impl SecretError {
     }
 }
 
+/// Why the Secret Manager client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Endpoint(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("no credentials for Secret Manager: {0}")]
+    Credentials(#[source] google_cloud_auth::build_errors::Error),
+    #[error("{0}")]
+    Client(#[source] reqwest::Error),
+}
+
 /// Reads secrets, with a short cache.
 pub struct Secrets {
     endpoint: Url,
@@ -97,15 +108,15 @@ impl Secrets {
     /// Google's Secret Manager, as the service's own account (Application
     /// Default Credentials), or, with `endpoint`, a stand-in at that URL
     /// asked without credentials.
-    pub fn new(endpoint: Option<Url>) -> Result<Secrets, String> {
+    pub fn new(endpoint: Option<Url>) -> Result<Secrets, SetupError> {
         let (endpoint, credentials) = match endpoint {
             Some(e) => (e, None),
             None => (
-                Url::parse(GOOGLE_ENDPOINT).map_err(|e| e.to_string())?,
+                Url::parse(GOOGLE_ENDPOINT).map_err(|e| SetupError::Endpoint(e.into()))?,
                 Some(
                     google_cloud_auth::credentials::Builder::default()
                         .build()
-                        .map_err(|e| format!("no credentials for Secret Manager: {e}"))?,
+                        .map_err(SetupError::Credentials)?,
                 ),
             ),
         };
@@ -113,7 +124,7 @@ impl Secrets {
             .timeout(READ_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(SetupError::Client)?;
         Ok(Secrets {
             endpoint,
             credentials,

@@ -64,7 +64,7 @@ impl GcsStore {
                 GOOGLE_ENDPOINT.to_owned(),
                 google_cloud_auth::credentials::Builder::default()
                     .build()
-                    .map_err(|e| StoreError::new(NAME, format!("no credentials: {e}")))?,
+                    .map_err(|e| StoreError::caused(NAME, "no credentials", e))?,
             ),
         };
         let mut builder = Storage::builder().with_credentials(credentials.clone());
@@ -74,11 +74,11 @@ impl GcsStore {
         let client = builder
             .build()
             .await
-            .map_err(|e| StoreError::new(NAME, format!("cannot build the client: {e}")))?;
+            .map_err(|e| StoreError::caused(NAME, "cannot build the client", e))?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| StoreError::new(NAME, format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| StoreError::caused(NAME, "cannot build an HTTP client", e))?;
         Ok(GcsStore {
             bucket: bucket.to_owned(),
             endpoint,
@@ -90,7 +90,7 @@ impl GcsStore {
 
     fn object_url(&self, name: &str, media: bool) -> Result<Url, StoreError> {
         let mut url = Url::parse(&self.endpoint)
-            .map_err(|e| StoreError::new(NAME, format!("bad endpoint {}: {e}", self.endpoint)))?;
+            .map_err(|e| StoreError::caused(NAME, format!("bad endpoint {}", self.endpoint), e))?;
         url.path_segments_mut()
             .map_err(|()| StoreError::new(NAME, "endpoint cannot have a path"))?
             .pop_if_empty()
@@ -106,10 +106,7 @@ impl GcsStore {
         match self.credentials.headers(http::Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => Ok(data),
             Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
-            Err(e) => Err(StoreError::new(
-                NAME,
-                format!("cannot get credentials: {e}"),
-            )),
+            Err(e) => Err(StoreError::caused(NAME, "cannot get credentials", e)),
         }
     }
 
@@ -126,7 +123,7 @@ impl GcsStore {
             .headers(self.auth_headers().await?)
             .send()
             .await
-            .map_err(|e| StoreError::new(NAME, format!("GET {name}: {e}")))?;
+            .map_err(|e| StoreError::caused(NAME, format!("GET {name}"), e))?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Some(response)),
@@ -159,7 +156,7 @@ impl Store for GcsStore {
             let meta: serde_json::Value = meta
                 .json()
                 .await
-                .map_err(|e| StoreError::new(NAME, format!("metadata of {name}: {e}")))?;
+                .map_err(|e| StoreError::caused(NAME, format!("metadata of {name}"), e))?;
             let content_type = meta["contentType"]
                 .as_str()
                 .unwrap_or("application/octet-stream")
@@ -170,7 +167,7 @@ impl Store for GcsStore {
             let bytes: Bytes = media
                 .bytes()
                 .await
-                .map_err(|e| StoreError::new(NAME, format!("reading {name}: {e}")))?;
+                .map_err(|e| StoreError::caused(NAME, format!("reading {name}"), e))?;
             Ok(Some(StoredObject {
                 bytes,
                 content_type,
@@ -200,9 +197,10 @@ impl Store for GcsStore {
             match result {
                 Ok(_) => Ok(PutOutcome::Created),
                 Err(e) if e.http_status_code() == Some(412) => Ok(PutOutcome::AlreadyExisted),
-                Err(e) => Err(StoreError::new(
+                Err(e) => Err(StoreError::caused(
                     NAME,
-                    format!("upload of {}: {e}", object.name),
+                    format!("upload of {}", object.name),
+                    e,
                 )),
             }
         })

@@ -38,13 +38,14 @@ impl LocalStore {
     /// Creates the directory if needed and checks it is writable.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        std::fs::create_dir_all(&root)
-            .map_err(|e| StoreError::new(NAME, format!("cannot create {}: {e}", root.display())))?;
+        std::fs::create_dir_all(&root).map_err(|e| {
+            StoreError::caused(NAME, format!("cannot create {}", root.display()), e)
+        })?;
         let probe = root.join(format!(".write-probe-{}", std::process::id()));
         std::fs::write(&probe, b"")
             .and_then(|()| std::fs::remove_file(&probe))
             .map_err(|e| {
-                StoreError::new(NAME, format!("{} is not writable: {e}", root.display()))
+                StoreError::caused(NAME, format!("{} is not writable", root.display()), e)
             })?;
         Ok(LocalStore { root })
     }
@@ -144,9 +145,9 @@ impl Store for LocalStore {
     fn exists<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let path = self.path(name)?;
-            tokio::fs::try_exists(&path)
-                .await
-                .map_err(|e| StoreError::new(NAME, format!("cannot check {}: {e}", path.display())))
+            tokio::fs::try_exists(&path).await.map_err(|e| {
+                StoreError::caused(NAME, format!("cannot check {}", path.display()), e)
+            })
         })
     }
 
@@ -157,9 +158,10 @@ impl Store for LocalStore {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => {
-                    return Err(StoreError::new(
+                    return Err(StoreError::caused(
                         NAME,
-                        format!("cannot read {}: {e}", path.display()),
+                        format!("cannot read {}", path.display()),
+                        e,
                     ));
                 }
             };
@@ -200,11 +202,11 @@ impl Store for LocalStore {
                         }
                     })
                     .map_err(|e| {
-                        StoreError::new(NAME, format!("cannot write {}: {e}", path.display()))
+                        StoreError::caused(NAME, format!("cannot write {}", path.display()), e)
                     })
             })
             .await
-            .map_err(|e| StoreError::new(NAME, format!("write task failed: {e}")))?
+            .map_err(|e| StoreError::caused(NAME, "write task failed", e))?
         })
     }
 

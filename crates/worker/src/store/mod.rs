@@ -45,12 +45,19 @@ pub enum PutOutcome {
 }
 
 /// A store failure: transient or not, the push is not acknowledged, so
-/// Pub/Sub redelivers it later.
+/// Pub/Sub redelivers it later. Its words are the store's, what failed,
+/// and the error behind it (kept as its source).
 #[derive(Debug, thiserror::Error)]
-#[error("{store}: {message}")]
+#[error(
+    "{store}: {message}{}",
+    .source.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+)]
 pub struct StoreError {
     pub store: &'static str,
+    /// What failed.
     pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl StoreError {
@@ -58,6 +65,20 @@ impl StoreError {
         StoreError {
             store,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// What failed (`message`) because of `source`.
+    pub fn caused(
+        store: &'static str,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError {
+            store,
+            message: message.into(),
+            source: Some(source.into()),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mandala_model::discord::snowflake;
 use mandala_model::job::{JobKind, Requester};
@@ -14,12 +14,7 @@ use mandala_worker::{Config, Worker};
 
 pub const APP_ID: &str = "1100000000000000001";
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+pub use mandala_model::clock::now_ms;
 
 /// Serves `router` on a fresh 127.0.0.1 port.
 pub async fn serve(router: axum::Router) -> SocketAddr {

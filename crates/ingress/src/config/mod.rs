@@ -3,13 +3,36 @@
 //!
 //! This struct is also the source of truth for deployment checks: the
 //! Terraform test derives the set of variables the binary reads from it.
-
-use std::time::Duration;
+//! What the worker reads too (Cloud Run's port, the HTTP limits, Discord's
+//! API base) is defined once in [`mandala_service::config`] and flattened
+//! in, with the ingress's defaults ([`IngressHttp`]). Where jobs go is
+//! [`publish`].
 
 use clap::Parser;
 use ed25519_dalek::VerifyingKey;
+use mandala_service::config::{
+    CloudRun, DiscordApi, HttpDefaults, HttpSettings, SettingError, given, is_host_port,
+};
 
 use crate::signing::PublicKey;
+
+pub use publish::PublishTarget;
+
+mod publish;
+
+/// The ingress's HTTP defaults: Discord allows 3 s for a whole
+/// interaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngressHttp;
+
+impl HttpDefaults for IngressHttp {
+    const HEADER_READ_TIMEOUT_MS: u64 = 5000;
+    const BODY_READ_TIMEOUT_MS: u64 = 3000;
+    const BODY_READ_TIMEOUT_MAX_MS: u64 = 60_000;
+    const IDLE_TIMEOUT_SECS: u64 = 60;
+    const MAX_CONNECTIONS: u32 = 1024;
+    const DRAIN_SECS: u64 = 5;
+}
 
 /// Settings of `mandala-ingress`.
 #[derive(Debug, Clone, Parser)]
@@ -19,13 +42,8 @@ use crate::signing::PublicKey;
     about = "Verifies Discord interactions and publishes render jobs"
 )]
 pub struct Config {
-    /// TCP port to listen on (Cloud Run sets it).
-    #[arg(long, env = "PORT", default_value_t = 8080)]
-    pub port: u16,
-
-    /// The Google Cloud project, for trace correlation in Cloud Logging (set by Terraform).
-    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
-    pub google_cloud_project: Option<String>,
+    #[command(flatten)]
+    pub cloud_run: CloudRun,
 
     /// The application's Ed25519 public key from the Developer Portal, as 64 hex digits.
     #[arg(long, env = "DISCORD_PUBLIC_KEY", value_parser = parse_public_key, hide_env_values = true)]
@@ -36,7 +54,7 @@ pub struct Config {
     pub discord_application_id: Option<String>,
 
     /// Publish jobs to this Pub/Sub topic, `projects/P/topics/T`.
-    #[arg(long, env = "PUBSUB_TOPIC", value_parser = parse_topic)]
+    #[arg(long, env = "PUBSUB_TOPIC", value_parser = mandala_service::config::parse_topic)]
     pub pubsub_topic: Option<String>,
 
     /// `host:port` of a Pub/Sub emulator; uses it with anonymous credentials.
@@ -48,7 +66,7 @@ pub struct Config {
     pub local_push_url: Option<String>,
 
     /// Queue jobs as tasks on this Cloud Tasks queue, `projects/P/locations/L/queues/Q`.
-    #[arg(long, env = "CLOUD_TASKS_QUEUE", value_parser = parse_queue)]
+    #[arg(long, env = "CLOUD_TASKS_QUEUE", value_parser = publish::parse_queue)]
     pub cloud_tasks_queue: Option<String>,
 
     /// With CLOUD_TASKS_QUEUE: where each task is dispatched, the worker's `/tasks/run` URL.
@@ -129,29 +147,9 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(50..=2500))]
     pub publish_timeout_ms: u64,
 
-    /// How long a client may take to send a request head once it started, in milliseconds;
-    /// then the connection is closed.
-    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
-    pub http_header_read_timeout_ms: u64,
+    #[command(flatten)]
+    pub http: HttpSettings<IngressHttp>,
 
-    /// How long a client may take to send a request body after its head, in milliseconds;
-    /// then it gets 408. Discord allows 3 s for the whole exchange.
-    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
-    pub http_body_read_timeout_ms: u64,
-
-    /// How long a connection may stay open with no request in progress, in seconds.
-    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub http_idle_timeout_secs: u64,
-
-    /// Connections open at once (lowered to what the open-file limit allows), and requests
-    /// in progress at once; at the cap, idle connections are closed to make room and new ones wait.
-    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub http_max_connections: u32,
-
-    /// After SIGTERM, how long requests in progress may take before their connections are
-    /// closed, in seconds; undelivered jobs are flushed after. Cloud Run allows 10 s in all.
-    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
-    pub shutdown_drain_secs: u64,
     /// Jobs one user may have waiting or rendering at once (button clicks count too); beyond
     /// this they are told, privately, how many they have queued. 0 means no limit.
     #[arg(long, env = "MAX_QUEUED_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
@@ -198,14 +196,8 @@ pub struct Config {
     #[arg(long, env = "LOCAL_DEAD_LETTER_URL")]
     pub local_dead_letter_url: Option<String>,
 
-    /// Discord's REST API, where the local push delivery sends waiting notices (a stand-in's
-    /// for local runs).
-    #[arg(
-        long,
-        env = "DISCORD_API_BASE",
-        default_value = "https://discord.com/api/v10"
-    )]
-    pub discord_api_base: String,
+    #[command(flatten)]
+    pub discord: DiscordApi,
 }
 
 /// Where the queue ledger lives.
@@ -217,20 +209,6 @@ pub enum LedgerChoice {
         database: String,
         emulator_host: Option<String>,
     },
-}
-
-/// Where jobs go, decided from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublishTarget {
-    /// Google Cloud Pub/Sub; `emulator_host` is `host:port` of an emulator.
-    Pubsub {
-        topic: String,
-        emulator_host: Option<String>,
-    },
-    /// The in-process stand-in for a push subscription.
-    LocalPush { url: http::Uri },
-    /// A Cloud Tasks queue.
-    CloudTasks(mandala_queue::tasks::TasksTarget),
 }
 
 /// A contradiction between settings, naming the variables involved.
@@ -274,139 +252,16 @@ pub enum ConfigError {
     Backoff { min: u64, max: u64 },
     #[error("{var}={value:?} is not an http(s) URL with a host")]
     BadUrl { var: &'static str, value: String },
-}
-
-fn is_host_port(host: &str) -> bool {
-    !host.contains("://")
-        && host
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    #[error(transparent)]
+    Setting(#[from] SettingError),
 }
 
 impl Config {
     /// The HTTP server's limits.
     pub fn http_limits(&self) -> mandala_service::server::Limits {
-        mandala_service::server::Limits {
-            header_read_timeout: Duration::from_millis(self.http_header_read_timeout_ms),
-            body_read_timeout: Duration::from_millis(self.http_body_read_timeout_ms),
-            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
-            max_connections: self.http_max_connections as usize,
-            drain_timeout: Duration::from_secs(self.shutdown_drain_secs),
-        }
+        self.http.limits()
     }
 
-    /// Checks the settings that clap cannot check one by one.
-    pub fn publish_target(&self) -> Result<PublishTarget, ConfigError> {
-        let topic = set(self.pubsub_topic.as_deref());
-        let url = set(self.local_push_url.as_deref());
-        let queue = set(self.cloud_tasks_queue.as_deref());
-        let emulator = set(self.pubsub_emulator_host.as_deref());
-        let chosen: Vec<&str> = [
-            topic.map(|_| "PUBSUB_TOPIC"),
-            queue.map(|_| "CLOUD_TASKS_QUEUE"),
-            url.map(|_| "LOCAL_PUSH_URL"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if chosen.len() > 1 {
-            return Err(ConfigError::BothPublishers(chosen.join(" and ")));
-        }
-        if queue.is_none() {
-            self.no_tasks_settings()?;
-        }
-        match (topic, queue, url) {
-            (Some(topic), _, _) => {
-                if let Some(host) = emulator
-                    && !is_host_port(host)
-                {
-                    return Err(ConfigError::BadEmulatorHost(host.to_owned()));
-                }
-                Ok(PublishTarget::Pubsub {
-                    topic: topic.to_owned(),
-                    emulator_host: emulator.map(str::to_owned),
-                })
-            }
-            (None, Some(queue), _) => self.tasks_target(queue).map(PublishTarget::CloudTasks),
-            // PUBSUB_EMULATOR_HOST alone (often exported in a developer's
-            // shell) is harmless with local delivery: it is simply unused.
-            (None, None, Some(url)) => match url.parse::<http::Uri>() {
-                Ok(uri)
-                    if uri.scheme() == Some(&http::uri::Scheme::HTTP) && uri.host().is_some() =>
-                {
-                    Ok(PublishTarget::LocalPush { url: uri })
-                }
-                _ => Err(ConfigError::BadPushUrl(url.to_owned())),
-            },
-            (None, None, None) => Err(ConfigError::NoPublisher),
-        }
-    }
-
-    /// The Cloud Tasks settings, checked.
-    fn tasks_target(&self, queue: &str) -> Result<mandala_queue::tasks::TasksTarget, ConfigError> {
-        let url = set(self.cloud_tasks_url.as_deref()).ok_or(ConfigError::NoTasksUrl)?;
-        match reqwest::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-            _ => {
-                return Err(ConfigError::BadUrl {
-                    var: "CLOUD_TASKS_URL",
-                    value: url.to_owned(),
-                });
-            }
-        }
-        let account = set(self.cloud_tasks_service_account.as_deref());
-        if let Some(a) = account
-            && !a.contains('@')
-        {
-            return Err(ConfigError::BadTasksAccount(a.to_owned()));
-        }
-        let audience = set(self.cloud_tasks_audience.as_deref());
-        if audience.is_some() && account.is_none() {
-            return Err(ConfigError::AudienceWithoutAccount);
-        }
-        let emulator = set(self.cloud_tasks_emulator_host.as_deref());
-        if let Some(host) = emulator
-            && !is_host_port(host)
-        {
-            return Err(ConfigError::BadHostPort {
-                var: "CLOUD_TASKS_EMULATOR_HOST",
-                value: host.to_owned(),
-            });
-        }
-        Ok(mandala_queue::tasks::TasksTarget {
-            queue: queue.to_owned(),
-            url: url.to_owned(),
-            service_account: account.map(str::to_owned),
-            audience: audience.map(str::to_owned),
-            emulator_host: emulator.map(str::to_owned),
-        })
-    }
-
-    /// The Cloud Tasks settings mean nothing without a queue: a deployment
-    /// that sets them probably meant to set CLOUD_TASKS_QUEUE too.
-    fn no_tasks_settings(&self) -> Result<(), ConfigError> {
-        for (var, value) in [
-            ("CLOUD_TASKS_URL", &self.cloud_tasks_url),
-            (
-                "CLOUD_TASKS_SERVICE_ACCOUNT",
-                &self.cloud_tasks_service_account,
-            ),
-            ("CLOUD_TASKS_AUDIENCE", &self.cloud_tasks_audience),
-        ] {
-            if set(value.as_deref()).is_some() {
-                return Err(ConfigError::TasksOnly { var });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A setting's value, unless unset or blank.
-fn set(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-impl Config {
     /// Where the queue ledger lives, checked against the publisher.
     pub fn ledger(&self) -> Result<LedgerChoice, ConfigError> {
         let shared = match self.publish_target()? {
@@ -423,8 +278,8 @@ impl Config {
         &self,
         needs_shared: Option<&'static str>,
     ) -> Result<LedgerChoice, ConfigError> {
-        let database = set(self.firestore_database.as_deref());
-        let emulator = set(self.firestore_emulator_host.as_deref());
+        let database = given(self.firestore_database.as_deref());
+        let emulator = given(self.firestore_emulator_host.as_deref());
         match (database, needs_shared) {
             (Some(database), _) => {
                 if let Some(host) = emulator
@@ -445,43 +300,10 @@ impl Config {
         }
     }
 
-    /// Where the local delivery POSTs dead letters.
-    pub fn dead_letter_url(&self, push_url: &http::Uri) -> Result<http::Uri, ConfigError> {
-        if let Some(raw) = self
-            .local_dead_letter_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
-            return match raw.parse::<http::Uri>() {
-                Ok(u) if u.scheme() == Some(&http::uri::Scheme::HTTP) && u.host().is_some() => {
-                    Ok(u)
-                }
-                _ => Err(ConfigError::BadUrl {
-                    var: "LOCAL_DEAD_LETTER_URL",
-                    value: raw.to_owned(),
-                }),
-            };
-        }
-        let path = push_url.path();
-        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
-        let mut parts = push_url.clone().into_parts();
-        parts.path_and_query = format!("{parent}/dead-letter").parse().ok();
-        http::Uri::from_parts(parts).map_err(|_| ConfigError::BadUrl {
-            var: "LOCAL_PUSH_URL",
-            value: push_url.to_string(),
-        })
-    }
-
-    /// DISCORD_API_BASE as a URL without a trailing slash.
+    /// DISCORD_API_BASE as a URL without a trailing slash, a query or a
+    /// fragment.
     pub fn discord_base(&self) -> Result<reqwest::Url, ConfigError> {
-        let raw = self.discord_api_base.trim().trim_end_matches('/');
-        match reqwest::Url::parse(raw) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
-            _ => Err(ConfigError::BadUrl {
-                var: "DISCORD_API_BASE",
-                value: raw.to_owned(),
-            }),
-        }
+        Ok(self.discord.base()?)
     }
 
     /// Every cross-setting check, so a bad deployment fails at start.
@@ -504,7 +326,7 @@ impl Config {
                 ("CLOUD_TASKS_QUEUE", &self.cloud_tasks_queue),
                 ("LOCAL_PUSH_URL", &self.local_push_url),
             ] {
-                if set(value.as_deref()).is_some() {
+                if given(value.as_deref()).is_some() {
                     return Err(ConfigError::InProcess { var });
                 }
             }
@@ -571,127 +393,16 @@ fn parse_public_key(hex_key: &str) -> Result<PublicKey, String> {
     PublicKey::new(key).map_err(|e| e.to_string())
 }
 
-fn parse_queue(queue: &str) -> Result<String, String> {
-    let parts: Vec<&str> = queue.split('/').collect();
-    match parts.as_slice() {
-        ["projects", p, "locations", l, "queues", q]
-            if !p.is_empty() && !l.is_empty() && !q.is_empty() =>
-        {
-            Ok(queue.to_owned())
-        }
-        _ => Err("expected projects/PROJECT/locations/LOCATION/queues/QUEUE".into()),
-    }
-}
-
-fn parse_topic(topic: &str) -> Result<String, String> {
-    let parts: Vec<&str> = topic.split('/').collect();
-    match parts.as_slice() {
-        ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty() => Ok(topic.to_owned()),
-        _ => Err("expected projects/PROJECT/topics/TOPIC".into()),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const KEY: &str = "b853dd9f496723daf64bf2f5a886086f790df66e61d7b6f7f98a50c9e5ede8f3";
 
-    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+    pub(super) fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let mut all = vec!["mandala-ingress", "--discord-public-key", KEY];
         all.extend_from_slice(args);
         Config::try_parse_from(all)
-    }
-
-    #[test]
-    fn exactly_one_publisher_is_required_and_named() {
-        let e = parse(&[]).unwrap().publish_target().unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.contains("PUBSUB_TOPIC") && msg.contains("LOCAL_PUSH_URL"),
-            "{msg}"
-        );
-        let e = parse(&[
-            "--pubsub-topic",
-            "projects/p/topics/t",
-            "--local-push-url",
-            "http://127.0.0.1:1/push",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap_err();
-        assert!(matches!(e, ConfigError::BothPublishers(_)), "{e}");
-        assert!(
-            e.to_string()
-                .contains("not PUBSUB_TOPIC and LOCAL_PUSH_URL"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn the_push_url_must_be_plain_http_with_a_host() {
-        for bad in [
-            "https://worker.example/push",
-            "127.0.0.1:8081/push",
-            "http:///push",
-            "ftp://h/p",
-        ] {
-            let e = parse(&["--local-push-url", bad])
-                .unwrap()
-                .publish_target()
-                .unwrap_err();
-            assert_eq!(e, ConfigError::BadPushUrl(bad.to_owned()));
-            assert!(e.to_string().contains("LOCAL_PUSH_URL"), "{e}");
-        }
-    }
-
-    #[test]
-    fn targets_are_read() {
-        let t = parse(&[
-            "--pubsub-topic",
-            "projects/p/topics/t",
-            "--pubsub-emulator-host",
-            "127.0.0.1:8085",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap();
-        assert_eq!(
-            t,
-            PublishTarget::Pubsub {
-                topic: "projects/p/topics/t".into(),
-                emulator_host: Some("127.0.0.1:8085".into())
-            }
-        );
-        let e = parse(&["--local-push-url", "ftp://x"])
-            .unwrap()
-            .publish_target()
-            .unwrap_err();
-        assert!(e.to_string().contains("LOCAL_PUSH_URL"), "{e}");
-        let e = parse(&[
-            "--pubsub-topic",
-            "projects/p/topics/t",
-            "--pubsub-emulator-host",
-            "http://h:1",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap_err();
-        assert!(e.to_string().contains("PUBSUB_EMULATOR_HOST"), "{e}");
-    }
-
-    #[test]
-    fn an_exported_emulator_host_does_not_stop_local_delivery() {
-        let t = parse(&[
-            "--local-push-url",
-            "http://127.0.0.1:8081/pubsub/push",
-            "--pubsub-emulator-host",
-            "localhost:8085",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap();
-        assert!(matches!(t, PublishTarget::LocalPush { .. }), "{t:?}");
     }
 
     #[test]
@@ -713,80 +424,5 @@ mod tests {
             e.to_string().contains("projects/PROJECT/topics/TOPIC"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn cloud_tasks_settings_are_checked_together() {
-        const QUEUE: &str = "projects/p/locations/us-central1/queues/mandala-jobs";
-        let full = parse(&[
-            "--cloud-tasks-queue",
-            QUEUE,
-            "--cloud-tasks-url",
-            "https://w.run.app/tasks/run",
-            "--cloud-tasks-service-account",
-            "push@p.iam.gserviceaccount.com",
-            "--cloud-tasks-audience",
-            "https://w.run.app",
-            "--firestore-database",
-            "projects/p/databases/q",
-        ])
-        .unwrap();
-        full.check().unwrap();
-        let PublishTarget::CloudTasks(t) = full.publish_target().unwrap() else {
-            panic!("not Cloud Tasks")
-        };
-        assert_eq!(t.queue, QUEUE);
-        assert_eq!(t.audience.as_deref(), Some("https://w.run.app"));
-
-        let e = parse(&["--cloud-tasks-queue", QUEUE])
-            .unwrap()
-            .publish_target()
-            .unwrap_err();
-        assert!(e.to_string().contains("CLOUD_TASKS_URL"), "{e}");
-        // The worker ends each task's job in the ledger: it must be shared.
-        let e = parse(&[
-            "--cloud-tasks-queue",
-            QUEUE,
-            "--cloud-tasks-url",
-            "https://w.run.app/tasks/run",
-        ])
-        .unwrap()
-        .check()
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("CLOUD_TASKS_QUEUE needs FIRESTORE_DATABASE"),
-            "{e}"
-        );
-        let e = parse(&[
-            "--local-push-url",
-            "http://127.0.0.1:1/pubsub/push",
-            "--cloud-tasks-url",
-            "https://w.run.app/tasks/run",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap_err();
-        assert_eq!(
-            e,
-            ConfigError::TasksOnly {
-                var: "CLOUD_TASKS_URL"
-            }
-        );
-        let e = parse(&[
-            "--cloud-tasks-queue",
-            QUEUE,
-            "--pubsub-topic",
-            "projects/p/topics/t",
-        ])
-        .unwrap()
-        .publish_target()
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("PUBSUB_TOPIC and CLOUD_TASKS_QUEUE"),
-            "{e}"
-        );
-        let e = parse(&["--cloud-tasks-queue", "queues/q"]).unwrap_err();
-        assert!(e.to_string().contains("queues/QUEUE"), "{e}");
     }
 }
