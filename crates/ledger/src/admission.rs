@@ -2,7 +2,9 @@
 //! caller's deadline — and what to do when the ledger cannot say.
 //!
 //! 1. The estimate comes from the cached totals ([`Ledger::snapshot_now`]),
-//!    never from a call made for this admission.
+//!    never from a call made for this admission, plus the admissions this
+//!    instance decided before it whose writes are still out
+//!    ([`crate::pending`]).
 //! 2. The user's admissions take turns within this instance
 //!    ([`crate::turns`]): one compare-and-swap of their record at a time.
 //! 3. The compare-and-swap checks the cap and records the entry.
@@ -83,7 +85,6 @@ impl Ledger {
     /// promise.
     pub async fn admit(&self, request: AdmitRequest, deadline: Instant) -> Admission {
         let now = request.now_ms;
-        let snapshot = self.snapshot_now(now);
         let until = self.limit(Some(deadline));
         let Some(_turn) = self
             .inner
@@ -97,13 +98,26 @@ impl Ledger {
         let policy = self.inner.policy;
         let writing = AtomicBool::new(false);
         let mut notes = Notes::default();
+        let pending = &self.inner.pending;
+        let _settle = pending.until_settled(&request.job);
         let decided = self
             .call(
                 until,
                 self.modify(&request.user, now, Some(&writing), |queue| {
-                    let (change, learnt) = decide(queue, &request, snapshot.as_ref(), &policy);
-                    notes = learnt;
-                    change
+                    // The totals as they stand at the decision, with the
+                    // admissions decided here before it and not yet written.
+                    pending.decide(&request.user, |holds| {
+                        let snapshot = self.snapshot_now(now).map(|mut s| {
+                            s.totals = holds.ahead(s.totals);
+                            s
+                        });
+                        let (change, learnt) = decide(queue, &request, snapshot.as_ref(), &policy);
+                        if let Change::Write(Admission::Accepted { .. }) = &change {
+                            holds.hold(&request.job, request.cost);
+                        }
+                        notes = learnt;
+                        change
+                    })
                 }),
             )
             .await;

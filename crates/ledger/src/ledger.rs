@@ -29,6 +29,7 @@ use crate::backend::{Backend, LedgerError};
 use crate::breaker::{Breaker, Gate};
 use crate::entry::{Entry, UserQueue};
 use crate::estimate::{Snapshot, Totals, WorkerStat};
+use crate::pending::Pending;
 use crate::turns::Turns;
 
 /// How many times a contended record is re-read before giving up.
@@ -85,6 +86,7 @@ pub(crate) struct Inner {
     refreshing: AtomicBool,
     breaker: Breaker,
     pub(crate) turns: Turns,
+    pub(crate) pending: Pending,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -136,6 +138,7 @@ impl Ledger {
                 refreshing: AtomicBool::new(false),
                 breaker: Breaker::default(),
                 turns: Turns::default(),
+                pending: Pending::default(),
             }),
         }
     }

@@ -17,7 +17,8 @@
 //!   bounded by a deadline and a [`breaker::Breaker`].
 //! - [`admission`]: [`Ledger::admit`], and what happens when the ledger
 //!   cannot say in time; [`turns`]: one user's admissions in turn, and the
-//!   per-instance allowance used without the ledger.
+//!   per-instance allowance used without the ledger; [`pending`]: the
+//!   admissions decided and still being written, counted by the next.
 //! - [`backend`]: where records live — in memory (the local default) or in
 //!   Cloud Firestore (production, and its emulator in tests).
 //! - [`calibration`]: a worker's measured speed, and its report.
@@ -32,6 +33,7 @@ pub mod entry;
 pub mod estimate;
 pub mod ledger;
 pub mod notice;
+mod pending;
 pub mod turns;
 
 pub use admission::{Admission, AdmitRequest, Written};

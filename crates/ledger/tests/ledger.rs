@@ -124,6 +124,7 @@ async fn every_rule(name: &str, make: &MakeLedgers) {
     a_user_has_at_most_five_jobs_and_gets_room_back_when_one_ends(name, make).await;
     the_cap_holds_across_instances_admitting_at_once(name, make).await;
     estimates_grow_with_the_work_ahead_and_users_take_turns(name, make).await;
+    users_arriving_together_are_promised_the_work_of_those_before_them(name, make).await;
     a_wait_past_the_token_is_refused_before_it_is_recorded(name, make).await;
     start_marks_running_and_finds_cancelled_jobs(name, make).await;
     expired_jobs_stop_counting(name, make).await;
@@ -246,6 +247,52 @@ async fn estimates_grow_with_the_work_ahead_and_users_take_turns(name: &str, mak
             .await,
     );
     assert!(light < Duration::from_secs(3), "{name}: {light:?}");
+}
+
+async fn users_arriving_together_are_promised_the_work_of_those_before_them(
+    name: &str,
+    make: &MakeLedgers,
+) {
+    let ledger = &one(make).await;
+    ledger
+        .report_worker(WorkerStat {
+            id: "w1".into(),
+            slots: 1,
+            us_per_unit: 1.0,
+            overhead_us: 0.0,
+            lateness: 1.0,
+            seen_ms: T0,
+        })
+        .await
+        .unwrap();
+    // Sixteen users, one 1-second job each, all at once: every admission
+    // is decided before the first write is answered (with a store a round
+    // trip away), and each must still count the ones decided before it.
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                ledger
+                    .admit(
+                        request(&format!("u{i}"), &format!("t{i}"), 1_000_000, T0),
+                        later(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut waits = Vec::new();
+    for t in tasks {
+        waits.push(accepted(t.await.unwrap()).0);
+    }
+    waits.sort();
+    assert!(
+        waits
+            .windows(2)
+            .all(|w| w[1] >= w[0] + Duration::from_millis(900)),
+        "{name}: each later user waits for the jobs before theirs: {waits:?}"
+    );
+    assert!(waits[15] >= Duration::from_secs(15), "{name}: {waits:?}");
 }
 
 async fn a_wait_past_the_token_is_refused_before_it_is_recorded(name: &str, make: &MakeLedgers) {

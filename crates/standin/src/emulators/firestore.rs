@@ -64,6 +64,7 @@ impl FirestoreEmulator {
         let started = Instant::now();
         loop {
             if is_ready(addr) {
+                warm_up(addr);
                 return Ok(emulator);
             }
             if let Some(why) = super::gave_up(
@@ -82,6 +83,28 @@ impl FirestoreEmulator {
     /// `127.0.0.1:PORT`, the value for `FIRESTORE_EMULATOR_HOST`.
     pub fn host_port(&self) -> String {
         self.addr.to_string()
+    }
+}
+
+/// Runs one aggregation query, the ledger's first call, and waits for its
+/// answer however long it takes. The emulator's first query compiles its
+/// query engine: on a loaded machine that took more than the ledger's 5 s
+/// timeout, and the first test to ask failed for it.
+fn warm_up(addr: SocketAddr) {
+    let body = r#"{"structuredAggregationQuery":{"structuredQuery":{"from":[{"collectionId":"warm_up"}]},"aggregations":[{"alias":"n","count":{}}]}}"#;
+    let request = format!(
+        "POST /v1/projects/warm-up/databases/(default)/documents:runAggregationQuery HTTP/1.1\r\n\
+         Host: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(READY_TIMEOUT));
+    if std::io::Write::write_all(&mut s, request.as_bytes()).is_ok() {
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut answer);
     }
 }
 
