@@ -261,7 +261,10 @@ async fn estimates_grow_with_the_work_ahead() {
     // the rounding of the words. Compared by steps, not by ratio to the
     // first, because the first may still count the warm-up job's end if
     // the ledger has not heard of it yet (a busy machine).
-    let steps: Vec<Duration> = waits.windows(2).map(|w| w[1] - w[0]).collect();
+    let steps: Vec<Duration> = waits
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     let (least, most) = (steps.iter().min().unwrap(), steps.iter().max().unwrap());
     assert!(
         waits[0] >= Duration::from_secs(1)
