@@ -315,16 +315,30 @@ fn start_dev(bin: &str, dir: &Path, topology: &str, extra: &[String]) -> Result<
 impl Dev {
     /// Stops it as Ctrl-C would, then makes sure.
     fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.guard.child.id().to_string()])
+        let started = Instant::now();
+        // The shell's own `kill`: a minimal image may lack /bin/kill.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -INT {}", self.guard.child.id()))
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Not a check of the shutdown (the worker's own tests are): a stack
+        // with the documented load still queued may take longer.
+        let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.guard.child.try_wait() {
+            if let Ok(Some(status)) = self.guard.child.try_wait() {
+                eprintln!(
+                    "docs-test: {} stopped ({status}) in {:.1?}",
+                    self.guard.name,
+                    started.elapsed()
+                );
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        eprintln!(
+            "docs-test: {} still running 10 s after Ctrl-C; killed",
+            self.guard.name
+        );
         self.guard.kill();
     }
 }
