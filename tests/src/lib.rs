@@ -12,6 +12,8 @@
 //! - `browser.rs`: the playground's round trip in headless Chromium.
 //! - `contracts.rs`: every payload the bot sends Discord, against Discord's
 //!   OpenAPI description and documented limits ([`contract`]).
+//! - `docs.rs`: the commands of README.md and docs/*.md marked for it, run
+//!   as written against `mandala dev` in each design.
 //!
 //! This library holds what those tests share: sending batches of signed
 //! interactions, checking replied images, child processes that die with

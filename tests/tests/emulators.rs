@@ -203,6 +203,9 @@ async fn binaries_through_real_emulators() {
         emulator_host: Some(pubsub.host_port()),
         spec: Some(r#"{"seed":43,"symmetry":7}"#.to_owned()),
         webhook_url: Some(webhook),
+        timeout: 30,
+        // The worker's API base, under which the stand-in's webhook is allowed.
+        discord: mandala_service::config::DiscordApi::new(api_base.clone()),
         options: mandala_cli::spec_args::SpecArgs {
             size: Some(256),
             ..Default::default()

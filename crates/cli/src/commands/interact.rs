@@ -23,7 +23,11 @@ use crate::spec_args::SpecArgs;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The interactions endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:8080/interactions")]
+    #[arg(
+        long,
+        env = "MANDALA_URL",
+        default_value = "http://127.0.0.1:8080/interactions"
+    )]
     pub url: String,
     /// Sign with this Ed25519 seed (64 hex digits) instead of the development key.
     #[arg(long, value_name = "HEX")]

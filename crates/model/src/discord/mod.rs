@@ -9,6 +9,7 @@ pub mod interaction;
 pub mod response;
 pub mod snowflake;
 pub mod token;
+pub mod webhook;
 
 pub use interaction::{
     ApplicationCommandData, CommandOption, Interaction, InteractionType, Member,

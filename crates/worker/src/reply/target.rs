@@ -1,28 +1,18 @@
 //! Where a job's reply goes.
 //!
 //! Webhook URLs come from job messages, which operators type by hand, or
-//! from the Secret Manager secret a job names (the daily mandala's); the
-//! worker would POST an image anywhere it is told, so only Discord's own
-//! hosts (and the configured API base, which is how the local stand-in is
-//! reached) are allowed, wherever the URL came from: anything else is
-//! refused as a poison job rather than becoming a way to make the worker
-//! call internal addresses.
+//! from the Secret Manager secret a job names (the daily mandala's); which
+//! ones are allowed is [`mandala_model::discord::webhook`]'s rule, shared
+//! with `mandala publish` so that a job the worker would refuse is refused
+//! before it is queued. A refused one makes the job poison rather than a
+//! way to make the worker call internal addresses.
 
+use mandala_model::discord::webhook::{self, WebhookRefusal};
 use mandala_model::discord::{snowflake, token};
 use mandala_model::{InteractionReply, Reply};
 use reqwest::Url;
 
 use super::secret::{SecretError, Secrets};
-
-/// Hosts that serve Discord's webhook API.
-const DISCORD_HOSTS: [&str; 6] = [
-    "discord.com",
-    "ptb.discord.com",
-    "canary.discord.com",
-    "discordapp.com",
-    "ptb.discordapp.com",
-    "canary.discordapp.com",
-];
 
 /// A checked reply destination.
 #[derive(Clone)]
@@ -99,9 +89,9 @@ pub enum TargetError {
     #[error("interaction token is not a Discord token ({})", token::RULE)]
     BadToken,
     #[error("webhook_url is not allowed: {0}")]
-    Webhook(String),
+    Webhook(WebhookRefusal),
     #[error("the webhook URL in {secret} is not allowed: {why}")]
-    SecretWebhook { secret: String, why: String },
+    SecretWebhook { secret: String, why: WebhookRefusal },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("webhook_secret {0} was not read before planning")]
@@ -200,58 +190,9 @@ fn interaction(i: &InteractionReply, api_base: &Url, now_ms: u64) -> Result<Plan
     }))
 }
 
-/// Allows `https://discord.com/api[/vN]/webhooks/{id}/{token}` (and the
-/// other Discord hosts), or any webhook path under the configured API base.
+/// [`webhook::check`], as a refusal of the job.
 pub fn webhook(raw: &str, api_base: &Url) -> Result<Url, TargetError> {
-    let refuse = |why: &str| TargetError::Webhook(why.to_owned());
-    let mut url = Url::parse(raw.trim()).map_err(|_| refuse("not a URL"))?;
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse(
-            "URLs with credentials or fragments are not webhooks",
-        ));
-    }
-    let segments: Vec<&str> = url
-        .path_segments()
-        .map(Iterator::collect)
-        .unwrap_or_default();
-    let under_base = url.origin() == api_base.origin() && {
-        let base_path = api_base.path().trim_end_matches('/');
-        url.path().starts_with(&format!("{base_path}/webhooks/"))
-            && !segments.iter().any(|s| *s == ".." || *s == ".")
-    };
-    let on_discord = url.scheme() == "https"
-        && url.port().is_none()
-        && url.host_str().is_some_and(|h| DISCORD_HOSTS.contains(&h))
-        && match segments.as_slice() {
-            ["api", "webhooks", id, token] => is_snowflake(id) && !token.is_empty(),
-            ["api", v, "webhooks", id, token] => {
-                v.strip_prefix('v').is_some_and(|n| n.parse::<u8>().is_ok())
-                    && is_snowflake(id)
-                    && !token.is_empty()
-            }
-            _ => false,
-        };
-    let ok = under_base || on_discord;
-    if !ok {
-        return Err(refuse(
-            "only https://discord.com/api/webhooks/{id}/{token} (or the configured DISCORD_API_BASE) is accepted",
-        ));
-    }
-    // Keep a thread_id if given; always wait for the created message.
-    let keep: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k == "thread_id")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.set_query(None);
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in &keep {
-            q.append_pair(k, v);
-        }
-        q.append_pair("wait", "true");
-    }
-    Ok(url)
+    webhook::check(raw, api_base).map_err(TargetError::Webhook)
 }
 
 #[cfg(test)]
@@ -263,30 +204,14 @@ mod tests {
     }
 
     #[test]
-    fn discord_webhooks_are_allowed_others_are_not() {
-        for ok in [
-            "https://discord.com/api/webhooks/123/abc-DEF_1",
-            "https://canary.discordapp.com/api/v9/webhooks/123/abc?thread_id=5",
-        ] {
-            let url = webhook(ok, &base()).unwrap();
-            assert!(url.as_str().ends_with("wait=true"), "{url}");
-        }
-        for bad in [
-            "http://discord.com/api/webhooks/123/abc",
-            "https://discord.com.evil.example/api/webhooks/123/abc",
-            "https://discord.com:8443/api/webhooks/123/abc",
-            "https://discord.com/api/users/@me",
-            "https://discord.com/api/webhooks/abc/def",
-            "http://169.254.169.254/computeMetadata/v1/",
-            "https://user:pw@discord.com/api/webhooks/123/abc",
-            "not a url",
-        ] {
-            assert!(webhook(bad, &base()).is_err(), "{bad} allowed");
-        }
-        let local = Url::parse("http://127.0.0.1:8080/api/v10").unwrap();
-        assert!(webhook("http://127.0.0.1:8080/api/v10/webhooks/1/t", &local).is_ok());
-        assert!(webhook("http://127.0.0.1:8080/admin", &local).is_err());
-        assert!(webhook("http://127.0.0.1:8081/api/v10/webhooks/1/t", &local).is_err());
+    fn a_refused_webhook_is_the_models_refusal() {
+        // The rule itself is tested in mandala_model::discord::webhook.
+        let e = webhook("https://evil.example.com/x", &base()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("webhook_url is not allowed: {}", WebhookRefusal::NotDiscord)
+        );
+        assert!(webhook("https://discord.com/api/webhooks/1/t", &base()).is_ok());
     }
 
     #[test]
