@@ -13,17 +13,24 @@
 //! delivery (`LOCAL_PUSH_URL=http://127.0.0.1:P/push`) to send the jobs —
 //! and reports how many deliveries it received.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
 
 use crate::UsageError;
-use crate::dev::{DEV_APPLICATION_ID, client, keys};
+use crate::dev::{DEV_APPLICATION_ID, keys};
+
+pub use outcome::{Kind, Outcome};
+pub use report::Report;
+use send::{prepare, run_batch};
+use sink::{Sink, settle, start_sink};
+
+mod outcome;
+mod report;
+mod send;
+mod sink;
 
 /// Flags of `mandala load`.
 #[derive(Debug, clap::Args)]
@@ -79,93 +86,6 @@ fn share(text: &str) -> Result<f64, String> {
     }
 }
 
-/// How one request ended, as its user would see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
-    /// The visible acknowledgement of a queued job (🌀).
-    Queued,
-    /// PONG.
-    Pong,
-    /// Refused privately: the user's queue is full, or still being queued.
-    RefusedAtCap,
-    /// Refused privately: the wait would outlive the token.
-    TooLong,
-    /// Told privately to try again (the queue did not take the job).
-    TryAgain,
-    /// Any other answer with a 2xx.
-    OtherAnswer,
-    /// A non-2xx status.
-    Rejected(u16),
-    /// No answer at all.
-    TransportError,
-}
-
-impl Outcome {
-    /// Whether this request failed, as the exit status counts.
-    pub fn failed(self) -> bool {
-        matches!(
-            self,
-            Outcome::TryAgain | Outcome::Rejected(_) | Outcome::TransportError
-        )
-    }
-
-    /// Reads what a 2xx answer said (the interactions are in English).
-    fn of_answer(status: u16, body: &[u8]) -> Outcome {
-        if !(200..300).contains(&status) {
-            return Outcome::Rejected(status);
-        }
-        let Ok(response) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return Outcome::OtherAnswer;
-        };
-        if response["type"] == 1 {
-            return Outcome::Pong;
-        }
-        let text = response["data"]["content"].as_str().unwrap_or_default();
-        let s = mandala_model::i18n::strings(None);
-        let before = |template: &str| template.split('{').next().unwrap_or(template).to_owned();
-        if text.starts_with("🌀") {
-            Outcome::Queued
-        } else if text == s.try_again {
-            Outcome::TryAgain
-        } else if text == s.queue_busy || text.starts_with(&before(s.queue_full)) {
-            Outcome::RefusedAtCap
-        } else if text.starts_with(&before(s.too_long)) {
-            Outcome::TooLong
-        } else {
-            Outcome::OtherAnswer
-        }
-    }
-
-    fn label(self) -> String {
-        match self {
-            Outcome::Queued => "queued".into(),
-            Outcome::Pong => "pong".into(),
-            Outcome::RefusedAtCap => "refused at the per-user cap".into(),
-            Outcome::TooLong => "refused: wait too long".into(),
-            Outcome::TryAgain => "told to try again".into(),
-            Outcome::OtherAnswer => "other answer".into(),
-            Outcome::Rejected(s) => format!("rejected {s}"),
-            Outcome::TransportError => "transport error".into(),
-        }
-    }
-}
-
-/// The interaction a load test sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    Command,
-    Ping,
-}
-
-/// What one request came back with.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    latency_us: u32,
-    /// HTTP status, or 0 for a transport error.
-    status: u16,
-    outcome: Outcome,
-}
-
 fn load_key(args: &Args) -> anyhow::Result<SigningKey> {
     if let Some(seed) = &args.key_seed {
         return Ok(keys::parse_seed(seed).map_err(|e| UsageError(format!("--key-seed: {e}")))?);
@@ -205,254 +125,6 @@ fn check(args: &Args) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// One pre-signed request.
-struct Prepared {
-    body: reqwest::Body,
-    signature: reqwest::header::HeaderValue,
-    timestamp: reqwest::header::HeaderValue,
-}
-
-fn prepare(
-    key: &SigningKey,
-    application_id: &str,
-    kind: Kind,
-    n: usize,
-    users: usize,
-) -> anyhow::Result<Vec<Prepared>> {
-    (0..n)
-        .map(|i| {
-            let user = format!("{}", 2_000_000_000_000_000_000u64 + (i % users) as u64);
-            let outgoing = client::command_from(application_id, &user, &[]);
-            let body = match kind {
-                Kind::Command => outgoing.body,
-                Kind::Ping => serde_json::json!({"id": outgoing.id, "application_id": application_id, "type": 1, "token": outgoing.token, "version": 1})
-                    .to_string()
-                    .into_bytes(),
-            };
-            let (signature, timestamp) = client::sign(key, &body);
-            Ok(Prepared {
-                body: reqwest::Body::from(body),
-                signature: signature.parse().context("signature header")?,
-                timestamp: timestamp.parse().context("timestamp header")?,
-            })
-        })
-        .collect()
-}
-
-async fn send(http: &reqwest::Client, url: &str, p: Prepared) -> Sample {
-    let started = Instant::now();
-    let result = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-signature-ed25519", p.signature)
-        .header("x-signature-timestamp", p.timestamp)
-        .body(p.body)
-        .send()
-        .await;
-    let (status, outcome) = match result {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            match r.bytes().await {
-                Ok(b) => (status, Outcome::of_answer(status, &b)),
-                Err(_) => (0, Outcome::TransportError),
-            }
-        }
-        Err(_) => (0, Outcome::TransportError),
-    };
-    Sample {
-        latency_us: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
-        status,
-        outcome,
-    }
-}
-
-/// Sends every prepared request with `concurrency` workers.
-async fn run_batch(
-    http: &reqwest::Client,
-    url: &str,
-    batch: Vec<Prepared>,
-    concurrency: usize,
-) -> Vec<Sample> {
-    let total = batch.len();
-    let queue = Arc::new(std::sync::Mutex::new(batch.into_iter()));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.min(total) {
-        let queue = Arc::clone(&queue);
-        let http = http.clone();
-        let url = url.to_owned();
-        workers.spawn(async move {
-            let mut samples = Vec::with_capacity(total / concurrency + 1);
-            loop {
-                let item = queue.lock().ok().and_then(|mut q| q.next());
-                let Some(p) = item else { break };
-                samples.push(send(&http, &url, p).await);
-            }
-            samples
-        });
-    }
-    let mut all = Vec::with_capacity(total);
-    while let Some(r) = workers.join_next().await {
-        if let Ok(samples) = r {
-            all.extend(samples);
-        }
-    }
-    all
-}
-
-/// What the push sink has seen: how many POSTs, and when the last arrived.
-#[derive(Debug)]
-struct Sink {
-    count: AtomicU64,
-    base: Instant,
-    last_ns: AtomicU64,
-}
-
-impl Sink {
-    fn count(&self) -> u64 {
-        self.count.load(Ordering::Acquire)
-    }
-
-    fn last_at(&self) -> Instant {
-        self.base + Duration::from_nanos(self.last_ns.load(Ordering::Acquire))
-    }
-}
-
-/// A push endpoint that acknowledges everything and counts.
-async fn start_sink(port: u16) -> anyhow::Result<Arc<Sink>> {
-    let sink = Arc::new(Sink {
-        count: AtomicU64::new(0),
-        base: Instant::now(),
-        last_ns: AtomicU64::new(0),
-    });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("--sink-port {port}: cannot listen"))?;
-    let seen = Arc::clone(&sink);
-    let app = axum::Router::new().fallback(move |_body: axum::body::Bytes| {
-        let seen = Arc::clone(&seen);
-        async move {
-            let ns = u64::try_from(seen.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            seen.last_ns.fetch_max(ns, Ordering::AcqRel);
-            seen.count.fetch_add(1, Ordering::AcqRel);
-            axum::http::StatusCode::NO_CONTENT
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(sink)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
-}
-
-/// The outcome of a run.
-#[derive(Debug)]
-pub struct Report {
-    pub url: String,
-    pub concurrency: usize,
-    pub elapsed: Duration,
-    /// Sorted latencies in microseconds.
-    pub latencies_us: Vec<u32>,
-    /// Status code (0 = transport error) → count.
-    pub statuses: BTreeMap<u16, usize>,
-    /// How the requests ended → count.
-    pub outcomes: BTreeMap<Outcome, usize>,
-    /// Push deliveries the sink received (warm-up excluded), when it ran.
-    pub sink_delivered: Option<u64>,
-    /// When the last of those arrived, from the start of the timed run.
-    pub sink_last_after: Option<Duration>,
-}
-
-impl Report {
-    /// 200s that acknowledged a queued job.
-    pub fn queued(&self) -> usize {
-        self.outcomes.get(&Outcome::Queued).copied().unwrap_or(0)
-    }
-
-    /// The share of requests that failed ([`Outcome::failed`]).
-    pub fn failed_share(&self) -> f64 {
-        let failed: usize = self
-            .outcomes
-            .iter()
-            .filter(|(o, _)| o.failed())
-            .map(|(_, n)| n)
-            .sum();
-        failed as f64 / self.latencies_us.len().max(1) as f64
-    }
-
-    pub fn throughput(&self) -> f64 {
-        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
-    }
-
-    /// Latency at percentile `p` (nearest rank), in milliseconds.
-    pub fn latency_ms(&self, p: f64) -> f64 {
-        percentile(&self.latencies_us, p)
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{} requests to {}, {} concurrent",
-            self.latencies_us.len(),
-            self.url,
-            self.concurrency
-        )?;
-        writeln!(f, "  duration    {:.3} s", self.elapsed.as_secs_f64())?;
-        writeln!(f, "  throughput  {:.0} requests/s", self.throughput())?;
-        writeln!(
-            f,
-            "  latency     p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
-            self.latency_ms(50.0),
-            self.latency_ms(90.0),
-            self.latency_ms(99.0),
-            self.latency_ms(100.0)
-        )?;
-        let histogram = self
-            .statuses
-            .iter()
-            .map(|(s, n)| {
-                if *s == 0 {
-                    format!("transport error × {n}")
-                } else {
-                    format!("{s} × {n}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        writeln!(f, "  statuses    {histogram}")?;
-        let outcomes = self
-            .outcomes
-            .iter()
-            .map(|(o, n)| format!("{} × {n}", o.label()))
-            .collect::<Vec<_>>()
-            .join(" · ");
-        write!(f, "  outcomes    {outcomes}")?;
-        if let Some(n) = self.sink_delivered {
-            write!(
-                f,
-                "\n  sink        {n} push deliveries received (warm-up excluded)"
-            )?;
-            if let Some(last) = self.sink_last_after.filter(|_| n > 0) {
-                write!(
-                    f,
-                    ", the last {:.3} s after the start: {:.0} jobs/s acknowledged and delivered",
-                    last.as_secs_f64(),
-                    n as f64 / last.as_secs_f64()
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = measure(&args).await?;
     crate::say!("{report}");
@@ -486,20 +158,9 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
         "signing {} interactions (+{} warm-up) for application {}…",
         args.requests, args.warmup, args.application_id
     );
-    let warmup = prepare(
-        &key,
-        &args.application_id,
-        args.kind,
-        args.warmup,
-        args.users,
-    )?;
-    let batch = prepare(
-        &key,
-        &args.application_id,
-        args.kind,
-        args.requests,
-        args.users,
-    )?;
+    let signed = |n| prepare(&key, &args.application_id, args.kind, n, args.users);
+    let warmup = signed(args.warmup)?;
+    let batch = signed(args.requests)?;
 
     if !warmup.is_empty() {
         let w = run_batch(&http, &args.url, warmup, args.concurrency).await;
@@ -519,56 +180,29 @@ pub async fn measure(args: &Args) -> anyhow::Result<Report> {
     let started = Instant::now();
     let samples = run_batch(&http, &args.url, batch, args.concurrency).await;
     let elapsed = started.elapsed();
-
-    let mut latencies_us: Vec<u32> = samples.iter().map(|s| s.latency_us).collect();
-    latencies_us.sort_unstable();
-    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
-    for s in &samples {
-        *statuses.entry(s.status).or_default() += 1;
+    let mut report = Report::of(args.url.clone(), args.concurrency, elapsed, &samples);
+    if let Some(sink) = &sink {
+        (report.sink_delivered, report.sink_last_after) =
+            sink_seen(sink, sink_before, started).await;
     }
-    let (sink_delivered, sink_last_after) = match &sink {
-        Some(sink) => {
-            let count = settle(sink).await;
-            (
-                Some(count - sink_before),
-                Some(sink.last_at().saturating_duration_since(started)),
-            )
-        }
-        None => (None, None),
-    };
-    Ok(Report {
-        url: args.url.clone(),
-        concurrency: args.concurrency,
-        elapsed,
-        latencies_us,
-        statuses,
-        outcomes: samples.iter().fold(BTreeMap::new(), |mut m, s| {
-            *m.entry(s.outcome).or_default() += 1;
-            m
-        }),
-        sink_delivered,
-        sink_last_after,
-    })
+    Ok(report)
 }
 
-/// Waits until the sink's count has been still for a second (60 s at most).
-async fn settle(sink: &Sink) -> u64 {
-    let mut last = sink.count();
-    let mut still_since = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(1) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = sink.count();
-        if now != last {
-            last = now;
-            still_since = Instant::now();
-        }
-    }
-    last
+/// What the sink received of the timed run, once it has settled: how
+/// many deliveries, and when the last arrived after `started`.
+async fn sink_seen(sink: &Sink, before: u64, started: Instant) -> (Option<u64>, Option<Duration>) {
+    let count = settle(sink).await;
+    (
+        Some(count - before),
+        Some(sink.last_at().saturating_duration_since(started)),
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use super::report::percentile;
     use super::*;
 
     fn args(extra: &[&str]) -> Args {
