@@ -12,7 +12,11 @@
 //!   ([`SendError::Drop`]: acknowledge and log).
 //!
 //! Waits carry jitter, so many workers that met the same outage do not
-//! retry in step. Every attempt ends by the caller's deadline.
+//! retry in step. Every attempt ends by the caller's deadline. Once the
+//! worker is shutting down ([`Discord::stop_retrying`]) a send that would
+//! wait for a retry redelivers instead: the queue keeps the job for the
+//! next start, where waiting out an outage could hold shutdown until the
+//! job deadline.
 //!
 //! A request that went out and got no answer (a timeout, a connection lost
 //! after sending) may have been applied. An edit (`PATCH`) is idempotent
@@ -21,6 +25,7 @@
 //! send can no longer fail cleanly: it ends in [`SendError::Unknown`], and
 //! the caller must not send a final word over what may be the image.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
@@ -131,6 +136,8 @@ pub struct SendReport {
 pub struct Discord {
     http: reqwest::Client,
     user_agent: String,
+    /// Set when the worker starts shutting down: no send waits for a retry.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// `User-Agent` Discord asks bots to send.
@@ -189,7 +196,14 @@ impl Discord {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             user_agent: user_agent(),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
+    }
+
+    /// From now on a send that would wait for a retry gives up and asks
+    /// for redelivery, and sends already waiting stop waiting.
+    pub fn stop_retrying(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Delivers `message`, retrying as the schedule allows; every attempt
@@ -268,7 +282,26 @@ impl Discord {
                 wait_ms = wait.as_millis() as u64,
                 "discord: {why}; retrying"
             );
-            tokio::time::sleep(wait).await;
+            if !self.wait_unless_stopping(wait).await {
+                let e = SendError::Redeliver {
+                    why: format!("{why}; the worker is shutting down, so no retry"),
+                    attempts,
+                };
+                return Err(e.unless_applied(maybe_applied));
+            }
+        }
+    }
+
+    /// Waits `wait`; false, at once or part way, when the worker is
+    /// shutting down.
+    async fn wait_unless_stopping(&self, wait: Duration) -> bool {
+        let mut stopping = self.stopping.subscribe();
+        if *stopping.borrow_and_update() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            _ = stopping.wait_for(|s| *s) => false,
         }
     }
 
@@ -517,6 +550,21 @@ mod tests {
             );
         }
         assert!(seen.len() > 10, "not spread: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_wait_ends_when_the_worker_stops() {
+        let discord = Discord::new().unwrap();
+        assert!(discord.wait_unless_stopping(Duration::from_millis(1)).await);
+        let waiting = {
+            let d = discord.clone();
+            tokio::spawn(async move { d.wait_unless_stopping(Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        discord.stop_retrying();
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(!waited.unwrap().unwrap(), "the wait was cut short");
+        assert!(!discord.wait_unless_stopping(Duration::from_secs(60)).await);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use mandala_standin::tasks::CloudTasksTwin;
 use super::store::StoreLocation;
 use super::{emulators, keys, playground};
 use design::{Ground, Plan};
-use running::{RunningWorker, Served, bind, lock_dir};
+use running::{Gate, RunningWorker, Served, bind, lock_dir};
 use settings::WorkerSettings;
 
 pub use super::DEV_APPLICATION_ID;
@@ -69,6 +69,8 @@ pub struct DevStack {
     /// The in-memory ledger the worker shares with the ingress (`cloud-tasks`).
     shared_ledger: Option<Ledger>,
     front: Served,
+    /// The ingress's routes on the front port, closed first at shutdown.
+    gate: Gate,
     ingress: Option<mandala_ingress::Ingress>,
     worker: Option<RunningWorker>,
     replier: Option<RunningWorker>,
@@ -191,6 +193,7 @@ fn front_app(
     standin: Option<&DiscordStandin>,
     store: &StoreLocation,
     ingress: &mandala_ingress::Ingress,
+    gate: &Gate,
 ) -> axum::Router {
     let playground = playground::Playground {
         interactions_url: format!("{base_url}/interactions"),
@@ -203,7 +206,7 @@ fn front_app(
         ledger: ingress.ledger().clone(),
         design: options.topology.as_str(),
     };
-    let app = ingress.router().merge(playground.router());
+    let app = gate.guard(ingress.router()).merge(playground.router());
     match standin {
         Some(s) => app.nest("/api/v10", s.router()),
         None => app,
@@ -242,6 +245,7 @@ impl DevStack {
         .await?;
         let replier_url = plan.replier.as_ref().map(|r| r.url.clone());
         let services = Services::start(&mut plan, worker_listener).await?;
+        let gate = Gate::new();
         let app = front_app(
             &options,
             &id,
@@ -249,6 +253,7 @@ impl DevStack {
             standin.as_ref(),
             &store,
             &services.ingress,
+            &gate,
         );
         Ok(DevStack {
             base_url,
@@ -260,6 +265,7 @@ impl DevStack {
             store,
             options,
             front: Served::start(front_listener, app, "front server"),
+            gate,
             replier_url,
             tasks: plan.tasks,
             worker_addr,
@@ -304,11 +310,17 @@ impl DevStack {
     }
 
     /// Clean shutdown: stop taking interactions, persist undelivered jobs,
-    /// then let the worker finish what it is rendering.
+    /// let the worker finish what it is rendering, and only then stop the
+    /// Discord stand-in and the playground: the worker's last replies go to
+    /// the stand-in, and without it they would retry until the job
+    /// deadline (issue #24).
     pub async fn shutdown(mut self) {
-        self.front.stop().await;
+        self.gate.close().await;
         if let Some(ingress) = self.ingress.take() {
             ingress.shutdown().await;
+        }
+        for w in [&self.worker, &self.replier].into_iter().flatten() {
+            w.worker.stopping();
         }
         // The render stage before the replier: it hands its last replies on.
         for w in [self.worker.take(), self.replier.take()]
@@ -317,6 +329,7 @@ impl DevStack {
         {
             w.shutdown().await;
         }
+        self.front.stop().await;
     }
 
     /// The render counter of the worker (the render stage in the split design).

@@ -1,10 +1,13 @@
 //! The stack's running parts: the state directory's lock, the listeners,
-//! a worker served on its listener, and the front server (ingress,
-//! playground and Discord stand-in on one port).
+//! a worker served on its listener, the front server (ingress, playground
+//! and Discord stand-in on one port), and the gate that closes the
+//! ingress's part of it first.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::response::IntoResponse as _;
 use mandala_ledger::Ledger;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -106,5 +109,47 @@ impl RunningWorker {
     pub async fn shutdown(self) {
         self.served.stop().await;
         self.worker.shutdown().await;
+    }
+}
+
+/// The ingress's routes on the front port, closed apart from the rest: at
+/// shutdown interactions stop first (503), while the Discord stand-in on
+/// the same port keeps answering the replies of jobs still in flight.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Gate {
+    /// Held for reading by each request let through; `false` once closed.
+    open: Arc<tokio::sync::RwLock<bool>>,
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate {
+            open: Arc::new(tokio::sync::RwLock::new(true)),
+        }
+    }
+
+    /// `router` behind this gate. Its handlers must not call back into
+    /// gated routes (a request waiting for another behind a closing gate
+    /// would wait forever); the ingress's do not.
+    pub fn guard(&self, router: axum::Router) -> axum::Router {
+        let gate = self.clone();
+        router.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let gate = gate.clone();
+                async move {
+                    let open = gate.open.read().await;
+                    if !*open {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+                            .into_response();
+                    }
+                    next.run(request).await
+                }
+            },
+        ))
+    }
+
+    /// Refuses new requests and waits for those let through to end.
+    pub async fn close(&self) {
+        *self.open.write().await = false;
     }
 }
