@@ -12,11 +12,9 @@
 //!   ([`SendError::Drop`]: acknowledge and log).
 //!
 //! Waits carry jitter, so many workers that met the same outage do not
-//! retry in step. Every attempt ends by the caller's deadline. Once the
-//! worker is shutting down ([`Discord::stop_retrying`]) a send that would
-//! wait for a retry redelivers instead: the queue keeps the job for the
-//! next start, where waiting out an outage could hold shutdown until the
-//! job deadline.
+//! retry in step. Every attempt ends by the caller's deadline. A send that
+//! would wait for a retry while the worker shuts down redelivers instead
+//! ([`Discord::stop_retrying`]), rather than hold shutdown until then.
 //!
 //! A request that went out and got no answer (a timeout, a connection lost
 //! after sending) may have been applied. An edit (`PATCH`) is idempotent
@@ -200,8 +198,7 @@ impl Discord {
         })
     }
 
-    /// From now on a send that would wait for a retry gives up and asks
-    /// for redelivery, and sends already waiting stop waiting.
+    /// From now on no send waits for a retry: it asks for redelivery.
     pub fn stop_retrying(&self) {
         self.stopping.send_replace(true);
     }
@@ -266,29 +263,37 @@ impl Discord {
                     (wait, why)
                 }
             };
-            // Keep a second for answering Pub/Sub after the wait.
-            if Instant::now() + wait + ANSWER_TIME > deadline {
-                let e = SendError::Redeliver {
-                    why: format!(
-                        "{why}; a retry in {:.1} s does not fit the job deadline",
-                        wait.as_secs_f64()
-                    ),
-                    attempts,
-                };
+            if let Err(why) = self.wait_to_retry(wait, &why, attempts, deadline).await {
+                let e = SendError::Redeliver { why, attempts };
                 return Err(e.unless_applied(maybe_applied));
             }
-            tracing::info!(
-                attempt = attempts,
-                wait_ms = wait.as_millis() as u64,
-                "discord: {why}; retrying"
-            );
-            if !self.wait_unless_stopping(wait).await {
-                let e = SendError::Redeliver {
-                    why: format!("{why}; the worker is shutting down, so no retry"),
-                    attempts,
-                };
-                return Err(e.unless_applied(maybe_applied));
-            }
+        }
+    }
+
+    /// Waits `wait` before the next attempt, or says why not: it would not
+    /// fit the deadline (with a second to answer the queue), or shutdown.
+    async fn wait_to_retry(
+        &self,
+        wait: Duration,
+        why: &str,
+        attempts: u32,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        if Instant::now() + wait + ANSWER_TIME > deadline {
+            return Err(format!(
+                "{why}; a retry in {:.1} s does not fit the job deadline",
+                wait.as_secs_f64()
+            ));
+        }
+        tracing::info!(
+            attempt = attempts,
+            wait_ms = wait.as_millis() as u64,
+            "discord: {why}; retrying"
+        );
+        if self.wait_unless_stopping(wait).await {
+            Ok(())
+        } else {
+            Err(format!("{why}; the worker is shutting down, so no retry"))
         }
     }
 
@@ -296,12 +301,11 @@ impl Discord {
     /// shutting down.
     async fn wait_unless_stopping(&self, wait: Duration) -> bool {
         let mut stopping = self.stopping.subscribe();
-        if *stopping.borrow_and_update() {
-            return false;
-        }
+        // `wait_for` sees a stop that came before the wait, too.
         tokio::select! {
-            () = tokio::time::sleep(wait) => true,
+            biased;
             _ = stopping.wait_for(|s| *s) => false,
+            () = tokio::time::sleep(wait) => true,
         }
     }
 
@@ -555,11 +559,9 @@ mod tests {
     #[tokio::test]
     async fn a_retry_wait_ends_when_the_worker_stops() {
         let discord = Discord::new().unwrap();
-        assert!(discord.wait_unless_stopping(Duration::from_millis(1)).await);
-        let waiting = {
-            let d = discord.clone();
-            tokio::spawn(async move { d.wait_unless_stopping(Duration::from_secs(60)).await })
-        };
+        let d = discord.clone();
+        let waiting =
+            tokio::spawn(async move { d.wait_unless_stopping(Duration::from_secs(60)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         discord.stop_retrying();
         let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
