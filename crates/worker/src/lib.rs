@@ -205,10 +205,18 @@ impl Worker {
         self.shared.locked_objects()
     }
 
+    /// Shutdown has begun: the Discord sends of jobs in flight stop
+    /// waiting for retries and ask for redelivery instead, so that draining
+    /// lasts as long as the renders, not as long as an outage of Discord.
+    pub fn stopping(&self) {
+        self.shared.discord.stop_retrying();
+    }
+
     /// Refuses new pushes (503, so Pub/Sub redelivers elsewhere), waits
     /// for in-flight jobs, then flushes (or spools) the reply jobs they
     /// handed on.
     pub async fn shutdown(self) {
+        self.stopping();
         let _ = self.stop_sweeper.send(true);
         let running = self.shared.in_flight.running();
         if running > 0 {
@@ -362,8 +370,11 @@ pub async fn serve(
         tracing::info!(%addr, "listening");
     }
     let (signalled_at, signalled) = tokio::sync::oneshot::channel();
+    let shared = Arc::clone(&worker.shared);
     let shutdown = async move {
         shutdown.await;
+        // The pushes still running are drained next: none waits for a retry.
+        shared.discord.stop_retrying();
         let _ = signalled_at.send(tokio::time::Instant::now());
     };
     let drained = mandala_service::server::serve(listener, worker.router(), limits, shutdown).await;

@@ -53,34 +53,80 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    check(&args)?;
+    let (ingress_bin, worker_bin) = binaries(&args)?;
+    let temp = tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| temp.clone());
+    let setup = BotSetup {
+        mode: args.mode,
+        ingress_bin,
+        worker_bin,
+        render_slots: args.render_slots,
+        dir: dir.clone(),
+    };
+    eprintln!(
+        "lab: {} with {} render slot(s); logs in {}",
+        args.mode.name(),
+        args.render_slots,
+        dir.display()
+    );
+    let (records, summary) = lab::run(&setup, &scenario(&args)).await?;
+    if args.records {
+        for r in &records {
+            crate::say!("{}", serde_json::to_string(r)?);
+        }
+    }
+    let report = lab::report::render(
+        &format!(
+            "{} · {} render slot(s)",
+            args.mode.name(),
+            args.render_slots
+        ),
+        &summary,
+    );
+    crate::say!("{}", report.trim_end_matches('\n'));
+    if dir == temp {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    Ok(())
+}
+
+/// The flags clap cannot check one by one.
+fn check(args: &Args) -> Result<(), UsageError> {
     if !(0.0..=1.0).contains(&args.heavy_share) {
         return Err(UsageError(format!(
             "--heavy-share must be in 0..=1 (got {})",
             args.heavy_share
-        ))
-        .into());
+        )));
     }
     if !(1..=64).contains(&args.render_slots) {
         return Err(UsageError(format!(
             "--render-slots must be in 1..=64 (got {})",
             args.render_slots
-        ))
-        .into());
+        )));
     }
     if let Err(e) = mandala_model::bounds::SIZE
         .contains(&args.heavy_size)
         .then_some(())
         .ok_or("out of range")
     {
-        return Err(
-            UsageError(format!("--heavy-size {}: {e} (64..=4096)", args.heavy_size)).into(),
-        );
+        return Err(UsageError(format!(
+            "--heavy-size {}: {e} (64..=4096)",
+            args.heavy_size
+        )));
     }
+    Ok(())
+}
+
+/// The ingress and worker binaries, which must have been built.
+fn binaries(args: &Args) -> Result<(PathBuf, PathBuf), UsageError> {
     let ingress_bin = args
         .ingress_bin
+        .clone()
         .unwrap_or_else(|| lab::bot::sibling_binary("mandala-ingress"));
     let worker_bin = args
         .worker_bin
+        .clone()
         .unwrap_or_else(|| lab::bot::sibling_binary("mandala-worker"));
     for (flag, bin) in [
         ("--ingress-bin", &ingress_bin),
@@ -90,20 +136,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             return Err(UsageError(format!(
                 "{flag}: {} is not there (build it: cargo build --release -p mandala-ingress -p mandala-single)",
                 bin.display()
-            ))
-            .into());
+            )));
         }
     }
-    let temp = tempdir()?;
-    let dir = args.dir.unwrap_or_else(|| temp.clone());
-    let setup = BotSetup {
-        mode: args.mode,
-        ingress_bin,
-        worker_bin,
-        render_slots: args.render_slots,
-        dir: dir.clone(),
-    };
-    let scenario = Scenario {
+    Ok((ingress_bin, worker_bin))
+}
+
+/// The run the flags ask for: a burst of heavy jobs, light users behind
+/// it, then the steady phase.
+fn scenario(args: &Args) -> Scenario {
+    Scenario {
         burst: args.burst,
         heavy: RenderSpec {
             size: Some(args.heavy_size),
@@ -124,32 +166,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         heavy_share: args.heavy_share,
         timeout: Duration::from_secs(900),
         seed: 1,
-    };
-    eprintln!(
-        "lab: {} with {} render slot(s); logs in {}",
-        args.mode.name(),
-        args.render_slots,
-        dir.display()
-    );
-    let (records, summary) = lab::run(&setup, &scenario).await?;
-    if args.records {
-        for r in &records {
-            crate::say!("{}", serde_json::to_string(r)?);
-        }
     }
-    let report = lab::report::render(
-        &format!(
-            "{} · {} render slot(s)",
-            args.mode.name(),
-            args.render_slots
-        ),
-        &summary,
-    );
-    crate::say!("{}", report.trim_end_matches('\n'));
-    if dir == temp {
-        let _ = std::fs::remove_dir_all(&temp);
-    }
-    Ok(())
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

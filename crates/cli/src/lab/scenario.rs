@@ -201,12 +201,28 @@ pub async fn run(bot: &Bot, scenario: &Scenario) -> anyhow::Result<Vec<Record>> 
         records.extend(one);
     }
 
-    // 2. The burst and the light users.
+    // 2. The burst and the light users; 3. steady load.
+    for mut phase in [
+        burst_phase(&http, bot, scenario).await?,
+        steady_phase(&http, bot, scenario).await?,
+    ] {
+        follow(bot, &mut phase, scenario.timeout).await;
+        records.extend(phase);
+    }
+    Ok(records)
+}
+
+/// One user's burst of heavy jobs, and the light users who come just after.
+async fn burst_phase(
+    http: &reqwest::Client,
+    bot: &Bot,
+    scenario: &Scenario,
+) -> anyhow::Result<Vec<Record>> {
     let burster = "9200000000000000001";
     let burst = async {
         let mut out = Vec::new();
         for _ in 0..scenario.burst {
-            out.push(send(&http, bot, Class::Burst, burster, &scenario.heavy, true).await?);
+            out.push(send(http, bot, Class::Burst, burster, &scenario.heavy, true).await?);
         }
         Ok::<_, anyhow::Error>(out)
     };
@@ -214,54 +230,54 @@ pub async fn run(bot: &Bot, scenario: &Scenario) -> anyhow::Result<Vec<Record>> 
         tokio::time::sleep(scenario.light_delay).await;
         let sends = (0..scenario.light_users).map(|i| {
             let user = format!("93{:017}", i + 1);
-            let http = &http;
             async move { send(http, bot, Class::Light, &user, &scenario.light, false).await }
         });
         futures::future::try_join_all(sends).await
     };
     let (burst, lights) = tokio::try_join!(burst, lights)?;
-    let mut phase: Vec<Record> = burst.into_iter().chain(lights).collect();
-    follow(bot, &mut phase, scenario.timeout).await;
-    records.extend(phase);
+    Ok(burst.into_iter().chain(lights).collect())
+}
 
-    // 3. Steady load.
-    let steady = async {
-        let mut stream = Stream::new(scenario.seed, 0x5ead);
-        let plans: Vec<Vec<(Duration, bool)>> = (0..scenario.steady_users)
-            .map(|_| {
-                (0..scenario.steady_jobs)
-                    .map(|_| {
-                        // Exponential think time: -ln(U) × mean.
-                        let u = stream.unit().max(1e-9);
-                        let gap = scenario.steady_gap.mul_f64(-u.ln());
-                        (gap, stream.chance(scenario.heavy_share))
-                    })
-                    .collect()
-            })
-            .collect();
-        let users = plans.into_iter().enumerate().map(|(i, plan)| {
-            let user = format!("94{:017}", i + 1);
-            let http = &http;
-            async move {
-                let mut out = Vec::new();
-                for (gap, heavy) in plan {
-                    tokio::time::sleep(gap).await;
-                    let spec = if heavy {
-                        &scenario.heavy
-                    } else {
-                        &scenario.light
-                    };
-                    out.push(send(http, bot, Class::Steady, &user, spec, heavy).await?);
-                }
-                Ok::<_, anyhow::Error>(out)
+/// Users sending jobs with exponential think times, some heavy.
+async fn steady_phase(
+    http: &reqwest::Client,
+    bot: &Bot,
+    scenario: &Scenario,
+) -> anyhow::Result<Vec<Record>> {
+    let mut stream = Stream::new(scenario.seed, 0x5ead);
+    let plans: Vec<Vec<(Duration, bool)>> = (0..scenario.steady_users)
+        .map(|_| {
+            (0..scenario.steady_jobs)
+                .map(|_| {
+                    // Exponential think time: -ln(U) × mean.
+                    let u = stream.unit().max(1e-9);
+                    let gap = scenario.steady_gap.mul_f64(-u.ln());
+                    (gap, stream.chance(scenario.heavy_share))
+                })
+                .collect()
+        })
+        .collect();
+    let users = plans.into_iter().enumerate().map(|(i, plan)| {
+        let user = format!("94{:017}", i + 1);
+        async move {
+            let mut out = Vec::new();
+            for (gap, heavy) in plan {
+                tokio::time::sleep(gap).await;
+                let spec = if heavy {
+                    &scenario.heavy
+                } else {
+                    &scenario.light
+                };
+                out.push(send(http, bot, Class::Steady, &user, spec, heavy).await?);
             }
-        });
-        futures::future::try_join_all(users).await
-    };
-    let mut phase: Vec<Record> = steady.await?.into_iter().flatten().collect();
-    follow(bot, &mut phase, scenario.timeout).await;
-    records.extend(phase);
-    Ok(records)
+            Ok::<_, anyhow::Error>(out)
+        }
+    });
+    Ok(futures::future::try_join_all(users)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Counts records by a key, for the report.

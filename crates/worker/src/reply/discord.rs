@@ -12,7 +12,9 @@
 //!   ([`SendError::Drop`]: acknowledge and log).
 //!
 //! Waits carry jitter, so many workers that met the same outage do not
-//! retry in step. Every attempt ends by the caller's deadline.
+//! retry in step. Every attempt ends by the caller's deadline. A send that
+//! would wait for a retry while the worker shuts down redelivers instead
+//! ([`Discord::stop_retrying`]), rather than hold shutdown until then.
 //!
 //! A request that went out and got no answer (a timeout, a connection lost
 //! after sending) may have been applied. An edit (`PATCH`) is idempotent
@@ -21,6 +23,7 @@
 //! send can no longer fail cleanly: it ends in [`SendError::Unknown`], and
 //! the caller must not send a final word over what may be the image.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
@@ -131,6 +134,8 @@ pub struct SendReport {
 pub struct Discord {
     http: reqwest::Client,
     user_agent: String,
+    /// Set when the worker starts shutting down: no send waits for a retry.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// `User-Agent` Discord asks bots to send.
@@ -189,7 +194,13 @@ impl Discord {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             user_agent: user_agent(),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
+    }
+
+    /// From now on no send waits for a retry: it asks for redelivery.
+    pub fn stop_retrying(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Delivers `message`, retrying as the schedule allows; every attempt
@@ -252,23 +263,49 @@ impl Discord {
                     (wait, why)
                 }
             };
-            // Keep a second for answering Pub/Sub after the wait.
-            if Instant::now() + wait + ANSWER_TIME > deadline {
-                let e = SendError::Redeliver {
-                    why: format!(
-                        "{why}; a retry in {:.1} s does not fit the job deadline",
-                        wait.as_secs_f64()
-                    ),
-                    attempts,
-                };
+            if let Err(why) = self.wait_to_retry(wait, &why, attempts, deadline).await {
+                let e = SendError::Redeliver { why, attempts };
                 return Err(e.unless_applied(maybe_applied));
             }
-            tracing::info!(
-                attempt = attempts,
-                wait_ms = wait.as_millis() as u64,
-                "discord: {why}; retrying"
-            );
-            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits `wait` before the next attempt, or says why not: it would not
+    /// fit the deadline (with a second to answer the queue), or shutdown.
+    async fn wait_to_retry(
+        &self,
+        wait: Duration,
+        why: &str,
+        attempts: u32,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        if Instant::now() + wait + ANSWER_TIME > deadline {
+            return Err(format!(
+                "{why}; a retry in {:.1} s does not fit the job deadline",
+                wait.as_secs_f64()
+            ));
+        }
+        tracing::info!(
+            attempt = attempts,
+            wait_ms = wait.as_millis() as u64,
+            "discord: {why}; retrying"
+        );
+        if self.wait_unless_stopping(wait).await {
+            Ok(())
+        } else {
+            Err(format!("{why}; the worker is shutting down, so no retry"))
+        }
+    }
+
+    /// Waits `wait`; false, at once or part way, when the worker is
+    /// shutting down.
+    async fn wait_unless_stopping(&self, wait: Duration) -> bool {
+        let mut stopping = self.stopping.subscribe();
+        // `wait_for` sees a stop that came before the wait, too.
+        tokio::select! {
+            biased;
+            _ = stopping.wait_for(|s| *s) => false,
+            () = tokio::time::sleep(wait) => true,
         }
     }
 
@@ -517,6 +554,19 @@ mod tests {
             );
         }
         assert!(seen.len() > 10, "not spread: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_wait_ends_when_the_worker_stops() {
+        let discord = Discord::new().unwrap();
+        let d = discord.clone();
+        let waiting =
+            tokio::spawn(async move { d.wait_unless_stopping(Duration::from_secs(60)).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        discord.stop_retrying();
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(!waited.unwrap().unwrap(), "the wait was cut short");
+        assert!(!discord.wait_unless_stopping(Duration::from_secs(60)).await);
     }
 
     #[test]
