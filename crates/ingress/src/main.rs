@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use mandala_ingress::config::Config;
 
+// Each interaction allocates a few dozen short-lived buffers (headers, JSON,
+// the job, the push request); mimalloc's thread-local free lists serve them
+// for less than glibc's bins, which profiled at about a tenth of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Bad or missing variables: clap names them and exits with 2.
     let config = Config::parse();
