@@ -339,17 +339,17 @@ impl Search<'_> {
                 }
             }
         };
-        let d_above = self.above[i % width] as usize;
-        for d in [
-            1,
-            width,
-            width + 1,
-            width - 1,
-            self.last,
-            d_above,
-            d_above + 2 * width,
-        ] {
+        for d in [1, width, width + 1, width - 1, self.last] {
             consider(d, &mut best);
+        }
+        // Far sources, each a likely cache miss: only when the pixel above
+        // was copied, and each distance once.
+        let d_above = self.above[i % width] as usize;
+        if d_above != 0 {
+            if d_above != self.last {
+                consider(d_above, &mut best);
+            }
+            consider(d_above + 2 * width, &mut best);
         }
         if best.0 >= GOOD.min(max) || i + 2 >= n {
             return best;

@@ -40,12 +40,18 @@ pub fn encode(argb: Vec<u32>, width: u32, height: u32) -> Vec<u8> {
 fn encode_with(mut px: Vec<u32>, width: u32, height: u32, cache_bits: u32) -> Vec<u8> {
     debug_assert_eq!(px.len(), width as usize * height as usize);
     debug_assert!((1..=16384).contains(&width) && (1..=16384).contains(&height));
-    let alpha = px.iter().any(|p| p >> 24 != 255);
+    // Subtract green (red and blue become differences to green) and note
+    // whether any pixel is less than opaque, in one pass of word
+    // arithmetic the compiler vectorises.
+    let mut all_alpha = 0xff00_0000u32;
     for p in &mut px {
-        // Subtract green: red and blue become differences to green.
-        let [a, r, g, b] = p.to_be_bytes();
-        *p = u32::from_be_bytes([a, r.wrapping_sub(g), g, b.wrapping_sub(g)]);
+        all_alpha &= *p;
+        let g = (*p >> 8) & 0xff;
+        let r = ((*p >> 16).wrapping_sub(g)) & 0xff;
+        let b = p.wrapping_sub(g) & 0xff;
+        *p = (*p & 0xff00_ff00) | (r << 16) | b;
     }
+    let alpha = all_alpha != 0xff00_0000;
     let tokens = lz77::tokens(&px, width as usize, cache_bits);
     let histograms = histograms(&tokens, cache_bits);
 
