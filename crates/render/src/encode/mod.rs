@@ -3,8 +3,8 @@
 //!
 //! - [`png`](mod@png): fdeflate's fast mode, the spec in a `mandala:spec`
 //!   text chunk. The format of `format: png`.
-//! - [`webp`](mod@webp): libwebp's lossless encoder at an effort chosen on
-//!   the benchmark images, the spec in an XMP chunk. The default format:
+//! - [`webp`](mod@webp): lossless WebP from our own VP8L encoder
+//!   ([`vp8l`]), the spec in an XMP chunk. The default format:
 //!   the same pixels in well under half the bytes, and bytes are most of
 //!   what an image costs to send and keep (docs/COST.md).
 //!
