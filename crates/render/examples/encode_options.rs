@@ -4,9 +4,7 @@
 //! zlib's best with adaptive filtering, the lossless WebP encoder the
 //! renderer used before (image-webp), ours (`encode::vp8l`), and libwebp's
 //! lossless encoder at each of `cwebp -z 0..9`'s (method, quality) presets
-//! or the pairs given — and ours as it was on 2026-11-29 (hash chains of
-//! 24 over every pixel, kept in `vp8l_before/` to compare against in the
-//! same run) — and prints, per candidate, the median bytes and
+//! or the pairs given — and prints, per candidate, the median bytes and
 //! encode time and the ratio to the old PNG. Every WebP is decoded back and
 //! compared with the PNG pixel for pixel. libwebp's files are its simple
 //! format without metadata; ours carry the XMP spec (about 700 bytes).
@@ -17,10 +15,6 @@
 //! (the machine is shared; the minimum is the least disturbed).
 
 use std::time::Instant;
-
-/// Our VP8L encoder as it was before the fast search (2026-11-29).
-#[path = "vp8l_before/mod.rs"]
-mod vp8l_before;
 
 use mandala_model::{Format, RenderSpec};
 use mandala_render::encode;
@@ -79,7 +73,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "png zlib best, adaptive".into(),
         "image-webp lossless".into(),
         "ours: VP8L, subtract green + LZ77".into(),
-        "ours before (2026-11-29)".into(),
     ];
     if quick {
         efforts.clear();
@@ -124,15 +117,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let b = b?;
         check_pixels(&b, &want)?;
         rows[3].push((b.len(), ms));
-        let (b, ms) = time(&mut || before(&pixmap, &scene.spec_json, opaque));
-        let b = b?;
-        check_pixels(&b, &want)?;
-        rows[4].push((b.len(), ms));
         for (i, &(_, method, quality)) in efforts.iter().enumerate() {
             let (b, ms) = time(&mut || libwebp(&pixmap, opaque, method, quality));
             let b = b?;
             check_pixels(&b, &want)?;
-            rows[5 + i].push((b.len(), ms));
+            rows[4 + i].push((b.len(), ms));
         }
         eprintln!("seed {seed} done");
     }
@@ -169,18 +158,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         v[m]
     }
-}
-
-/// Our encoder before the fast search, in the same container as today's.
-fn before(
-    pixmap: &mandala_render::Pixmap,
-    spec_json: &str,
-    opaque: bool,
-) -> Result<Vec<u8>, mandala_render::RenderError> {
-    let (w, h) = (pixmap.width(), pixmap.height());
-    let vp8l = vp8l_before::encode(encode::straight_argb(pixmap, opaque), w, h);
-    let xmp = mandala_render::marks::xmp_packet(spec_json);
-    encode::webp::extended(&vp8l, w, h, !opaque, xmp.as_bytes())
 }
 
 /// The encoder the bot used before: image-webp's lossless encoder (no metadata).
