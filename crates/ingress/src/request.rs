@@ -25,7 +25,9 @@ use mandala_model::discord::{Interaction, InteractionResponse, token};
 use mandala_model::grid::{self, GridKind};
 use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
-use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester};
+use mandala_model::{
+    Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester, Snowflake,
+};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -114,10 +116,12 @@ pub(crate) async fn render(
 fn requester(interaction: &Interaction) -> Requester {
     let user = interaction.invoker();
     Requester {
-        user_id: user.map(|u| u.id.clone()).filter(|i| !i.is_empty()),
+        user_id: user
+            .filter(|u| !u.id.is_empty())
+            .map(|u| Snowflake::from(&u.id)),
         username: user.and_then(|u| u.username.clone().or_else(|| u.global_name.clone())),
-        guild_id: interaction.guild_id.clone(),
-        channel_id: interaction.channel_id.clone(),
+        guild_id: interaction.guild_id.clone().map(Snowflake::from),
+        channel_id: interaction.channel_id.clone().map(Snowflake::from),
     }
 }
 
@@ -142,8 +146,8 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Reject
         .or_else(|| state.application_id.clone())
         .ok_or_else(|| Rejection::bad_json("interaction has no application_id"))?;
     Ok(Reply::Interaction(InteractionReply {
-        application_id,
-        interaction_id: interaction.id.clone(),
+        application_id: application_id.into(),
+        interaction_id: Snowflake::from(&interaction.id),
         token,
     }))
 }
