@@ -116,12 +116,10 @@ pub(crate) async fn render(
 fn requester(interaction: &Interaction) -> Requester {
     let user = interaction.invoker();
     Requester {
-        user_id: user
-            .filter(|u| !u.id.is_empty())
-            .map(|u| Snowflake::from(&u.id)),
+        user_id: user.map(|u| u.id.clone()).filter(|i| !i.is_empty()),
         username: user.and_then(|u| u.username.clone().or_else(|| u.global_name.clone())),
-        guild_id: interaction.guild_id.clone().map(Snowflake::from),
-        channel_id: interaction.channel_id.clone().map(Snowflake::from),
+        guild_id: interaction.guild_id.clone(),
+        channel_id: interaction.channel_id.clone(),
     }
 }
 
@@ -143,11 +141,11 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Reject
     let application_id = interaction
         .application_id
         .clone()
-        .or_else(|| state.application_id.clone())
+        .or_else(|| state.application_id.as_deref().map(Snowflake::from))
         .ok_or_else(|| Rejection::bad_json("interaction has no application_id"))?;
     Ok(Reply::Interaction(InteractionReply {
-        application_id: application_id.into(),
-        interaction_id: Snowflake::from(&interaction.id),
+        application_id,
+        interaction_id: interaction.id.clone(),
         token,
     }))
 }
