@@ -834,7 +834,7 @@ async fn worker(dir: &std::path::Path) -> (String, DiscordStandin, String) {
 fn interaction_reply(token: &str) -> Reply {
     Reply::Interaction(InteractionReply {
         application_id: APP_ID.into(),
-        interaction_id: snowflake::from_timestamp_ms(now_ms() - 1000, rand_seq()),
+        interaction_id: snowflake::from_timestamp_ms(now_ms() - 1000, rand_seq()).into(),
         token: token.into(),
     })
 }
@@ -1254,7 +1254,7 @@ async fn waiting_notice(locale: &str) -> Value {
         .admit(
             AdmitRequest {
                 user: "80351110224678912".into(),
-                job: snowflake::from_timestamp_ms(now, 1),
+                job: snowflake::from_timestamp_ms(now, 1).into(),
                 cost: resolved.cost().0,
                 expires_ms: now + 14 * 60 * 1000,
                 label: format!("🌀 Rendering mandala · {}", resolved.summary()),

@@ -305,14 +305,14 @@ async fn collect() -> Collected {
     let dead = client::command_as(APP, DEAD_USER, &spec(3));
     let job = Job {
         requested_by: Some(Requester {
-            user_id: Some(DEAD_USER.to_owned()),
+            user_id: Some(DEAD_USER.into()),
             ..Requester::default()
         }),
         ..Job::new(
             spec(3),
             Reply::Interaction(InteractionReply {
-                application_id: APP.to_owned(),
-                interaction_id: dead.id.clone(),
+                application_id: APP.into(),
+                interaction_id: dead.id.clone().into(),
                 token: dead.token.clone(),
             }),
             JobKind::Command,

@@ -147,7 +147,7 @@ fn request_for(job: &Job, drawing: &Drawing, label: &str) -> Option<AdmitRequest
     };
     let now = crate::now_ms();
     Some(AdmitRequest {
-        user: user.to_owned(),
+        user: user.into(),
         job: reply.interaction_id.clone(),
         cost: drawing.cost().0,
         expires_ms: reply

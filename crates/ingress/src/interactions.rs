@@ -148,7 +148,7 @@ async fn handle(
     })?;
     let interaction: Interaction = serde_json::from_slice(&body)
         .map_err(|e| Rejection::bad_json(format!("body is not an interaction: {e}")))?;
-    let id = Some(interaction.id.clone()).filter(|i| !i.is_empty());
+    let id = Some(interaction.id.to_string()).filter(|i| !i.is_empty());
     let kind = interaction.kind;
     for_interaction(dispatch(state, &interaction, deadline).await, id, kind)
 }

@@ -25,7 +25,9 @@ use mandala_model::discord::{Interaction, InteractionResponse, token};
 use mandala_model::grid::{self, GridKind};
 use mandala_model::i18n::{Strings, fill};
 use mandala_model::job::JobKind;
-use mandala_model::{Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester};
+use mandala_model::{
+    Drawing, Format, InteractionReply, Job, RenderSpec, Reply, Requester, Snowflake,
+};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -139,7 +141,7 @@ fn reply_to(state: &AppState, interaction: &Interaction) -> Result<Reply, Reject
     let application_id = interaction
         .application_id
         .clone()
-        .or_else(|| state.application_id.clone())
+        .or_else(|| state.application_id.as_deref().map(Snowflake::from))
         .ok_or_else(|| Rejection::bad_json("interaction has no application_id"))?;
     Ok(Reply::Interaction(InteractionReply {
         application_id,

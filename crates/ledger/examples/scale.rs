@@ -37,7 +37,7 @@ fn policy() -> Policy {
 fn request(user: &str, now: u64) -> AdmitRequest {
     AdmitRequest {
         user: user.into(),
-        job: format!("job-{user}"),
+        job: format!("job-{user}").into(),
         cost: 1_000,
         expires_ms: now + LIFE_MS,
         label: "bench".into(),

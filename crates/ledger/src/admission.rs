@@ -19,6 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use mandala_model::Snowflake;
 use tokio::time::Instant;
 
 use crate::backend::LedgerError;
@@ -29,9 +30,9 @@ use crate::ledger::{Change, Ledger, Policy};
 /// A job asking to be admitted.
 #[derive(Debug, Clone)]
 pub struct AdmitRequest {
-    pub user: String,
+    pub user: Snowflake,
     /// The job's id (the interaction id).
-    pub job: String,
+    pub job: Snowflake,
     pub cost: u64,
     /// When the interaction token dies.
     pub expires_ms: u64,
@@ -205,9 +206,9 @@ fn decide(
     policy: &Policy,
 ) -> (Change<Admission>, Notes) {
     let now = request.now_ms;
-    if let Some(e) = queue.jobs.get(&request.job) {
+    if let Some(e) = queue.jobs.get(request.job.as_str()) {
         let mut others = queue.clone();
-        others.jobs.remove(&request.job);
+        others.jobs.remove(request.job.as_str());
         let estimate = snapshot.map(|s| estimate(s, &others.sums(now), e.cost, now));
         let again = Admission::Accepted {
             estimate,
@@ -237,7 +238,7 @@ fn decide(
     entry.label.clone_from(&request.label);
     entry.locale.clone_from(&request.locale);
     entry.reply.clone_from(&request.reply);
-    queue.jobs.insert(request.job.clone(), entry);
+    queue.jobs.insert(request.job.to_string(), entry);
     let notes = Notes {
         counted: Some(own.jobs + 1),
         own_before: Some(own),

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use mandala_model::Snowflake;
 use serde::{Deserialize, Serialize};
 
 /// How much later than promised a waiting job may be before its user is
@@ -34,7 +35,7 @@ pub const OUT_OF_TIME_MS: u64 = 60_000;
 /// token is a secret for its 15 minutes; it is never logged.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeTarget {
-    pub application_id: String,
+    pub application_id: Snowflake,
     pub token: String,
 }
 

@@ -270,10 +270,10 @@ impl Ledger {
         self.call(
             until,
             self.modify(&ticket.user, now_ms, None, |queue| {
-                if queue.jobs.contains_key(&ticket.job) || entry.expires_ms <= now_ms {
+                if queue.jobs.contains_key(ticket.job.as_str()) || entry.expires_ms <= now_ms {
                     return Change::Keep(());
                 }
-                queue.jobs.insert(ticket.job.clone(), entry.clone());
+                queue.jobs.insert(ticket.job.to_string(), entry.clone());
                 Change::Write(())
             }),
         )
@@ -297,7 +297,7 @@ impl Ledger {
                 until,
                 self.modify(&ticket.user, now_ms, None, |queue| {
                     moved = 0;
-                    match queue.jobs.get_mut(&ticket.job) {
+                    match queue.jobs.get_mut(ticket.job.as_str()) {
                         Some(e) if e.ended => Change::Keep(Start::Missing),
                         Some(e) => {
                             if e.is_waiting() {
@@ -318,7 +318,7 @@ impl Ledger {
                             );
                             e.started_ms = now_ms.max(1);
                             e.stall_after_ms = stall_after_ms;
-                            queue.jobs.insert(ticket.job.clone(), e);
+                            queue.jobs.insert(ticket.job.to_string(), e);
                             Change::Write(Start::Running { lease_until_ms: 0 })
                         }
                         None => Change::Keep(Start::Missing),
@@ -379,14 +379,14 @@ impl Ledger {
             self.modify(&ticket.user, now_ms, None, |queue| {
                 removed = None;
                 let unknown = ticket.recorded == Recorded::Unknown;
-                match queue.jobs.get_mut(&ticket.job) {
+                match queue.jobs.get_mut(ticket.job.as_str()) {
                     Some(e) if e.ended => Change::Keep(()),
                     Some(e) => {
                         let gone = e.clone();
                         if unknown {
                             e.ended = true;
                         } else {
-                            queue.jobs.remove(&ticket.job);
+                            queue.jobs.remove(ticket.job.as_str());
                         }
                         let last = queue.live(now_ms).next().is_none();
                         removed = Some((gone, last));
@@ -396,7 +396,7 @@ impl Ledger {
                         let mut e =
                             Entry::waiting(ticket.cost.0, now_ms, now_ms, expires(ticket, now_ms));
                         e.ended = true;
-                        queue.jobs.insert(ticket.job.clone(), e);
+                        queue.jobs.insert(ticket.job.to_string(), e);
                         Change::Write(())
                     }
                     None => Change::Keep(()),

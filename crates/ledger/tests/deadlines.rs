@@ -149,7 +149,7 @@ fn ledger(store: &Arc<Sick>) -> Ledger {
 fn request(user: &str, job: u32) -> AdmitRequest {
     AdmitRequest {
         user: user.into(),
-        job: format!("{user}-{job}"),
+        job: format!("{user}-{job}").into(),
         cost: 1_000,
         expires_ms: T0 + 900_000,
         label: String::new(),

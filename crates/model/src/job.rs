@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cost::Cost;
-use crate::discord::snowflake;
+use crate::discord::Snowflake;
 use crate::grid::GridKind;
 use crate::i18n::{Lang, Strings};
 use crate::spec::RenderSpec;
@@ -60,9 +60,9 @@ pub struct Job {
 /// when the job ends; a job whose entry is gone was cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
-    pub user: String,
+    pub user: Snowflake,
     /// The entry's id: the interaction id.
-    pub job: String,
+    pub job: Snowflake,
     /// When the user was told the image would be ready (Unix ms).
     pub due_ms: u64,
     /// The job's predicted render effort.
@@ -124,8 +124,8 @@ pub enum Reply {
 /// a secret for 15 minutes: it is never logged.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InteractionReply {
-    pub application_id: String,
-    pub interaction_id: String,
+    pub application_id: Snowflake,
+    pub interaction_id: Snowflake,
     pub token: String,
 }
 
@@ -143,7 +143,9 @@ impl InteractionReply {
     /// When the token stops working (Unix milliseconds), from the
     /// interaction id's snowflake timestamp; `None` if the id is not one.
     pub fn token_expires_at_ms(&self) -> Option<u64> {
-        snowflake::timestamp_ms(&self.interaction_id).map(|t| t + TOKEN_LIFETIME_MS)
+        self.interaction_id
+            .timestamp_ms()
+            .map(|t| t + TOKEN_LIFETIME_MS)
     }
 }
 
@@ -191,13 +193,13 @@ impl JobKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Snowflake>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guild_id: Option<String>,
+    pub guild_id: Option<Snowflake>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<String>,
+    pub channel_id: Option<Snowflake>,
 }
 
 /// Why bytes are not a job this build can serve.

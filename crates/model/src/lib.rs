@@ -24,7 +24,10 @@
 //! - [`button`]: the compact `custom_id` encoding of every button's state.
 //! - [`remix`]: the Remix form: an image's options in a modal, and back.
 //! - [`portrait`]: a user's own mandala, for the user context menu.
-//! - [`discord`]: interactions, responses, messages, the `/mandala` command definition.
+//! - [`discord`]: interactions, responses, messages, the `/mandala` command definition;
+//!   [`Snowflake`], the type a Discord id (application, interaction, user,
+//!   channel) has in a job, a ticket or a reply job, unchecked text on the
+//!   wire as before, so it cannot be mixed up with a token or a label.
 //! - [`i18n`]: every string a user reads, in English, German, French, Spanish,
 //!   Brazilian Portuguese and Japanese.
 
@@ -52,6 +55,7 @@ pub mod wait;
 pub use button::{ButtonAction, ButtonState, Next};
 pub use colour::Rgb;
 pub use cost::Cost;
+pub use discord::Snowflake;
 pub use drawing::Drawing;
 pub use grid::{GridKind, ResolvedGrid};
 pub use job::{InteractionReply, Job, JobError, Recorded, Reply, Requester, Salvaged, Ticket};

@@ -176,8 +176,8 @@ mod tests {
         let job = Job::new(
             mandala_model::RenderSpec::default(),
             Reply::Interaction(mandala_model::InteractionReply {
-                application_id: "1".to_owned(),
-                interaction_id: "1322637963339104358".to_owned(),
+                application_id: "1".into(),
+                interaction_id: "1322637963339104358".into(),
                 token: "t".to_owned(),
             }),
             mandala_model::job::JobKind::Command,

@@ -173,7 +173,7 @@ async fn main() {
             };
             let reply = Reply::Interaction(InteractionReply {
                 application_id: "1100000000000000001".into(),
-                interaction_id: snowflake::from_timestamp_ms(now_ms(), i as u64),
+                interaction_id: snowflake::from_timestamp_ms(now_ms(), i as u64).into(),
                 token: "bench-token".into(),
             });
             let job = Job::new(spec, reply, JobKind::Command);

@@ -40,7 +40,7 @@ pub(crate) struct JobLog {
     /// The final failure message went out.
     pub(crate) told: bool,
     /// The interaction the job answers, as the ingress's line names it.
-    pub(crate) interaction_id: Option<String>,
+    pub(crate) interaction_id: Option<mandala_model::Snowflake>,
     /// Who asked, as [`mandala_service::logging::user_hash`].
     pub(crate) user: Option<String>,
     /// The design the job ran in.

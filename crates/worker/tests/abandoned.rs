@@ -18,7 +18,7 @@ async fn a_job_the_queue_took_after_the_ingress_gave_up_is_dropped_and_leaves_th
     let ticket = admit(Some(&ledger), &mut late).await;
     let gave_up_at = now_ms() - 1_000;
     late.publish_by_ms = Some(gave_up_at);
-    assert!(entries(&ledger).await.contains_key(&ticket.job));
+    assert!(entries(&ledger).await.contains_key(ticket.job.as_str()));
 
     // Published two seconds after the ingress gave up.
     let body = envelope_of(&late.to_json(), "late-1", Some(1), gave_up_at + 2_000);
@@ -31,7 +31,7 @@ async fn a_job_the_queue_took_after_the_ingress_gave_up_is_dropped_and_leaves_th
     );
     assert!(stored_images(dir.path()).is_empty(), "nothing rendered");
     assert!(
-        !entries(&ledger).await.contains_key(&ticket.job),
+        !entries(&ledger).await.contains_key(ticket.job.as_str()),
         "its entry left the ledger"
     );
     let stats = w.worker.stats();

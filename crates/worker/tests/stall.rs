@@ -35,7 +35,7 @@ async fn a_job_cloud_tasks_delivers_is_watched_for_stalls_and_a_pushed_one_is_no
     assert_eq!(status, 503, "{body}");
 
     let all = entries(&ledger).await;
-    let (task, push) = (&all[&tasked_id], &all[&pushed_id]);
+    let (task, push) = (&all[tasked_id.as_str()], &all[pushed_id.as_str()]);
     assert!(task.started_ms > 0 && push.started_ms > 0);
     assert_eq!(task.stall_after_ms, stall_ms);
     assert_eq!(

@@ -37,7 +37,7 @@ async fn a_job_whose_token_dies_within_the_reply_margin_is_not_started_and_its_u
         shown(&d, "tok-late")
     );
     assert!(stored_images(dir.path()).is_empty(), "nothing was rendered");
-    assert!(!entries(&ledger).await.contains_key(&ticket.job));
+    assert!(!entries(&ledger).await.contains_key(ticket.job.as_str()));
     let stats = w.worker.stats();
     assert_eq!((stats.out_of_time, stats.told, stats.renders), (1, 1, 0));
 }

@@ -4,14 +4,16 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::Snowflake;
+
 /// An incoming interaction. Only `type` is required; everything else is
 /// optional so that partial or future payloads still parse.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Interaction {
     #[serde(default)]
-    pub id: String,
+    pub id: Snowflake,
     #[serde(default)]
-    pub application_id: Option<String>,
+    pub application_id: Option<Snowflake>,
     #[serde(rename = "type")]
     pub kind: InteractionType,
     /// Parsed per type through the accessors below.
@@ -22,9 +24,9 @@ pub struct Interaction {
     #[serde(default)]
     pub version: Option<u8>,
     #[serde(default)]
-    pub guild_id: Option<String>,
+    pub guild_id: Option<Snowflake>,
     #[serde(default)]
-    pub channel_id: Option<String>,
+    pub channel_id: Option<Snowflake>,
     /// Sent when invoked in a guild.
     #[serde(default)]
     pub member: Option<Member>,
@@ -111,7 +113,7 @@ pub struct Member {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct User {
     #[serde(default)]
-    pub id: String,
+    pub id: Snowflake,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]

@@ -19,6 +19,7 @@ pub use response::{
     AllowedMentions, AttachmentRef, Choice, Component, Embed, EmbedField, EmbedFooter, EmbedImage,
     Emoji, InteractionResponse, MessagePayload, ResponseData, ResponseType, flags,
 };
+pub use snowflake::Snowflake;
 
 /// The `User-Agent` Discord requires on REST calls: `DiscordBot ($url, $version)`.
 pub fn user_agent() -> String {

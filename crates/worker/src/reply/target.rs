@@ -9,7 +9,7 @@
 
 use mandala_model::discord::webhook::{self, WebhookRefusal};
 use mandala_model::discord::{snowflake, token};
-use mandala_model::{InteractionReply, Reply};
+use mandala_model::{InteractionReply, Reply, Snowflake};
 use reqwest::Url;
 
 use super::secret::{SecretError, Secrets};
@@ -83,9 +83,9 @@ impl Target {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("interaction_id {0:?} is not a Discord snowflake")]
-    NotASnowflake(String),
+    NotASnowflake(Snowflake),
     #[error("application_id {0:?} is not a Discord snowflake")]
-    BadApplication(String),
+    BadApplication(Snowflake),
     #[error("interaction token is not a Discord token ({})", token::RULE)]
     BadToken,
     #[error("webhook_url is not allowed: {0}")]
@@ -220,7 +220,7 @@ mod tests {
         let reply = |created: u64, token: &str| {
             Reply::Interaction(InteractionReply {
                 application_id: "11".into(),
-                interaction_id: snowflake::from_timestamp_ms(created, 1),
+                interaction_id: snowflake::from_timestamp_ms(created, 1).into(),
                 token: token.into(),
             })
         };

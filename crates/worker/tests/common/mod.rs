@@ -127,7 +127,7 @@ pub fn spec(seed: u64) -> RenderSpec {
 pub fn interaction(token: &str, age_ms: u64) -> Reply {
     Reply::Interaction(InteractionReply {
         application_id: APP_ID.into(),
-        interaction_id: snowflake::from_timestamp_ms(now_ms() - age_ms, 7),
+        interaction_id: snowflake::from_timestamp_ms(now_ms() - age_ms, 7).into(),
         token: token.into(),
     })
 }
