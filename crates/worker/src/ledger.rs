@@ -3,7 +3,6 @@
 //! instance renders. A ledger outage never stops a job: every call here
 //! goes on without it.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mandala_ledger::Start;
@@ -16,7 +15,7 @@ use crate::state::Shared;
 use crate::verdict::Verdict;
 
 /// Worker speed reports go to the ledger at most this often.
-const REPORT_EVERY_MS: u64 = 5_000;
+pub(crate) const REPORT_EVERY_MS: u64 = 5_000;
 
 /// What the ledger says about going on with an admitted job.
 pub(crate) enum Go {
@@ -74,13 +73,7 @@ pub(crate) fn report_speed(shared: &Shared) {
         return;
     };
     let now = now_ms();
-    let last = shared.last_report_ms.load(Ordering::Relaxed);
-    if now < last + REPORT_EVERY_MS
-        || shared
-            .last_report_ms
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-    {
+    if !shared.report_every.due(now) {
         return;
     }
     let stat = shared.calibrator.stat(now);

@@ -45,8 +45,8 @@ pub struct Shared {
     pub tasks_ledger: Option<Ledger>,
     /// How fast this instance renders, measured.
     pub calibrator: Calibrator,
-    /// When the speed was last reported to the ledger (Unix ms).
-    pub last_report_ms: AtomicU64,
+    /// When the speed may next be reported to the ledger.
+    pub report_every: mandala_model::clock::AtMostEvery,
     pub stats: Counters,
     pub in_flight: InFlight,
     locks: Arc<Mutex<ObjectLocks>>,
@@ -110,7 +110,7 @@ impl Shared {
             ledger: parts.ledger,
             tasks_ledger: parts.tasks_ledger,
             calibrator: parts.calibrator,
-            last_report_ms: AtomicU64::new(0),
+            report_every: mandala_model::clock::AtMostEvery::new(crate::ledger::REPORT_EVERY_MS),
             stats: Counters::default(),
             in_flight: InFlight::default(),
             locks: Arc::new(Mutex::new(HashMap::new())),

@@ -22,7 +22,7 @@ use crate::Payload;
 const ACK_STATUSES: [u16; 5] = [102, 200, 201, 202, 204];
 
 /// A worker's speed report is recorded at most this often.
-const REPORT_EVERY_MS: u64 = 2_000;
+pub(super) const REPORT_EVERY_MS: u64 = 2_000;
 
 /// Gives the ledger back the entries of jobs resumed from the spool: an
 /// in-memory ledger starts empty, and a job without an entry counts as
@@ -223,13 +223,7 @@ async fn record_report<T: Payload>(shared: &Shared<T>, headers: &http::HeaderMap
     };
     let slots = (stat.slots as usize).clamp(1, shared.config.concurrency.max(1));
     shared.window.store(slots, Ordering::Release);
-    let last = shared.last_report_ms.load(Ordering::Relaxed);
-    if now < last + REPORT_EVERY_MS
-        || shared
-            .last_report_ms
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-    {
+    if !shared.report_every.due(now) {
         return;
     }
     if let Some(ledger) = &shared.ledger

@@ -196,7 +196,8 @@ struct Shared<T> {
     id_base: u64,
     next_seq: AtomicU64,
     ledger: Option<Ledger>,
-    last_report_ms: AtomicU64,
+    /// When the next worker speed report may go to the ledger.
+    report_every: mandala_model::clock::AtMostEvery,
 }
 
 #[derive(Debug)]
@@ -265,7 +266,7 @@ impl<T: Payload> LocalPush<T> {
             id_base,
             next_seq: AtomicU64::new(0),
             ledger,
-            last_report_ms: AtomicU64::new(0),
+            report_every: mandala_model::clock::AtMostEvery::new(dispatch::REPORT_EVERY_MS),
         });
         if let Some(last) = resumed.iter().map(|p| p.seq).max() {
             shared.next_seq.store(last + 1, Ordering::Relaxed);
