@@ -14,9 +14,6 @@ use crate::outcome::Outcome;
 use crate::state::Shared;
 use crate::verdict::Verdict;
 
-/// Worker speed reports go to the ledger at most this often.
-pub(crate) const REPORT_EVERY_MS: u64 = 5_000;
-
 /// What the ledger says about going on with an admitted job.
 pub(crate) enum Go {
     /// Go on; a waiting notice holds the message until this time (ms).

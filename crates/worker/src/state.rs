@@ -21,6 +21,9 @@ use crate::reply::discord::Discord;
 use crate::reply::secret::Secrets;
 use crate::store::Store;
 
+/// Worker speed reports go to the ledger at most this often.
+const REPORT_EVERY_MS: u64 = 5_000;
+
 pub struct Shared {
     /// What this service does.
     pub role: Role,
@@ -110,7 +113,7 @@ impl Shared {
             ledger: parts.ledger,
             tasks_ledger: parts.tasks_ledger,
             calibrator: parts.calibrator,
-            report_every: mandala_model::clock::AtMostEvery::new(crate::ledger::REPORT_EVERY_MS),
+            report_every: mandala_model::clock::AtMostEvery::new(REPORT_EVERY_MS),
             stats: Counters::default(),
             in_flight: InFlight::default(),
             locks: Arc::new(Mutex::new(HashMap::new())),
