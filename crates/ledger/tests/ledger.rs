@@ -91,6 +91,21 @@ fn unique_project() -> String {
     )
 }
 
+/// One worker with one render slot, a microsecond per work unit.
+async fn one_slot_worker(ledger: &Ledger) {
+    ledger
+        .report_worker(WorkerStat {
+            id: "w1".into(),
+            slots: 1,
+            us_per_unit: 1.0,
+            overhead_us: 0.0,
+            lateness: 1.0,
+            seen_ms: T0,
+        })
+        .await
+        .unwrap();
+}
+
 /// Makes `n` ledgers over one fresh shared store.
 type MakeLedgers = Box<dyn Fn(usize) -> Vec<Ledger>>;
 
@@ -217,17 +232,7 @@ async fn the_cap_holds_across_instances_admitting_at_once(name: &str, make: &Mak
 
 async fn estimates_grow_with_the_work_ahead_and_users_take_turns(name: &str, make: &MakeLedgers) {
     let ledger = &one(make).await;
-    ledger
-        .report_worker(WorkerStat {
-            id: "w1".into(),
-            slots: 1,
-            us_per_unit: 1.0,
-            overhead_us: 0.0,
-            lateness: 1.0,
-            seen_ms: T0,
-        })
-        .await
-        .unwrap();
+    one_slot_worker(ledger).await;
     // One user's burst of five 2-second jobs: each later one waits longer.
     let mut last = Duration::ZERO;
     for i in 0..5 {
@@ -254,17 +259,7 @@ async fn users_arriving_together_are_promised_the_work_of_those_before_them(
     make: &MakeLedgers,
 ) {
     let ledger = &one(make).await;
-    ledger
-        .report_worker(WorkerStat {
-            id: "w1".into(),
-            slots: 1,
-            us_per_unit: 1.0,
-            overhead_us: 0.0,
-            lateness: 1.0,
-            seen_ms: T0,
-        })
-        .await
-        .unwrap();
+    one_slot_worker(ledger).await;
     // Sixteen users, one 1-second job each, all at once: every admission
     // is decided before the first write is answered (with a store a round
     // trip away), and each must still count the ones decided before it.
